@@ -1,0 +1,205 @@
+"""The test bed: moto (STS, S3, CodeCommit) and a real HTTPS git server, on loopback.
+
+The job under test reaches CodeCommit's git endpoint exactly as in production:
+`codecommit::<region>://<name>` -> git-remote-codecommit -> HTTPS with a SigV4
+password, here pointed at the local server by CODE_COMMIT_ENDPOINT.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+import codecommit_backup
+from tests.gitserver import GitServer
+from tests.motoserver import MotoServer
+
+# Fake credentials, distinctive so that a scan can find any leak of them.
+ACCESS_KEY = "AKIATESTBACKUP000001"
+SECRET_KEY = "tEsT-sEcReT-0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e"  # noqa: S105  # a fake, for leak scans
+SESSION_TOKEN = "TeStSeSsIoNtOkEn-IQoJb3JpZ2luX2VjEJr-9f8e7d6c5b4a"  # noqa: S105  # a fake, for leak scans
+REGIONS = ("us-east-1", "eu-west-1")
+BUCKET = "backup-bucket"
+PREFIX = "projects/codecommit-backup"
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    root = tmp_path_factory.mktemp("git-server")
+    with GitServer(root, {ACCESS_KEY: SECRET_KEY}, regions=REGIONS) as server:
+        yield server
+
+
+def git(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """Run the system git and return its output; fail the test on error."""
+    done = subprocess.run(["git", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"git {' '.join(map(str, args))} failed: {done.stderr}"
+    return done.stdout
+
+
+def ref_state(repo: Path) -> tuple[dict[str, str], str]:
+    """Every ref with its object id, and HEAD, as a restorer would compare them."""
+    listing = git("-C", repo, "for-each-ref", "--format=%(objectname) %(refname)")
+    refs = dict(reversed(line.split(" ", 1)) for line in listing.splitlines())
+    head = subprocess.run(
+        ["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return refs, head
+
+
+@dataclasses.dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@dataclasses.dataclass
+class Bed:
+    """One test's view of the stand-ins, with helpers to make repositories and run the job."""
+
+    moto: MotoServer
+    git_server: GitServer
+    work: Path
+    capsys: pytest.CaptureFixture[str]
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(service, region_name=region)
+
+    def create_bucket(self, name: str = BUCKET) -> None:
+        self.client("s3").create_bucket(Bucket=name)
+
+    def make_repo(self, name: str, region: str = "us-east-1", content: str = "rich") -> Path:
+        """A CodeCommit repository (in moto) with its git data (in the git server)."""
+        self.client("codecommit", region).create_repository(repositoryName=name)
+        bare = self.git_server.create_repo(region, name)
+        if content == "rich":
+            populate_rich(bare, self.work / f"work-{region}-{name}")
+        elif content == "simple":
+            populate_simple(bare, self.work / f"work-{region}-{name}")
+        return bare
+
+    def run(self, *args: str) -> Run:
+        """The job in this process, as `codecommit-backup ARGS` would run it."""
+        self.capsys.readouterr()
+        code = codecommit_backup.main(list(args))
+        captured = self.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    def object_keys(self, bucket: str = BUCKET) -> list[str]:
+        pages = self.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def download(self, key: str, bucket: str = BUCKET) -> bytes:
+        return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def restore_with_unzip(self, key: str, into: Path) -> Path:
+        """What a restorer does by hand: download, `unzip`, and open the bare mirror."""
+        into.mkdir(parents=True, exist_ok=True)
+        archive = into / "backup.zip"
+        archive.write_bytes(self.download(key))
+        done = subprocess.run(["unzip", "-q", str(archive), "-d", str(into / "out")], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        (top,) = (into / "out").iterdir()
+        return top
+
+
+def populate_simple(bare: Path, work: Path) -> None:
+    git("init", "-q", "-b", "main", work)
+    (work / "README.md").write_text("hello\n")
+    git("-C", work, "add", "README.md")
+    git("-C", work, "commit", "-q", "-m", "first")
+    git("-C", work, "push", "-q", bare, "main")
+
+
+def populate_rich(bare: Path, work: Path) -> None:
+    """Branches, annotated and lightweight tags, notes, and refs outside heads and tags."""
+    populate_simple(bare, work)
+    git("-C", work, "checkout", "-q", "-b", "feature/x")
+    (work / "feature.txt").write_text("feature\n")
+    git("-C", work, "add", "feature.txt")
+    git("-C", work, "commit", "-q", "-m", "feature work")
+    git("-C", work, "checkout", "-q", "main")
+    (work / "README.md").write_text("hello again\n")
+    git("-C", work, "commit", "-q", "-am", "second")
+    git("-C", work, "tag", "-a", "v1.0", "-m", "release 1.0", "HEAD~1")
+    git("-C", work, "tag", "light", "feature/x")
+    git("-C", work, "notes", "add", "-m", "reviewed", "HEAD")
+    git("-C", work, "update-ref", "refs/custom/keep", "feature/x")
+    git("-C", work, "update-ref", "refs/pull/7/head", "HEAD~1")
+    git("-C", work, "push", "-q", "--mirror", bare)
+
+
+@pytest.fixture
+def bed(
+    moto: MotoServer,
+    git_server: GitServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Bed]:
+    moto.reset()
+    for region in REGIONS:
+        shutil.rmtree(git_server.root / region, ignore_errors=True)
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "config").write_text("")
+    (home / ".aws" / "credentials").write_text("")
+    for variable in list(os.environ):
+        if variable.startswith(("AWS_", "CODECOMMIT_BACKUP_", "GIT_")):
+            monkeypatch.delenv(variable)
+    environment = {
+        "HOME": str(home),
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_SESSION_TOKEN": SESSION_TOKEN,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto.url,
+        "CODE_COMMIT_ENDPOINT": git_server.endpoint,
+        "GIT_SSL_CAINFO": str(git_server.ca_file),
+        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.com",
+        "GIT_COMMITTER_NAME": "Test Author",
+        "GIT_COMMITTER_EMAIL": "author@example.com",
+        "TMPDIR": str(tmp_path / "tmp"),
+    }
+    (tmp_path / "tmp").mkdir()
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    # The subprocess test needs git-remote-codecommit and the console script on PATH.
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    git_server.fail_clear()
+    git_server.requests.clear()
+    yield Bed(moto, git_server, tmp_path, capsys)
+    git_server.fail_clear()
+
+
+def zip_members(data: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.namelist()

@@ -1,0 +1,334 @@
+"""A local stand-in for AWS CodeCommit's git endpoint, for tests.
+
+It speaks git's smart-HTTP protocol over HTTPS (through ``git http-backend``) and checks
+the credentials the way CodeCommit does: git-remote-codecommit puts a SigV4 signature of
+the repository path into the password of an ``https://`` URL, and curl sends it as Basic
+auth after a 401 challenge.  Point git-remote-codecommit at it with
+``CODE_COMMIT_ENDPOINT=server.endpoint`` and make git trust it with
+``GIT_SSL_CAINFO=server.ca_file``.  Repositories are bare repositories at
+``root/<region>/<name>``; the region is the one whose signature verifies.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
+from pathlib import Path
+from typing import IO, Any
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from werkzeug.datastructures import Authorization
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wsgi import get_input_stream
+
+PIECE = 64 * 1024
+MAX_SIGNATURE_AGE = timedelta(minutes=15)
+SERVICES = ("/info/refs", "/git-upload-pack", "/git-receive-pack")
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_PATH = re.compile(r"/v1/repos/(?P<name>[^/?]*)(?P<service>[^?]*)")
+_PASSWORD = re.compile(r"(?P<timestamp>\d{8}T\d{6})Z(?P<signature>[0-9a-f]{64})")
+
+StartResponse = Callable[..., Any]
+
+
+def valid_name(name: str) -> bool:
+    """CodeCommit's repository name rules (the part that matters for a path)."""
+    return bool(_NAME.fullmatch(name)) and name not in (".", "..")
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """Write a self-signed CA certificate for 127.0.0.1 and localhost; return (cert, key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(timezone.utc)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.touch(mode=0o600)
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def signature(host: str, path: str, region: str, access_key: str, secret: str, timestamp: str) -> str:
+    """The signature git-remote-codecommit puts after ``<timestamp>Z`` in the password."""
+    credentials = botocore.credentials.Credentials(access_key, secret)
+    request = botocore.awsrequest.AWSRequest(method="GIT", url=f"https://{host}{path}")
+    request.context["timestamp"] = timestamp
+    signer = botocore.auth.SigV4Auth(credentials, "codecommit", region)
+    canonical_request = f"GIT\n{path}\n\nhost:{host}\n\nhost\n"
+    return signer.signature(signer.string_to_sign(request, canonical_request), request)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class GitServer:
+    def __init__(self, root: Path, credentials: dict[str, str], regions: Iterable[str] = ("us-east-1",)):
+        self.root = Path(root)
+        self.credentials = dict(credentials)
+        self.regions = tuple(regions)
+        self.requests: list[tuple[str, str, int]] = []
+        self.endpoint = ""
+        self.ca_file = self.root / "tls" / "cert.pem"
+        self._failures: dict[str, tuple[int, int | None]] = {}
+        self._lock = threading.Lock()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._spool = self.root / "spool"  # request bodies, and the backend's TMPDIR
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> GitServer:
+        cert_file, key_file = make_certificate(self.root / "tls")
+        self._spool.mkdir(parents=True, exist_ok=True)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        self.ca_file = cert_file
+        self._server = make_server(
+            "127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler, ssl_context=context
+        )
+        self.endpoint = f"127.0.0.1:{self._server.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="git-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()  # serve_forever closes the socket on its way out
+            assert self._thread is not None
+            self._thread.join()
+            self._server = self._thread = None
+
+    def __enter__(self) -> GitServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- repositories and fault injection --------------------------------------------------
+
+    def repo_path(self, region: str, name: str) -> Path:
+        return self.root / region / name
+
+    def create_repo(self, region: str, name: str) -> Path:
+        if not valid_name(name):
+            raise ValueError(f"invalid repository name: {name!r}")
+        path = self.repo_path(region, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        command = ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)]
+        subprocess.run(command, check=True, env=_clean_env())
+        return path
+
+    def fail(self, name: str, status: int, times: int | None) -> None:
+        """Answer the next ``times`` requests for ``name`` (all if None) with ``status``."""
+        with self._lock:
+            if times == 0:
+                self._failures.pop(name, None)
+            else:
+                self._failures[name] = (status, times)
+
+    def fail_clear(self) -> None:
+        """Forget every pending injected failure."""
+        with self._lock:
+            self._failures.clear()
+
+    def _take_failure(self, name: str) -> int | None:
+        with self._lock:
+            if name not in self._failures:
+                return None
+            status, times = self._failures[name]
+            if times is not None:
+                if times <= 1:
+                    del self._failures[name]
+                else:
+                    self._failures[name] = (status, times - 1)
+            return status
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method, uri = environ["REQUEST_METHOD"], environ.get("REQUEST_URI", environ["PATH_INFO"])
+
+        def recording_start_response(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            with self._lock:
+                self.requests.append((method, uri, int(status.split()[0])))
+            return start_response(status, headers, *rest)
+
+        return self._route(environ, recording_start_response)
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        match = _PATH.fullmatch(environ.get("REQUEST_URI", "").split("?")[0])
+        if match is None:
+            return _reply(start_response, 404, "not found")
+        name, service = match["name"], match["service"]
+        if not valid_name(name):
+            return _reply(start_response, 400, "invalid repository name")
+        if service not in SERVICES:
+            return _reply(start_response, 404, "not found")
+        injected = self._take_failure(name)
+        if injected is not None:
+            return _reply(start_response, injected, "injected failure")
+        header = environ.get("HTTP_AUTHORIZATION")
+        if not header:
+            challenge = [("WWW-Authenticate", 'Basic realm="CodeCommit"')]
+            return _reply(start_response, 401, "authentication required", challenge)
+        region = self._authenticate(header, environ.get("HTTP_HOST", ""), f"/v1/repos/{name}")
+        if region is None:
+            return _reply(start_response, 403, "access denied: invalid or expired signature")
+        if not self.repo_path(region, name).is_dir():
+            return _reply(start_response, 404, "repository not found")
+        return self._backend(environ, start_response, region, name + service)
+
+    def _authenticate(self, header: str, host: str, path: str) -> str | None:
+        """Return the region whose signature matches the Basic credentials, if any."""
+        auth = Authorization.from_header(header)
+        if auth is None or auth.type != "basic" or not auth.username or not auth.password:
+            return None
+        access_key = auth.username.split("%", 1)[0]  # "<key>%<session token>"
+        secret = self.credentials.get(access_key)
+        match = _PASSWORD.fullmatch(auth.password)
+        if secret is None or match is None:
+            return None
+        try:
+            signed = datetime.strptime(match["timestamp"], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
+        if abs(datetime.now(timezone.utc) - signed) > MAX_SIGNATURE_AGE:
+            return None
+        for region in self.regions:
+            expected = signature(host, path, region, access_key, secret, match["timestamp"])
+            if hmac.compare_digest(expected, match["signature"]):
+                return region
+        return None
+
+    def _backend(
+        self, environ: dict[str, Any], start_response: StartResponse, region: str, path_info: str
+    ) -> Iterable[bytes]:
+        """Run ``git http-backend`` as a CGI program and stream its answer."""
+        env = _clean_env()
+        env.update(
+            GIT_PROJECT_ROOT=str(self.root / region),
+            GIT_HTTP_EXPORT_ALL="1",
+            PATH_INFO="/" + path_info,
+            REQUEST_METHOD=environ["REQUEST_METHOD"],
+            QUERY_STRING=environ.get("QUERY_STRING", ""),
+            CONTENT_TYPE=environ.get("CONTENT_TYPE", ""),
+            REMOTE_ADDR=environ.get("REMOTE_ADDR", "127.0.0.1"),
+            REMOTE_USER="codecommit",
+            TMPDIR=str(self._spool),
+        )
+        for variable in ("HTTP_CONTENT_ENCODING", "HTTP_GIT_PROTOCOL"):
+            if variable in environ:
+                env[variable] = environ[variable]
+        # A file rather than a pipe: the backend may answer before it has read everything.
+        with tempfile.TemporaryFile(dir=self._spool) as body:
+            shutil.copyfileobj(get_input_stream(environ), body, PIECE)  # dechunked by werkzeug
+            env["CONTENT_LENGTH"] = str(body.tell())
+            body.seek(0)
+            command = ["git", "-c", "http.receivepack=true", "http-backend"]
+            process = subprocess.Popen(command, stdin=body, stdout=subprocess.PIPE, env=env)
+        assert process.stdout is not None
+        status, headers = 0, []
+        for raw in iter(process.stdout.readline, b""):
+            line = raw.decode("latin-1").rstrip("\r\n")
+            if not line:
+                status = status or 200
+                break
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((key.strip(), value.strip()))
+        if not status:  # no header block at all: the backend died
+            process.stdout.close()
+            process.wait()
+            return _reply(start_response, 500, "git http-backend failed")
+        start_response(_status_line(status), headers)
+        return _stream(process, process.stdout)
+
+
+def _stream(process: subprocess.Popen[bytes], stdout: IO[bytes]) -> Iterator[bytes]:
+    finished = False
+    try:
+        while piece := stdout.read(PIECE):
+            yield piece
+        finished = True
+    finally:
+        stdout.close()
+        if not finished:  # the client went away
+            process.kill()
+        process.wait()
+
+
+def _reply(
+    start_response: StartResponse, status: int, text: str, headers: list[tuple[str, str]] | None = None
+) -> list[bytes]:
+    body = (text + "\n").encode()
+    start_response(
+        _status_line(status),
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), *(headers or [])],
+    )
+    return [body]
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+def _clean_env() -> dict[str, str]:
+    """The process environment without GIT_* variables that could redirect git."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
