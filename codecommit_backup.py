@@ -289,7 +289,18 @@ def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
     import git  # GitPython; imported here so that `--help` and config errors stay fast
 
     try:
-        git.Repo.clone_from(url, destination, mirror=True, allow_unsafe_protocols=True, env=dict(env))
+        # The codecommit:: protocol is git-remote-codecommit's. The empty --template (an option GitPython
+        # calls unsafe, as a template could bring hooks) leaves out the sample hooks: local files, not
+        # repository data. Every argument here is ours; the name in the URL is a checked CodeCommit name.
+        git.Repo.clone_from(
+            url,
+            destination,
+            mirror=True,
+            template="",
+            allow_unsafe_protocols=True,
+            allow_unsafe_options=True,
+            env=dict(env),
+        )
     except git.GitCommandError as error:
         raise git_failure("git clone --mirror", error) from None
 
@@ -889,7 +900,8 @@ def run_backup(
     import boto3
 
     started = time.monotonic()
-    session = boto3.Session(profile_name=args.profile)
+    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which CodeBuild and the other SDKs set.
+    session = boto3.Session(profile_name=args.profile, region_name=env.get("AWS_REGION") or None)
     settings = settings_from_args(args, session.region_name)
     check_settings(settings, session.get_available_regions("codecommit"))
     clients = make_clients(session, settings)

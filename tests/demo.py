@@ -33,6 +33,7 @@ def main() -> int:
                 AWS_ACCESS_KEY_ID=ACCESS_KEY,
                 AWS_SECRET_ACCESS_KEY=SECRET_KEY,
                 AWS_REGION="us-east-1",
+                AWS_DEFAULT_REGION="us-east-1",
                 AWS_ENDPOINT_URL=moto.url,
                 AWS_CONFIG_FILE=str(root / "aws-config"),
                 AWS_SHARED_CREDENTIALS_FILE=str(root / "aws-credentials"),

@@ -330,6 +330,16 @@ def test_named_repositories_and_a_missing_name(bed: Bed) -> None:
     assert "failed: us-east-1/nope: no such repository" in run.err
 
 
+def test_region_from_aws_region_alone(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    bed.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    bed.make_repo("western", region="eu-west-1", content="simple")
+    run = bed.run("--bucket", BUCKET)
+    assert run.code == 0, run.text
+    assert [KEY.match(key)["region"] for key in bed.object_keys()] == ["eu-west-1"]  # type: ignore[index]
+
+
 def test_several_regions(bed: Bed) -> None:
     bed.create_bucket()
     bed.make_repo("east", region="us-east-1", content="simple")
