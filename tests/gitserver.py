@@ -139,7 +139,9 @@ class GitServer:
             "127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler, ssl_context=context
         )
         self.endpoint = f"127.0.0.1:{self._server.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="git-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="git-server", daemon=True
+        )
         self._thread.start()
         return self
 
