@@ -80,6 +80,11 @@ class Settings:
     tries: int = 3
     retry_delay: float = 2.0
     work_dir: str | None = None
+    force: bool = False  # back up even when the refs equal the newest backup's
+    prune: bool = True  # apply the retention policy to a repository after its upload
+    prune_deleted: bool = False  # `prune` also ages out backups of repositories gone from CodeCommit
+    policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
+    report_dir: str = "reports"
 
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -310,7 +315,7 @@ class RefState:
     """Every ref of a repository and where HEAD points."""
 
     refs: dict[str, str]  # ref name -> object id
-    head: str | None  # the ref HEAD names, or an object id when detached, or None when unborn
+    head: str | None  # the ref HEAD names; None when it names no existing ref
 
     @property
     def fingerprint(self) -> str:
@@ -320,6 +325,29 @@ class RefState:
         if self.head:
             lines.append(f"HEAD {self.head}")
         return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def remote_refs(url: str, env: Mapping[str, str]) -> RefState:
+    """The refs and HEAD a clone would get, without cloning (`git ls-remote --symref`)."""
+    import git
+
+    try:
+        listing = git.Git().ls_remote("--symref", url, allow_unsafe_protocols=True, env=dict(env))
+    except git.GitCommandError as error:
+        raise git_failure("git ls-remote", error) from None
+    return parse_ls_remote(listing)
+
+
+def parse_ls_remote(listing: str) -> RefState:
+    refs: dict[str, str] = {}
+    head = None
+    for line in listing.splitlines():
+        value, _, name = line.partition("\t")
+        if value.startswith("ref: ") and name == "HEAD":
+            head = value.removeprefix("ref: ")
+        elif name != "HEAD" and not name.endswith("^{}"):  # peeled tags are not refs of their own
+            refs[name] = value
+    return RefState(refs, head if head in refs else None)
 
 
 def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
@@ -332,12 +360,8 @@ def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
     finally:
         repo.close()
     refs = dict(reversed(line.split(" ", 1)) for line in listing.splitlines() if line)
-    head: str | None = head_ref.strip() or None
-    if head is not None and head not in refs:
-        head = None  # unborn, as in an empty repository
-    elif head is None:
-        head = refs.get("HEAD")
-    return RefState(refs, head)
+    head = head_ref.strip()
+    return RefState(refs, head if head in refs else None)  # None: unborn, as in an empty repository
 
 
 # ---------------------------------------------------------------------------- archive
@@ -409,14 +433,35 @@ def measure_zip(mirror: Path, top: str, compression: str) -> tuple[str, int]:
 # ------------------------------------------------------------------------------ store
 
 
-class S3Store:
-    """The backup bucket. The only place that knows how keys are laid out:
-    <prefix>/<account_id>/<region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip"""
+@dataclasses.dataclass(frozen=True)
+class Backup:
+    """One archive in the bucket."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+    key: str
+    time: dt.datetime  # UTC, from the key's timestamp
+    size: int = 0
+
+
+# <region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix
+BACKUP_KEY = re.compile(
+    r"^(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-(?P<stamp>\d{4}(?:-\d\d){5})\.zip$"
+)
+Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups, newest first
+
+
+class S3Store:
+    """The backup bucket: the one place that knows the key layout,
+    <prefix>/<account_id>/<region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, with run manifests
+    under <prefix>/<account_id>/runs/."""
+
+    def __init__(
+        self, client: Any, bucket: str, prefix: str, sse: str | None = None, kms_key_id: str | None = None
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self.sse = sse
+        self.kms_key_id = kms_key_id
 
     def account_prefix(self, account_id: str) -> str:
         return f"{self.prefix}/{account_id}/"
@@ -425,55 +470,76 @@ class S3Store:
         stamp = when.astimezone(dt.timezone.utc).strftime(KEY_TIME_FORMAT)
         return f"{self.account_prefix(account_id)}{region}/{name}/{name}-{stamp}.zip"
 
+    def manifest_key(self, account_id: str, when: dt.datetime, suffix: str = "") -> str:
+        stamp = when.astimezone(dt.timezone.utc).strftime(KEY_TIME_FORMAT)
+        return f"{self.account_prefix(account_id)}runs/{stamp}{suffix}.json"
+
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def check_access(self, account_id: str) -> None:
-        """Fail fast, before any clone, when the bucket is missing or the prefix is not ours."""
+    def list_backups(self, account_id: str, region: str | None = None, name: str | None = None) -> Catalog:
+        """Every backup under the account's prefix (or one region, or one repository), newest first.
+        The first call of a run, so a missing bucket or a prefix not granted fails it before any clone."""
         from botocore.exceptions import ClientError
 
-        prefix = self.account_prefix(account_id)
+        below = self.account_prefix(account_id)
+        prefix = below + (f"{region}/" if region else "") + (f"{name}/" if region and name else "")
+        catalog: Catalog = {}
         try:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    match = BACKUP_KEY.match(item["Key"][len(below) :])
+                    if match is None or (name and match["name"] != name):
+                        continue
+                    when = dt.datetime.strptime(match["stamp"], KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+                    backup = Backup(item["Key"], when, item.get("Size", 0))
+                    catalog.setdefault((match["region"], match["name"]), []).append(backup)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "NoSuchBucket":
-                raise ConfigError(f"bucket {self.bucket!r} does not exist: check --bucket") from None
-            if code in ("AccessDenied", "AllAccessDisabled", "403"):
-                raise ConfigError(
-                    f"access denied to s3://{self.bucket}/{prefix}: the bucket policy must grant "
-                    f"account {account_id} this prefix (and the role s3:ListBucket on it)"
-                ) from None
-            if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
-                raise ConfigError(
-                    f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region"
-                ) from None
-            raise
+            raise self.access_error(error, account_id) from None
+        for backups in catalog.values():
+            backups.sort(key=lambda backup: (backup.time, backup.key), reverse=True)
+        return catalog
+
+    def access_error(self, error: Exception, account_id: str) -> Exception:
+        """A ConfigError for the S3 errors that mean the run cannot work at all."""
+        code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+        prefix = self.account_prefix(account_id)
+        if code == "NoSuchBucket":
+            return ConfigError(f"bucket {self.bucket!r} does not exist: check --bucket")
+        if code in ("AccessDenied", "AllAccessDisabled", "403"):
+            return ConfigError(
+                f"access denied to s3://{self.bucket}/{prefix}: the bucket policy must grant "
+                f"account {account_id} this prefix (and the role s3:ListBucket on it)"
+            )
+        if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
+            return ConfigError(f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region")
+        return error
+
+    def recorded_fingerprint(self, key: str) -> str | None:
+        """The refs fingerprint stored with a backup at upload time."""
+        return self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}).get("refs-fingerprint")
+
+    def write_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"ACL": "bucket-owner-full-control"}  # the bucket belongs to the backup account
+        if self.sse:
+            args["ServerSideEncryption"] = self.sse
+        if self.kms_key_id:
+            args["SSEKMSKeyId"] = self.kms_key_id
+        return args
 
     @contextmanager
     def upload(
-        self,
-        key: str,
-        *,
-        metadata: Mapping[str, str],
-        tags: Mapping[str, str],
-        size: int,
-        sse: str | None = None,
-        kms_key_id: str | None = None,
+        self, key: str, *, metadata: Mapping[str, str], tags: Mapping[str, str], size: int
     ) -> Iterator[IO[bytes]]:
         """A stream into a multipart upload. The object appears only when the block ends
         normally; an exception aborts the upload and leaves no object behind."""
         import smart_open
 
-        create_args: dict[str, Any] = {
-            "ACL": "bucket-owner-full-control",  # the bucket belongs to the backup account
+        create_args = {
+            **self.write_args(),
             "Metadata": dict(metadata),
             "Tagging": urllib.parse.urlencode(dict(tags)),
         }
-        if sse:
-            create_args["ServerSideEncryption"] = sse
-        if kms_key_id:
-            create_args["SSEKMSKeyId"] = kms_key_id
         part_size = max(DEFAULT_PART_SIZE, -(-size // S3_MAX_PARTS))
         params = {
             "client": self.client,
@@ -482,6 +548,100 @@ class S3Store:
         }
         with smart_open.open(self.url(key), "wb", compression="disable", transport_params=params) as stream:
             yield stream
+
+    def put_json(self, key: str, document: Any, tags: Mapping[str, str]) -> None:
+        body = json.dumps(document, indent=2).encode()
+        tagging = urllib.parse.urlencode(dict(tags))
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", Tagging=tagging, **self.write_args()
+        )
+
+    def delete(self, keys: Sequence[str]) -> dict[str, str]:
+        """Delete keys. Returns the keys S3 refused (Object Lock, AccessDenied) with the reason; never raises
+        for those, as a refused delete loses nothing."""
+        from botocore.exceptions import ClientError
+
+        refused: dict[str, str] = {}
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+            batch = keys[start : start + 1000]
+            try:
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
+            except ClientError as error:
+                refused.update(dict.fromkeys(batch, error.response.get("Error", {}).get("Code", "refused")))
+                continue
+            for error in answer.get("Errors", []):
+                refused[error["Key"]] = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+        return refused
+
+
+# -------------------------------------------------------------------------- retention
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionPolicy:
+    """Which backups of one repository to keep. The default is the replaced script's policy:
+    keep the newest 3, and beyond those delete backups older than 30 days."""
+
+    keep_last: int = 3
+    max_age_days: int | None = 30  # beyond keep_last, keep backups younger than this
+    keep_daily: int = 0  # the newest backup of each of the last N days that have one
+    keep_weekly: int = 0  # ... of each of the last N ISO weeks
+    keep_monthly: int = 0  # ... of each of the last N months
+
+    def calendar_rules(self) -> list[tuple[str, int, Callable[[dt.datetime], str]]]:
+        return [
+            ("daily", self.keep_daily, lambda t: t.strftime("%Y-%m-%d")),
+            ("weekly", self.keep_weekly, lambda t: "{}-W{:02d}".format(*t.isocalendar()[:2])),
+            ("monthly", self.keep_monthly, lambda t: t.strftime("%Y-%m")),
+        ]
+
+    def check(self) -> None:
+        counts = [self.keep_last, self.max_age_days or 0] + [count for _, count, _ in self.calendar_rules()]
+        if any(count < 0 for count in counts):
+            raise ConfigError("retention numbers cannot be negative")
+        if not any(counts):
+            raise ConfigError(
+                "empty retention policy: give --keep-last, --max-age-days or a --keep-daily/weekly/monthly rule"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    backup: Backup
+    keep: bool
+    reason: str
+
+
+def plan_retention(backups: Sequence[Backup], policy: RetentionPolicy, now: dt.datetime) -> list[Decision]:
+    """Keep or delete each backup of one repository, and why; newest first. Pure: the clock is
+    `now`. A backup is kept when any rule keeps it, and the newest is always kept."""
+    policy.check()
+    ordered = sorted(backups, key=lambda backup: (backup.time, backup.key), reverse=True)
+    reasons: list[list[str]] = [[] for _ in ordered]
+    if ordered:
+        reasons[0].append("newest")
+    for index in range(min(policy.keep_last, len(ordered))):
+        reasons[index].append(f"last {policy.keep_last}")
+    if policy.max_age_days:
+        for index, backup in enumerate(ordered):
+            if now - backup.time < dt.timedelta(days=policy.max_age_days):
+                reasons[index].append(f"within {policy.max_age_days} days")
+    for rule, count, period_of in policy.calendar_rules():
+        seen: set[str] = set()
+        for index, backup in enumerate(ordered):
+            period = period_of(backup.time.astimezone(dt.timezone.utc))
+            if len(seen) < count and period not in seen:
+                seen.add(period)
+                reasons[index].append(f"{rule} {period}")
+    why_not = f"beyond the last {policy.keep_last}" + (
+        f" and older than {policy.max_age_days} days" if policy.max_age_days else ""
+    )
+    return [
+        Decision(backup, bool(kept), ", ".join(kept) if kept else why_not)
+        for backup, kept in zip(ordered, reasons, strict=True)
+    ]
 
 
 # -------------------------------------------------------------------------------- run
@@ -492,14 +652,16 @@ class Result:
     """What happened to one repository."""
 
     repository: Repository
-    status: str  # ok | failed | gone | planned
-    key: str | None = None
+    status: str  # ok | unchanged | failed | gone | planned
+    key: str | None = None  # the new backup, or for `unchanged` the backup that already holds it
     size: int = 0
     sha256: str | None = None
     fingerprint: str | None = None
     refs: int = 0
     seconds: float = 0.0
     reason: str | None = None
+    deleted: list[str] = dataclasses.field(default_factory=list)  # older backups pruned after this one
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -552,6 +714,7 @@ class Job:
         self,
         settings: Settings,
         clients: Clients,
+        store: S3Store,
         *,
         clock: Callable[[], dt.datetime],
         env: Mapping[str, str],
@@ -559,12 +722,15 @@ class Job:
     ) -> None:
         self.settings = settings
         self.clients = clients
+        self.store = store
         self.clock = clock
         self.git_env = git_environment(env)
         self.sleep = sleep
-        self.store = S3Store(clients.s3, settings.bucket, settings.prefix)
+        self.catalog: Catalog = {}
 
-    def run(self, repositories: Sequence[Repository]) -> list[Result]:
+    def run(self, repositories: Sequence[Repository], catalog: Catalog) -> list[Result]:
+        """Back up each repository; `catalog` is the bucket's listing from the start of the run."""
+        self.catalog = catalog
         if self.settings.dry_run:
             return [self.plan(repo) for repo in repositories]
         with ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="backup") as pool:
@@ -575,28 +741,23 @@ class Job:
         return Result(repo, "planned", key=key)
 
     def backup(self, repo: Repository) -> Result:
-        """Mirror, archive and upload one repository; never raises for a repository's failure."""
+        """Mirror, archive and upload one repository, unless its newest backup already holds
+        the same refs; then prune its old backups. Never raises for a repository's failure."""
         started = time.monotonic()
         result = Result(repo, "failed")
         label = f"{repo.region}/{repo.name}"
         try:
             if not valid_repository_name(repo.name):
                 raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
-            with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.settings.work_dir) as work:
-                mirror = Path(work) / f"{repo.name}.git"
-                when = self.clock()
-                self.clone(repo, mirror, label)
-                state = read_refs(mirror, self.git_env)
-                result.fingerprint, result.refs = state.fingerprint, len(state.refs)
-                key = self.store.key_for(self.clients.account_id, repo.region, repo.name, when)
-                sha256, size = with_retries(
-                    lambda: self.upload(repo, mirror, key, state),
-                    self.settings.tries,
-                    self.settings.retry_delay,
-                    label,
-                    self.sleep,
-                )
-            result.status, result.key, result.sha256, result.size = "ok", key, sha256, size
+            backups = self.catalog.get((repo.region, repo.name), [])
+            unchanged = None if self.settings.force or not backups else self.unchanged(repo, backups[0], label)
+            if unchanged is not None:
+                result.status, result.key, result.fingerprint = "unchanged", backups[0].key, unchanged
+            else:
+                self.mirror_and_upload(repo, label, result)
+                result.status = "ok"
+                if self.settings.prune:
+                    self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
         except RepositoryGone as error:
             result.status, result.reason = "gone", str(error)
         except RepositoryError as error:
@@ -608,15 +769,35 @@ class Job:
         log_result(result, self.store)
         return result
 
-    def clone(self, repo: Repository, mirror: Path, label: str) -> None:
+    def unchanged(self, repo: Repository, newest: Backup, label: str) -> str | None:
+        """The fingerprint, if the repository's refs equal those its newest backup recorded."""
         url = codecommit_url(repo, self.settings.profile)
+        remote = self.git(repo, label, lambda: remote_refs(url, self.git_env))
+        recorded = self.store.recorded_fingerprint(newest.key)
+        return remote.fingerprint if remote.fingerprint == recorded else None
 
-        def attempt() -> None:
-            shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
-            clone_mirror(url, mirror, self.git_env)
+    def mirror_and_upload(self, repo: Repository, label: str, result: Result) -> None:
+        with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.settings.work_dir) as work:
+            mirror = Path(work) / f"{repo.name}.git"
+            when = self.clock()
+            url = codecommit_url(repo, self.settings.profile)
 
+            def clone() -> None:
+                shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
+                clone_mirror(url, mirror, self.git_env)
+
+            self.git(repo, label, clone)
+            state = read_refs(mirror, self.git_env)
+            result.fingerprint, result.refs = state.fingerprint, len(state.refs)
+            key = self.store.key_for(self.clients.account_id, repo.region, repo.name, when)
+            retries = (self.settings.tries, self.settings.retry_delay, label, self.sleep)
+            result.sha256, result.size = with_retries(lambda: self.upload(repo, mirror, key, state), *retries)
+            result.key = key
+
+    def git(self, repo: Repository, label: str, action: Callable[[], Any]) -> Any:
+        """Run a git action with retries; a repository that vanished since the listing is `gone`."""
         try:
-            with_retries(attempt, self.settings.tries, self.settings.retry_delay, label, self.sleep)
+            return with_retries(action, self.settings.tries, self.settings.retry_delay, label, self.sleep)
         except RepositoryError:
             if get_repository(self.clients.codecommit_for(repo.region), repo.name) is None:
                 raise RepositoryGone(f"repository was deleted after it was listed: {label}") from None
@@ -636,9 +817,7 @@ class Job:
                 "tool-version": __version__,
             }
             tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
-            with self.store.upload(
-                key, metadata=metadata, tags=tags, size=size, sse=self.settings.sse, kms_key_id=self.settings.kms_key_id
-            ) as stream:
+            with self.store.upload(key, metadata=metadata, tags=tags, size=size) as stream:
                 sink = HashingWriter(stream)
                 write_zip(mirror, top, sink, compression)
                 if (sink.sha256, sink.size) != (sha256, size):
@@ -648,6 +827,12 @@ class Job:
         except Exception as error:
             raise upload_failure(error) from None
         return sha256, size
+
+    def prune(self, result: Result, backups: list[Backup]) -> None:
+        doomed = [d.backup.key for d in plan_retention(backups, self.settings.policy, self.clock()) if not d.keep]
+        refused = self.store.delete(doomed)
+        result.deleted = [key for key in doomed if key not in refused]
+        result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
 
 
 # ----------------------------------------------------------------------------- report
@@ -662,6 +847,7 @@ def human_size(size: float) -> str:
 
 
 def log_result(result: Result, store: S3Store) -> None:
+    """One line per repository: status, size, time and key (and JSON fields for Logs Insights)."""
     repo = result.repository
     fields = {
         "event": "repository",
@@ -674,51 +860,148 @@ def log_result(result: Result, store: S3Store) -> None:
         "reason": result.reason,
     }
     where = f"{repo.region}/{repo.name}"
+    url = store.url(result.key or "")
     if result.status == "ok":
-        size, url = human_size(result.size), store.url(result.key or "")
-        logger.info("ok %s %s %.1fs %s", where, size, result.seconds, url, extra=fields)
+        pruned = f" (pruned {len(result.deleted)} old)" if result.deleted else ""
+        size = human_size(result.size)
+        logger.info("ok %s %s %.1fs %s%s", where, size, result.seconds, url, pruned, extra=fields)
+    elif result.status == "unchanged":
+        logger.info("unchanged %s %.1fs, already in %s", where, result.seconds, url, extra=fields)
     elif result.status == "gone":
         logger.warning("gone %s: %s", where, result.reason, extra=fields)
     else:
         logger.error("FAILED %s: %s", where, result.reason, extra=fields)
+    for warning in result.warnings:
+        logger.warning("%s: %s", where, warning, extra={**fields, "event": "warning", "reason": warning})
 
 
-def summarize(results: Sequence[Result], missing: Sequence[tuple[str, str]], seconds: float) -> tuple[str, list[str]]:
+STATUSES = ("ok", "unchanged", "failed", "gone")
+
+
+def missing_results(missing: Sequence[tuple[str, str]]) -> list[Result]:
+    """Names asked for with --repos that exist in no region: failures of their own."""
+    return [Result(Repository(regions, name, ""), "failed", reason="no such repository") for regions, name in missing]
+
+
+def summarize(results: Sequence[Result], seconds: float) -> tuple[str, list[str]]:
     """The summary line, and one line per repository that failed."""
-    count = {status: sum(r.status == status for r in results) for status in ("ok", "failed", "gone")}
+    count = {status: sum(r.status == status for r in results) for status in STATUSES}
     failures = [f"{r.repository.region}/{r.repository.name}: {r.reason}" for r in results if r.status == "failed"]
-    failures += [f"{regions}/{name}: no such repository" for regions, name in missing]
-    total = sum(r.size for r in results)
+    total = sum(r.size for r in results if r.status == "ok")
     line = (
-        f"summary: {count['ok']} ok, {len(failures)} failed, {count['gone']} gone; "
-        f"{human_size(total)} in {seconds:.1f}s"
+        f"summary: {count['ok']} ok, {count['unchanged']} unchanged, {count['failed']} failed, "
+        f"{count['gone']} gone; {human_size(total)} uploaded in {seconds:.1f}s"
     )
     return line, failures
+
+
+def junit_report(results: Sequence[Result], suite: str) -> bytes:
+    """JUnit XML, one test case per repository, for a CodeBuild report group:
+    passed = backed up, skipped = unchanged or gone, failed = with the reason."""
+    from xml.etree import ElementTree as ET
+
+    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    root = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(results)),
+        failures=str(count["failed"]),
+        skipped=str(count["unchanged"] + count["gone"]),
+        time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    for result in results:
+        case = ET.SubElement(
+            root,
+            "testcase",
+            classname=result.repository.region,
+            name=result.repository.name,
+            time=f"{result.seconds:.3f}",
+        )
+        if result.status == "failed":
+            ET.SubElement(case, "failure", message=result.reason or "failed").text = result.reason
+        elif result.status == "unchanged":
+            ET.SubElement(case, "skipped", message=f"unchanged since {result.key}")
+        elif result.status == "gone":
+            ET.SubElement(case, "skipped", message=result.reason or "gone")
+        else:
+            out = f"backed up to {result.key} ({result.size} bytes, sha256 {result.sha256})"
+            ET.SubElement(case, "system-out").text = "\n".join([out, *result.warnings])
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def run_manifest(
+    results: Sequence[Result], settings: Settings, account_id: str, started: dt.datetime, finished: dt.datetime
+) -> dict[str, Any]:
+    """What the run did, for auditors: every repository with its status, key, size, sha256,
+    fingerprint and duration, plus the totals."""
+    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    return {
+        "tool": PROJECT,
+        "version": __version__,
+        "account_id": account_id,
+        "bucket": settings.bucket,
+        "prefix": settings.prefix,
+        "regions": list(settings.regions),
+        "started": started.isoformat(),
+        "finished": finished.isoformat(),
+        "totals": {**count, "repositories": len(results), "bytes": sum(r.size for r in results if r.status == "ok")},
+        "repositories": [
+            {
+                "region": r.repository.region,
+                "name": r.repository.name,
+                "status": r.status,
+                "key": r.key,
+                "size": r.size,
+                "sha256": r.sha256,
+                "fingerprint": r.fingerprint,
+                "seconds": round(r.seconds, 3),
+                "reason": r.reason,
+                "deleted": r.deleted,
+                "warnings": r.warnings,
+            }
+            for r in results
+        ],
+    }
 
 
 # -------------------------------------------------------------------------------- cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-# option, environment variable, help. Every option of `backup` can be set from the environment.
-OPTIONS: list[tuple[str, str, str]] = [
-    ("--bucket", "CODECOMMIT_BACKUP_BUCKET", "the backup bucket (required)"),
-    ("--prefix", "CODECOMMIT_BACKUP_PREFIX", f"key prefix in the bucket (default {DEFAULT_PREFIX})"),
-    ("--regions", "CODECOMMIT_BACKUP_REGIONS", "comma-separated regions (default: the session's region)"),
-    ("--include", "CODECOMMIT_BACKUP_INCLUDE", "back up only names matching this glob; repeatable"),
-    ("--exclude", "CODECOMMIT_BACKUP_EXCLUDE", "skip names matching this glob; repeatable"),
-    ("--repos", "CODECOMMIT_BACKUP_REPOS", "comma-separated names to back up instead of listing"),
-    ("--profile", "AWS_PROFILE", "the AWS profile (also used by git-remote-codecommit)"),
-    ("--workers", "CODECOMMIT_BACKUP_WORKERS", "repositories backed up in parallel (default 4)"),
-    ("--compression", "CODECOMMIT_BACKUP_COMPRESSION", "stored (default) or deflate"),
-    ("--sse", "CODECOMMIT_BACKUP_SSE", "server-side encryption: AES256 or aws:kms"),
-    ("--kms-key-id", "CODECOMMIT_BACKUP_KMS_KEY_ID", "KMS key for --sse aws:kms"),
-    ("--tries", "CODECOMMIT_BACKUP_TRIES", "tries for each clone and upload (default 3)"),
-    ("--work-dir", "CODECOMMIT_BACKUP_WORK_DIR", "folder for the temporary mirrors (default: system temp)"),
-    ("--dry-run", "CODECOMMIT_BACKUP_DRY_RUN", "print what would be backed up, and write nothing"),
-    ("--log-format", "CODECOMMIT_BACKUP_LOG_FORMAT", "text (default) or json, for CloudWatch Logs Insights"),
-]
-ENV_FOR = {option: env for option, env, _ in OPTIONS}
+# option -> (environment variable, help). Every option of `backup` and `prune` can be set from the
+# environment, so that the CodeBuild project can set it.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "--bucket": ("CODECOMMIT_BACKUP_BUCKET", "the backup bucket (required)"),
+    "--prefix": ("CODECOMMIT_BACKUP_PREFIX", f"key prefix in the bucket (default {DEFAULT_PREFIX})"),
+    "--profile": ("AWS_PROFILE", "the AWS profile (also used by git-remote-codecommit)"),
+    "--log-format": ("CODECOMMIT_BACKUP_LOG_FORMAT", "text (default) or json, for CloudWatch Logs Insights"),
+    "--regions": ("CODECOMMIT_BACKUP_REGIONS", "comma-separated regions (default: the session's region)"),
+    "--include": ("CODECOMMIT_BACKUP_INCLUDE", "back up only names matching this glob; repeatable"),
+    "--exclude": ("CODECOMMIT_BACKUP_EXCLUDE", "skip names matching this glob; repeatable"),
+    "--repos": ("CODECOMMIT_BACKUP_REPOS", "comma-separated names to back up instead of listing"),
+    "--workers": ("CODECOMMIT_BACKUP_WORKERS", "repositories backed up in parallel (default 4)"),
+    "--compression": ("CODECOMMIT_BACKUP_COMPRESSION", "stored (default) or deflate"),
+    "--sse": ("CODECOMMIT_BACKUP_SSE", "server-side encryption: AES256 or aws:kms"),
+    "--kms-key-id": ("CODECOMMIT_BACKUP_KMS_KEY_ID", "KMS key for --sse aws:kms"),
+    "--tries": ("CODECOMMIT_BACKUP_TRIES", "tries for each clone and upload (default 3)"),
+    "--work-dir": ("CODECOMMIT_BACKUP_WORK_DIR", "folder for the temporary mirrors (default: system temp)"),
+    "--force": ("CODECOMMIT_BACKUP_FORCE", "back up repositories whose refs have not changed, too"),
+    "--no-prune": ("CODECOMMIT_BACKUP_NO_PRUNE", "do not apply the retention policy after each upload"),
+    "--report-dir": ("CODECOMMIT_BACKUP_REPORT_DIR", "folder for the JUnit report and manifest (default reports)"),
+    "--dry-run": ("CODECOMMIT_BACKUP_DRY_RUN", "print the plan, and write or delete nothing"),
+    "--keep-last": ("CODECOMMIT_BACKUP_KEEP_LAST", "keep each repository's newest N backups (default 3)"),
+    "--max-age-days": (
+        "CODECOMMIT_BACKUP_MAX_AGE_DAYS",
+        "beyond those, keep backups younger than D days (default 30; 0: no age rule)",
+    ),
+    "--keep-daily": ("CODECOMMIT_BACKUP_KEEP_DAILY", "also keep the newest backup of each of the last N days"),
+    "--keep-weekly": ("CODECOMMIT_BACKUP_KEEP_WEEKLY", "... of each of the last N weeks"),
+    "--keep-monthly": ("CODECOMMIT_BACKUP_KEEP_MONTHLY", "... of each of the last N months"),
+    "--prune-deleted": (
+        "CODECOMMIT_BACKUP_PRUNE_DELETED",
+        "also prune backups of repositories no longer in CodeCommit (kept whole by default)",
+    ),
+}
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 
@@ -729,49 +1012,64 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def add_option(parser: argparse.ArgumentParser, option: str, env: Mapping[str, str], **kwargs: Any) -> None:
+    """An option whose default comes from its environment variable (argparse converts it like a value)."""
+    variable, text = OPTIONS[option]
+    help_text = f"{text} [env {variable}]"
+    fallback = kwargs.pop("default", None)
+    if kwargs.pop("flag", False):
+        parser.add_argument(
+            option, action="store_true", default=env.get(variable, "").lower() in TRUE_WORDS, help=help_text
+        )
+    elif kwargs.pop("repeated", False):
+        dest = option.removeprefix("--").replace("-", "_")
+        parser.add_argument(option, action="append", metavar="GLOB", help=help_text)
+        parser.set_defaults(**{f"env_{dest}": split_list(env.get(variable))})
+    else:
+        parser.add_argument(option, default=env.get(variable) or fallback, help=help_text, **kwargs)
+
+
 def build_parser(env: Mapping[str, str]) -> ArgumentParser:
-    def env_default(option: str, fallback: Any = None) -> Any:
-        return env.get(ENV_FOR[option]) or fallback
+    common = ArgumentParser(add_help=False)
+    for option in ("--bucket", "--prefix"):
+        add_option(common, option, env, default=DEFAULT_PREFIX if option == "--prefix" else None)
+    common.add_argument("--profile", help=f"{OPTIONS['--profile'][1]} [env AWS_PROFILE]")
+    add_option(common, "--log-format", env, choices=("text", "json"), default="text")
+    policy = ArgumentParser(add_help=False)
+    add_option(policy, "--keep-last", env, type=int, default="3", metavar="N")
+    add_option(policy, "--max-age-days", env, type=int, default="30", metavar="D")
+    for option in ("--keep-daily", "--keep-weekly", "--keep-monthly"):
+        add_option(policy, option, env, type=int, default="0", metavar="N")
 
-    def env_list(option: str) -> list[str]:
-        return [item.strip() for item in env.get(ENV_FOR[option], "").split(",") if item.strip()]
-
-    helps = {option: f"{text} [env {variable}]" for option, variable, text in OPTIONS}
     parser = ArgumentParser(prog=PROJECT, description="Back up AWS CodeCommit repositories to S3.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    backup = commands.add_parser("backup", help="mirror, zip and upload repositories (the default)")
-    backup.add_argument("--bucket", default=env_default("--bucket"), help=helps["--bucket"])
-    backup.add_argument("--prefix", default=env_default("--prefix", DEFAULT_PREFIX), help=helps["--prefix"])
-    backup.add_argument("--regions", default=env_default("--regions"), help=helps["--regions"])
-    backup.add_argument("--include", action="append", metavar="GLOB", help=helps["--include"])
-    backup.add_argument("--exclude", action="append", metavar="GLOB", help=helps["--exclude"])
-    backup.add_argument("--repos", default=env_default("--repos"), metavar="NAME[,NAME]", help=helps["--repos"])
-    backup.add_argument("--profile", default=None, help=helps["--profile"])
-    backup.add_argument("--workers", type=int, default=env_default("--workers", "4"), help=helps["--workers"])
-    backup.add_argument(
-        "--compression",
-        choices=sorted(COMPRESSIONS),
-        default=env_default("--compression", "stored"),
-        help=helps["--compression"],
+
+    backup = commands.add_parser(
+        "backup", parents=[common, policy], help="mirror, zip and upload repositories (the default)"
     )
-    backup.add_argument("--sse", choices=SSE_MODES, default=env_default("--sse"), help=helps["--sse"])
-    backup.add_argument("--kms-key-id", default=env_default("--kms-key-id"), help=helps["--kms-key-id"])
-    backup.add_argument("--tries", type=int, default=env_default("--tries", "3"), help=helps["--tries"])
-    backup.add_argument("--work-dir", default=env_default("--work-dir"), help=helps["--work-dir"])
-    backup.add_argument(
-        "--dry-run",
-        action="store_true",
-        default=env.get(ENV_FOR["--dry-run"], "").lower() in TRUE_WORDS,
-        help=helps["--dry-run"],
-    )
-    backup.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default=env_default("--log-format", "text"),
-        help=helps["--log-format"],
-    )
-    backup.set_defaults(env_include=env_list("--include"), env_exclude=env_list("--exclude"))
+    add_option(backup, "--regions", env)
+    add_option(backup, "--include", env, repeated=True)
+    add_option(backup, "--exclude", env, repeated=True)
+    add_option(backup, "--repos", env, metavar="NAME[,NAME]")
+    add_option(backup, "--workers", env, type=int, default="4")
+    add_option(backup, "--compression", env, choices=sorted(COMPRESSIONS), default="stored")
+    add_option(backup, "--sse", env, choices=SSE_MODES)
+    add_option(backup, "--kms-key-id", env)
+    add_option(backup, "--tries", env, type=int, default="3")
+    add_option(backup, "--work-dir", env)
+    add_option(backup, "--report-dir", env, default="reports")
+    for option in ("--dry-run", "--force", "--no-prune"):
+        add_option(backup, option, env, flag=True)
+
+    prune = commands.add_parser("prune", parents=[common, policy], help="apply the retention policy to every backup")
+    add_option(prune, "--dry-run", env, flag=True)
+    add_option(prune, "--prune-deleted", env, flag=True)
+
+    listing = commands.add_parser("list", parents=[common], help="show the backups in the bucket, newest first")
+    listing.add_argument("--repo", metavar="NAME", help="only this repository")
+    listing.add_argument("--region", metavar="REGION", help="only this region")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -787,21 +1085,36 @@ def split_list(value: str | None) -> tuple[str, ...]:
 
 
 def settings_from_args(args: argparse.Namespace, session_region: str | None) -> Settings:
+    """Settings for any command; options a command lacks keep their defaults."""
+    given = vars(args)
+    defaults = Settings(bucket="")
+    regions = split_list(given.get("regions")) or ((session_region,) if session_region else ())
     return Settings(
         bucket=args.bucket or "",
         prefix=args.prefix,
-        regions=split_list(args.regions) or ((session_region,) if session_region else ()),
-        include=tuple(args.include or args.env_include),
-        exclude=tuple(args.exclude or args.env_exclude),
-        repos=split_list(args.repos),
+        regions=regions,
+        include=tuple(given.get("include") or given.get("env_include", ())),
+        exclude=tuple(given.get("exclude") or given.get("env_exclude", ())),
+        repos=split_list(given.get("repos")),
         profile=args.profile,
-        workers=args.workers,
-        compression=args.compression,
-        sse=args.sse,
-        kms_key_id=args.kms_key_id,
-        dry_run=args.dry_run,
-        tries=args.tries,
-        work_dir=args.work_dir,
+        workers=given.get("workers", defaults.workers),
+        compression=given.get("compression", defaults.compression),
+        sse=given.get("sse"),
+        kms_key_id=given.get("kms_key_id"),
+        dry_run=given.get("dry_run", False),
+        tries=given.get("tries", defaults.tries),
+        work_dir=given.get("work_dir"),
+        force=given.get("force", False),
+        prune=not given.get("no_prune", False),
+        prune_deleted=given.get("prune_deleted", False),
+        policy=RetentionPolicy(
+            keep_last=given.get("keep_last", 3),
+            max_age_days=given.get("max_age_days", 30) or None,
+            keep_daily=given.get("keep_daily", 0),
+            keep_weekly=given.get("keep_weekly", 0),
+            keep_monthly=given.get("keep_monthly", 0),
+        ),
+        report_dir=given.get("report_dir", defaults.report_dir),
     )
 
 
@@ -891,22 +1204,38 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def run_backup(
-    args: argparse.Namespace,
-    env: Mapping[str, str],
-    clock: Callable[[], dt.datetime] = utc_now,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
+@dataclasses.dataclass
+class Context:
+    """What every command starts from: checked settings, clients and the store."""
+
+    settings: Settings
+    clients: Clients
+    store: S3Store
+
+
+def connect(args: argparse.Namespace, env: Mapping[str, str]) -> Context:
     import boto3
 
-    started = time.monotonic()
     # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which CodeBuild and the other SDKs set.
     session = boto3.Session(profile_name=args.profile, region_name=env.get("AWS_REGION") or None)
     settings = settings_from_args(args, session.region_name)
     check_settings(settings, session.get_available_regions("codecommit"))
+    settings.policy.check()
     clients = make_clients(session, settings)
-    store = S3Store(clients.s3, settings.bucket, settings.prefix)
-    store.check_access(clients.account_id)
+    store = S3Store(clients.s3, settings.bucket, settings.prefix, settings.sse, settings.kms_key_id)
+    return Context(settings, clients, store)
+
+
+def run_backup(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    clock: Callable[[], dt.datetime],
+    sleep: Callable[[float], None],
+) -> int:
+    started, timer = clock(), time.monotonic()
+    ctx = connect(args, env)
+    settings, clients, store = ctx.settings, ctx.clients, ctx.store
+    catalog = store.list_backups(clients.account_id)  # also proves the bucket and prefix are reachable
     selection = select_repositories(settings, clients.codecommit_for, clients.account_id, clients.partition_for)
     logger.info(
         "backing up %d repositories of account %s in %s to %s%s",
@@ -916,8 +1245,8 @@ def run_backup(
         store.url(store.account_prefix(clients.account_id)),
         " (dry run)" if settings.dry_run else "",
     )
-    job = Job(settings, clients, clock=clock, env=env, sleep=sleep)
-    results = job.run(selection.repositories)
+    job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep)
+    results = job.run(selection.repositories, catalog)
     if settings.dry_run:
         for result in results:
             repo = result.repository
@@ -926,11 +1255,128 @@ def run_backup(
         for regions, name in selection.missing:
             print(f"no such repository: {name} (searched {regions})")
         return EXIT_FAILED if selection.missing else EXIT_OK
-    line, failures = summarize(results, selection.missing, time.monotonic() - started)
+    results += missing_results(selection.missing)
+    line, failures = summarize(results, time.monotonic() - timer)
+    reported = write_reports(ctx, results, started, clock())
     logger.info(line, extra={"event": "summary"})
     for failure in failures:
         logger.error("failed: %s", failure, extra={"event": "failure"})
-    return EXIT_FAILED if failures else EXIT_OK
+    return EXIT_FAILED if failures or not reported else EXIT_OK
+
+
+def write_reports(ctx: Context, results: list[Result], started: dt.datetime, finished: dt.datetime) -> bool:
+    """The JUnit report in --report-dir, the manifest beside it and in the bucket. False if one failed."""
+    stamp = started.strftime(KEY_TIME_FORMAT)
+    manifest = run_manifest(results, ctx.settings, ctx.clients.account_id, started, finished)
+    manifest_key = ctx.store.manifest_key(ctx.clients.account_id, started)
+    folder = Path(ctx.settings.report_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{PROJECT}-{stamp}.xml").write_bytes(junit_report(results, PROJECT))
+        (folder / f"{PROJECT}-{stamp}.json").write_text(json.dumps(manifest, indent=2))
+    except OSError as error:
+        logger.error("could not write the report in %s: %s", folder, error)
+        return False
+    try:
+        ctx.store.put_json(manifest_key, manifest, {"tech:project_name": PROJECT})
+    except Exception as error:
+        logger.error("could not upload the run manifest to %s: %s", ctx.store.url(manifest_key), redact(str(error)))
+        return False
+    logger.info("run manifest: %s", ctx.store.url(manifest_key))
+    return True
+
+
+def existing_repositories(clients: Clients, regions: Iterable[str]) -> dict[str, set[str] | None]:
+    """Each region's repository names; None where the region could not be listed (then nothing is
+    assumed deleted)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found: dict[str, set[str] | None] = {}
+    for region in sorted(set(regions)):
+        try:
+            found[region] = set(list_repository_names(clients.codecommit_for(region)))
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
+            found[region] = None
+    return found
+
+
+def run_prune(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+    """Print the retention plan for every repository under the account's prefix, then apply it."""
+    ctx = connect(args, env)
+    settings, store = ctx.settings, ctx.store
+    catalog = store.list_backups(ctx.clients.account_id)
+    existing = existing_repositories(ctx.clients, (region for region, _ in catalog))
+    now = clock()
+    doomed: list[str] = []
+    kept = 0
+    for (region, name), backups in sorted(catalog.items()):
+        names = existing[region]
+        if names is not None and name not in names and not settings.prune_deleted:
+            print(f"{region}/{name}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
+            kept += len(backups)
+            continue
+        print(f"{region}/{name}:")
+        for decision in plan_retention(backups, settings.policy, now):
+            print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
+            if decision.keep:
+                kept += 1
+            else:
+                doomed.append(decision.backup.key)
+    if settings.dry_run:
+        print(f"dry run: {len(doomed)} backups would be deleted, {kept} kept; nothing deleted")
+        return EXIT_OK
+    refused = store.delete(doomed)
+    for key, reason in refused.items():
+        logger.warning("could not delete %s: %s", key, reason, extra={"event": "warning", "key": key})
+    print(f"pruned: {len(doomed) - len(refused)} deleted, {kept} kept, {len(refused)} refused by S3")
+    return EXIT_OK
+
+
+def human_age(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length:
+            return f"{seconds / length:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
+def run_list(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+    """The backups per repository, newest first, marking repositories gone from CodeCommit."""
+    ctx = connect(args, env)
+    catalog = ctx.store.list_backups(ctx.clients.account_id, args.region, args.repo)
+    existing = existing_repositories(ctx.clients, (region for region, _ in catalog))
+    now = clock()
+    entries = []
+    for (region, name), backups in sorted(catalog.items()):
+        names = existing[region]
+        entries.append(
+            {
+                "region": region,
+                "repository": name,
+                "exists": None if names is None else name in names,
+                "backups": [
+                    {
+                        "key": b.key,
+                        "time": b.time.isoformat(),
+                        "size": b.size,
+                        "age_seconds": int((now - b.time).total_seconds()),
+                    }
+                    for b in backups
+                ],
+            }
+        )
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return EXIT_OK
+    for entry in entries:
+        mark = "  (no longer in CodeCommit)" if entry["exists"] is False else ""
+        print(f"{entry['region']}/{entry['repository']}{mark}")
+        for b in entry["backups"]:
+            when = b["time"][:19].replace("T", " ")
+            print(f"  {when}  {human_size(b['size']):>10}  {human_age(b['age_seconds']):>4} ago  {b['key']}")
+    if not entries:
+        print(f"no backups under {ctx.store.url(ctx.store.account_prefix(ctx.clients.account_id))}")
+    return EXIT_OK
 
 
 def main(
@@ -949,6 +1395,10 @@ def main(
         return int(stop.code or 0)
     configure_logging(args.log_format)
     try:
+        if args.command == "prune":
+            return run_prune(args, env, clock)
+        if args.command == "list":
+            return run_list(args, env, clock)
         return run_backup(args, env, clock, sleep)
     except ConfigError as error:
         print(f"{PROJECT}: error: {error}", file=sys.stderr)

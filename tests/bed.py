@@ -190,6 +190,7 @@ def bed(
         "TMPDIR": str(tmp_path / "tmp"),
     }
     (tmp_path / "tmp").mkdir()
+    monkeypatch.chdir(tmp_path)  # the job writes its reports/ into the working folder
     for variable, value in environment.items():
         monkeypatch.setenv(variable, value)
     # The subprocess test needs git-remote-codecommit and the console script on PATH.

@@ -30,6 +30,8 @@ SIGNED_PASSWORD = re.compile(r"\d{8}T\d{6}Z[0-9a-f]{64}")
 def keys_by_name(bed: Bed) -> dict[str, str]:
     found = {}
     for key in bed.object_keys():
+        if "/runs/" in key:
+            continue  # run manifests
         match = KEY.match(key)
         assert match, f"unexpected key layout: {key}"
         found[match["name"]] = key
@@ -44,7 +46,7 @@ def test_round_trip_restores_every_ref_and_head(bed: Bed, tmp_path: Path) -> Non
     run = bed.run("--bucket", BUCKET)
 
     assert run.code == 0, run.text
-    assert "summary: 2 ok, 0 failed" in run.err
+    assert "summary: 2 ok, 0 unchanged, 0 failed" in run.err
     keys = keys_by_name(bed)
     assert sorted(keys) == sorted(names)
     for name, key in keys.items():
@@ -71,7 +73,7 @@ def test_object_metadata_tags_and_acl(bed: Bed, tmp_path: Path) -> None:
     bed.create_bucket()
     bed.make_repo("meta")
     assert bed.run("--bucket", BUCKET).code == 0
-    (key,) = bed.object_keys()
+    (key,) = keys_by_name(bed).values()
     s3 = bed.client("s3")
     data = bed.download(key)
     head = s3.head_object(Bucket=BUCKET, Key=key)
@@ -95,7 +97,8 @@ def test_archive_has_one_top_folder_with_directory_entries_and_is_stored(bed: Be
     bed.create_bucket()
     bed.make_repo("layout")
     assert bed.run("--bucket", BUCKET).code == 0
-    data = bed.download(bed.object_keys()[0])
+    (key,) = keys_by_name(bed).values()
+    data = bed.download(key)
     members = zip_members(data)
     assert {member.split("/")[0] for member in members} == {"layout.git"}
     for folder in ("layout.git/", "layout.git/refs/", "layout.git/refs/tags/", "layout.git/objects/info/"):
@@ -108,7 +111,7 @@ def test_deflate_compression_restores_too(bed: Bed, tmp_path: Path) -> None:
     bed.create_bucket()
     source = bed.make_repo("deflated")
     assert bed.run("--bucket", BUCKET, "--compression", "deflate").code == 0
-    key = bed.object_keys()[0]
+    (key,) = keys_by_name(bed).values()
     with zipfile.ZipFile(io.BytesIO(bed.download(key))) as archive:
         files = [info for info in archive.infolist() if not info.is_dir()]
         assert {info.compress_type for info in files} == {zipfile.ZIP_DEFLATED}
@@ -122,7 +125,7 @@ def test_empty_repository_is_backed_up_as_a_valid_empty_mirror(bed: Bed, tmp_pat
     bed.make_repo("empty", content="empty")
     run = bed.run("--bucket", BUCKET)
     assert run.code == 0, run.text
-    (key,) = bed.object_keys()
+    (key,) = keys_by_name(bed).values()
     mirror = bed.restore_with_unzip(key, tmp_path / "restore")
     assert git("-C", mirror, "rev-parse", "--is-bare-repository").strip() == "true"
     git("-C", mirror, "fsck", "--no-progress")
@@ -139,7 +142,7 @@ def test_one_failing_clone_does_not_stop_the_others(bed: Bed) -> None:
 
     assert run.code == 1
     assert sorted(keys_by_name(bed)) == ["good-a", "good-b"]
-    assert "summary: 2 ok, 1 failed" in run.err
+    assert "summary: 2 ok, 0 unchanged, 1 failed" in run.err
     failure = [line for line in run.err.splitlines() if "failed: us-east-1/broken" in line]
     assert failure and "403" in failure[0], run.err
     assert "Traceback" not in run.text
@@ -186,7 +189,7 @@ def test_repository_deleted_after_listing_is_reported_gone(bed: Bed, monkeypatch
     monkeypatch.setattr(codecommit_backup, "clone_mirror", clone_after_deletion)
     run = bed.run("--bucket", BUCKET, "--workers", "1")
     assert run.code == 0, run.text
-    assert "summary: 1 ok, 0 failed, 1 gone" in run.err
+    assert "summary: 1 ok, 0 unchanged, 0 failed, 1 gone" in run.err
     assert list(keys_by_name(bed)) == ["stays"]
 
 
@@ -296,6 +299,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(bed: Bed, tmp_path: Path) ->
     ]
     assert bed.object_keys() == []
     assert bed.git_server.requests == []  # not even a clone
+    assert not Path("reports").exists()
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
@@ -337,7 +341,7 @@ def test_region_from_aws_region_alone(bed: Bed, monkeypatch: pytest.MonkeyPatch)
     bed.make_repo("western", region="eu-west-1", content="simple")
     run = bed.run("--bucket", BUCKET)
     assert run.code == 0, run.text
-    assert [KEY.match(key)["region"] for key in bed.object_keys()] == ["eu-west-1"]  # type: ignore[index]
+    assert [KEY.match(key)["region"] for key in keys_by_name(bed).values()] == ["eu-west-1"]  # type: ignore[index]
 
 
 def test_several_regions(bed: Bed) -> None:
@@ -346,7 +350,7 @@ def test_several_regions(bed: Bed) -> None:
     bed.make_repo("west", region="eu-west-1", content="simple")
     run = bed.run("--bucket", BUCKET, "--regions", "us-east-1,eu-west-1")
     assert run.code == 0, run.text
-    regions = {KEY.match(key)["region"]: KEY.match(key)["name"] for key in bed.object_keys()}  # type: ignore[index]
+    regions = {KEY.match(key)["region"]: name for name, key in keys_by_name(bed).items()}  # type: ignore[index]
     assert regions == {"us-east-1": "east", "eu-west-1": "west"}
 
 
@@ -358,7 +362,7 @@ def test_json_logs_have_one_object_per_line(bed: Bed) -> None:
     entries = [json.loads(line) for line in run.err.splitlines()]
     (repo,) = [entry for entry in entries if entry.get("event") == "repository"]
     assert repo["repository"] == "logged" and repo["status"] == "ok" and repo["size"] > 0
-    assert repo["key"] == bed.object_keys()[0]
+    assert [repo["key"]] == list(keys_by_name(bed).values())
     assert any(entry.get("event") == "summary" for entry in entries)
 
 
@@ -369,8 +373,11 @@ def test_no_secret_in_output_or_archive(bed: Bed) -> None:
     bed.git_server.fail("denied", 403, None)
     run = bed.run("--bucket", BUCKET)
     assert run.code == 1
-    archive = bed.download(bed.object_keys()[0])
-    for text in (run.text, archive.decode("latin-1")):
+    archive = bed.download(keys_by_name(bed)["secretive"])
+    (manifest,) = [bed.download(key) for key in bed.object_keys() if "/runs/" in key]
+    reports = [path.read_bytes() for path in Path("reports").iterdir()]
+    assert len(reports) == 2  # the JUnit report and the manifest
+    for text in (run.text, *(data.decode("latin-1") for data in (archive, manifest, *reports))):
         assert SECRET_KEY not in text
         assert SESSION_TOKEN not in text
         assert not SIGNED_PASSWORD.search(text)

@@ -1,0 +1,279 @@
+"""Nightly runs: skip unchanged repositories, retention, reports, and `list`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+import yaml
+
+import codecommit_backup
+from tests.bed import BUCKET, PREFIX, Bed, git
+from tests.motoserver import ACCOUNT_ID
+
+DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def at(days: float) -> Callable[[], dt.datetime]:
+    moment = DAY0 + dt.timedelta(days=days)
+    return lambda: moment
+
+
+def run_at(bed: Bed, days: float, *args: str) -> tuple[int, str, str]:
+    bed.capsys.readouterr()
+    code = codecommit_backup.main([*args], clock=at(days))
+    captured = bed.capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def backups_of(bed: Bed, name: str, region: str = "us-east-1") -> list[str]:
+    return [key for key in bed.object_keys() if f"/{region}/{name}/" in key]
+
+
+def report(tmp_path: Path) -> ET.Element:
+    (path,) = sorted((tmp_path / "reports").glob("*.xml"))[-1:]
+    return ET.parse(path).getroot()  # noqa: S314  # the report this test run just wrote
+
+
+@pytest.fixture
+def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.chdir(tmp_path)  # reports/ lands here
+    return tmp_path
+
+
+def test_second_run_with_nothing_changed_uploads_nothing(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    for name in ("one", "two"):
+        bed.make_repo(name)
+    bed.make_repo("hollow", content="empty")
+    code, _, err = run_at(bed, 0, "--bucket", BUCKET)
+    assert code == 0, err
+    first = bed.object_keys()
+
+    code, _, err = run_at(bed, 1, "--bucket", BUCKET)
+
+    assert code == 0, err
+    new_objects = [key for key in bed.object_keys() if key not in first]
+    assert [key for key in new_objects if key.endswith(".zip")] == []
+    assert "summary: 0 ok, 3 unchanged, 0 failed" in err
+    for name in ("one", "two", "hollow"):
+        assert f"unchanged us-east-1/{name}" in err
+    suite = report(in_tmp)
+    assert suite.get("skipped") == "3" and suite.get("failures") == "0"
+    messages = {case.get("name"): case.find("skipped").get("message") for case in suite.iter("testcase")}  # type: ignore[union-attr]
+    assert messages["one"] == f"unchanged since {backups_of(bed, 'one')[0]}"
+
+
+CHANGES = {
+    "one new commit": lambda work: (
+        (work / "new.txt").write_text("new\n"),
+        git("-C", work, "add", "new.txt"),
+        git("-C", work, "commit", "-q", "-m", "new"),
+        git("-C", work, "push", "-q", "origin", "main"),
+    ),
+    "new tag": lambda work: git("-C", work, "push", "-q", "origin", "HEAD~1:refs/tags/v2"),
+    "moved tag": lambda work: git("-C", work, "push", "-q", "--force", "origin", "HEAD:refs/tags/light"),
+    "deleted branch": lambda work: git("-C", work, "push", "-q", "origin", ":feature/x"),
+    "new note namespace": lambda work: git("-C", work, "push", "-q", "origin", "HEAD:refs/notes/other"),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_any_change_is_backed_up(bed: Bed, in_tmp: Path, change: str) -> None:
+    bed.create_bucket()
+    bare = bed.make_repo("moving")
+    bed.make_repo("still", content="simple")
+    assert run_at(bed, 0, "--bucket", BUCKET)[0] == 0
+    work = in_tmp / "clone"
+    git("clone", "-q", bare, work)
+    CHANGES[change](work)
+
+    code, _, err = run_at(bed, 1, "--bucket", BUCKET)
+
+    assert code == 0, err
+    assert len(backups_of(bed, "moving")) == 2
+    assert len(backups_of(bed, "still")) == 1
+    assert "summary: 1 ok, 1 unchanged" in err
+
+
+def test_changed_head_is_backed_up(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bare = bed.make_repo("headed")
+    assert run_at(bed, 0, "--bucket", BUCKET)[0] == 0
+    git("--git-dir", bare, "symbolic-ref", "HEAD", "refs/heads/feature/x")
+    assert run_at(bed, 1, "--bucket", BUCKET)[0] == 0
+    assert len(backups_of(bed, "headed")) == 2
+
+
+def test_force_backs_up_unchanged_repositories(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("same", content="simple")
+    assert run_at(bed, 0, "--bucket", BUCKET)[0] == 0
+    code, _, err = run_at(bed, 1, "--bucket", BUCKET, "--force")
+    assert code == 0, err
+    assert len(backups_of(bed, "same")) == 2
+
+
+def test_backup_prunes_by_the_default_policy(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("aging", content="simple")
+    for day in (0, 10, 20, 40, 50):
+        code, _, err = run_at(bed, day, "--bucket", BUCKET, "--force")
+        assert code == 0, err
+    kept = backups_of(bed, "aging")
+    # newest 3 (days 50, 40, 20); days 10 and 0 are beyond those and older than 30 days
+    assert [key.rsplit("-", 6)[-6:-3] for key in kept] == [
+        ["2026", "10", "21"],
+        ["2026", "11", "10"],
+        ["2026", "11", "20"],
+    ]
+    assert "pruned 1 old" in err
+
+
+def test_no_prune_keeps_everything(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("hoard", content="simple")
+    for day in (0, 40, 80, 120):
+        assert run_at(bed, day, "--bucket", BUCKET, "--force", "--no-prune")[0] == 0
+    assert len(backups_of(bed, "hoard")) == 4
+
+
+def make_history(bed: Bed, name: str, days: list[int], region: str = "us-east-1") -> None:
+    for day in days:
+        assert run_at(bed, day, "--bucket", BUCKET, "--force", "--no-prune", "--regions", region)[0] == 0
+
+
+def test_prune_dry_run_prints_the_plan_and_deletes_nothing(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("planned", content="simple")
+    make_history(bed, "planned", [0, 1, 2, 3, 60])
+    before = bed.object_keys()
+
+    code, out, err = run_at(bed, 61, "prune", "--bucket", BUCKET, "--dry-run")
+
+    assert code == 0, err
+    assert bed.object_keys() == before
+    lines = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+    assert lines == ["keep", "keep", "keep", "delete", "delete"]
+    assert "dry run: 2 backups would be deleted, 3 kept; nothing deleted" in out
+
+
+def test_prune_applies_the_plan_but_keeps_deleted_repositories(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("live", content="simple")
+    bed.make_repo("removed", content="simple")
+    make_history(bed, "both", [0, 1, 2, 3, 60])
+    bed.client("codecommit").delete_repository(repositoryName="removed")
+
+    code, out, err = run_at(bed, 61, "prune", "--bucket", BUCKET, "--keep-last", "2", "--max-age-days", "0")
+
+    assert code == 0, err
+    assert len(backups_of(bed, "live")) == 2
+    assert len(backups_of(bed, "removed")) == 5
+    assert "us-east-1/removed: no longer in CodeCommit, all 5 backups kept" in out
+
+    code, out, err = run_at(bed, 61, "prune", "--bucket", BUCKET, "--keep-last", "2", "--prune-deleted")
+    assert code == 0, err
+    assert len(backups_of(bed, "removed")) == 2  # never the newest: the policy still keeps 2
+
+
+def test_a_refused_delete_is_a_warning(bed: Bed, in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+
+    bed.create_bucket()
+    bed.make_repo("locked", content="simple")
+    make_history(bed, "locked", [0, 1, 2, 3, 60])
+
+    def refuse(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Object Lock"}}, "DeleteObjects")
+
+    real = codecommit_backup.make_clients
+
+    def make_clients(session, settings):  # type: ignore[no-untyped-def]
+        clients = real(session, settings)
+        clients.s3.meta.events.register("before-call.s3.DeleteObjects", refuse)
+        return clients
+
+    monkeypatch.setattr(codecommit_backup, "make_clients", make_clients)
+    code, out, err = run_at(bed, 61, "prune", "--bucket", BUCKET)
+    assert code == 0, err
+    assert len(backups_of(bed, "locked")) == 5
+    assert "pruned: 0 deleted, 3 kept, 2 refused by S3" in out
+    assert err.count("WARNING could not delete") == 2 and "AccessDenied" in err
+
+
+def test_empty_retention_policy_is_refused(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    code, _, err = run_at(bed, 0, "prune", "--bucket", BUCKET, "--keep-last", "0", "--max-age-days", "0")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "policy" in err
+
+
+def test_junit_report_and_manifest_describe_every_repository(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("good", content="simple")
+    bed.make_repo("same", content="simple")
+    bed.make_repo("bad", content="simple")
+    assert run_at(bed, 0, "--bucket", BUCKET, "--repos", "same")[0] == 0
+    bed.git_server.fail("bad", 403, None)
+
+    code, _, _ = run_at(bed, 1, "--bucket", BUCKET)
+
+    assert code == 1
+    suite = report(in_tmp)
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert sorted(cases) == ["bad", "good", "same"]
+    assert "403" in cases["bad"].find("failure").get("message")  # type: ignore[union-attr]
+    assert cases["same"].find("skipped") is not None
+    assert "backed up to" in cases["good"].find("system-out").text  # type: ignore[union-attr,operator]
+
+    manifest_key = f"{PREFIX}/{ACCOUNT_ID}/runs/2026-10-02-04-00-00.json"
+    manifest = json.loads(bed.download(manifest_key))
+    assert manifest["totals"] == {
+        "ok": 1,
+        "unchanged": 1,
+        "failed": 1,
+        "gone": 0,
+        "repositories": 3,
+        "bytes": manifest["repositories"][1]["size"],
+    }
+    entries = {entry["name"]: entry for entry in manifest["repositories"]}
+    good = entries["good"]
+    assert good["status"] == "ok" and good["key"] in bed.object_keys() and good["sha256"] and good["fingerprint"]
+    assert good["size"] == len(bed.download(good["key"])) and good["seconds"] > 0
+    assert entries["bad"]["status"] == "failed" and "403" in entries["bad"]["reason"]
+    assert entries["same"]["status"] == "unchanged"
+
+
+def test_list_shows_backups_newest_first_and_marks_deleted(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("kept", content="simple")
+    bed.make_repo("dropped", content="simple")
+    make_history(bed, "both", [0, 2])
+    bed.client("codecommit").delete_repository(repositoryName="dropped")
+
+    code, out, err = run_at(bed, 3, "list", "--bucket", BUCKET)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "us-east-1/dropped  (no longer in CodeCommit)"
+    assert lines[3] == "us-east-1/kept"
+    assert lines[4].split()[:2] == ["2026-10-03", "04:00:00"] and "1d ago" in lines[4]
+    assert lines[5].split()[:2] == ["2026-10-01", "04:00:00"] and "3d ago" in lines[5]
+
+    code, out, _ = run_at(bed, 3, "list", "--bucket", BUCKET, "--repo", "kept", "--json")
+    (entry,) = json.loads(out)
+    assert entry["repository"] == "kept" and entry["exists"] is True
+    assert [b["age_seconds"] for b in entry["backups"]] == [86400, 3 * 86400]
+    assert all(b["size"] > 0 for b in entry["backups"])
+
+
+def test_buildspec_declares_the_report_group() -> None:
+    spec = yaml.safe_load((Path(codecommit_backup.__file__).parent / "buildspec.yml").read_text())
+    group = spec["reports"]["codecommit-backup"]
+    assert group["file-format"] == "JUNITXML"
+    assert group["base-directory"] == "reports"
+    assert group["files"] == ["codecommit-backup-*.xml"]
