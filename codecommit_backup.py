@@ -579,31 +579,49 @@ class S3Store:
 # -------------------------------------------------------------------------- retention
 
 
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
 @dataclasses.dataclass(frozen=True)
 class RetentionPolicy:
-    """Which backups of one repository to keep. The default is the replaced script's policy:
-    keep the newest 3, and beyond those delete backups older than 30 days."""
+    """Which backups of one repository to keep; a backup is kept if any rule keeps it, and the
+    newest is always kept. The default is the original tool's policy: keep the newest 3, and
+    beyond those delete backups older than 30 days. The calendar rules work as in restic and
+    borg: the newest backup of each of the last N days (ISO weeks, months) that have one."""
 
-    keep_last: int = 3
-    max_age_days: int | None = 30  # beyond keep_last, keep backups younger than this
-    keep_daily: int = 0  # the newest backup of each of the last N days that have one
-    keep_weekly: int = 0  # ... of each of the last N ISO weeks
-    keep_monthly: int = 0  # ... of each of the last N months
+    keep_last: int = 3  # the newest N backups
+    max_age_days: int | None = 30  # beyond those, keep backups younger than this; None (or 0): no age rule
+    keep_daily: int = 0  # newest backup of each of the last N days that have a backup
+    keep_weekly: int = 0  # ... of each of the last N ISO weeks that have a backup
+    keep_monthly: int = 0  # ... of each of the last N calendar months that have a backup
 
-    def calendar_rules(self) -> list[tuple[str, int, Callable[[dt.datetime], str]]]:
-        return [
-            ("daily", self.keep_daily, lambda t: t.strftime("%Y-%m-%d")),
-            ("weekly", self.keep_weekly, lambda t: "{}-W{:02d}".format(*t.isocalendar()[:2])),
-            ("monthly", self.keep_monthly, lambda t: t.strftime("%Y-%m")),
-        ]
+    def calendar_rules(self) -> dict[str, int]:
+        """Each calendar rule's count, in the order their reasons are given."""
+        return {"daily": self.keep_daily, "weekly": self.keep_weekly, "monthly": self.keep_monthly}
+
+    def describe(self) -> str:
+        """E.g. "keep last 3, within 30 days, daily 7"."""
+        parts = [f"last {self.keep_last}"] if self.keep_last else []
+        if self.max_age_days:
+            parts.append(f"within {_days(self.max_age_days)}")
+        parts += [f"{rule} {count}" for rule, count in self.calendar_rules().items() if count]
+        return "keep " + ", ".join(parts) if parts else "keep only the newest"
 
     def check(self) -> None:
-        counts = [self.keep_last, self.max_age_days or 0] + [count for _, count, _ in self.calendar_rules()]
-        if any(count < 0 for count in counts):
-            raise ConfigError("retention numbers cannot be negative")
-        if not any(counts):
+        """Refuse negative numbers, and a policy that would keep nothing but the newest backup."""
+        counts = {
+            "--keep-last": self.keep_last,
+            "--max-age-days": self.max_age_days or 0,
+            **{f"--keep-{rule}": count for rule, count in self.calendar_rules().items()},
+        }
+        negative = [f"{option} {count}" for option, count in counts.items() if count < 0]
+        if negative:
+            raise ConfigError(f"negative retention numbers ({', '.join(negative)}): use 0 or more")
+        if not any(counts.values()):
             raise ConfigError(
-                "empty retention policy: give --keep-last, --max-age-days or a --keep-daily/weekly/monthly rule"
+                "empty retention policy: it would delete every backup but the newest; "
+                "give --keep-last N, --max-age-days D or --keep-daily/--keep-weekly/--keep-monthly N"
             )
 
 
@@ -611,37 +629,66 @@ class RetentionPolicy:
 class Decision:
     backup: Backup
     keep: bool
-    reason: str
+    reason: str  # every rule that keeps it, joined with ", "; for a delete, why no rule keeps it
+
+
+def _calendar_bucket(rule: str, time: dt.datetime) -> str:
+    """The day, ISO week or month of a time, in UTC: "2026-11-28", "2026-W48", "2026-11"."""
+    utc = time.astimezone(dt.timezone.utc)
+    if rule == "daily":
+        return f"{utc:%Y-%m-%d}"
+    if rule == "weekly":
+        year, week, _ = utc.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{utc:%Y-%m}"
+
+
+def _calendar_marks(ordered: Sequence[Backup], rule: str, count: int) -> list[tuple[bool, str]]:
+    """(kept, reason) per backup, newest first: the newest backup of each bucket is kept until
+    `count` buckets have been used."""
+    used: set[str] = set()
+    marks = []
+    for backup in ordered:
+        bucket = _calendar_bucket(rule, backup.time)
+        if bucket in used:
+            marks.append((False, f"{rule} {bucket} has a newer one"))
+        elif len(used) < count:
+            used.add(bucket)
+            marks.append((True, f"{rule} {bucket}"))
+        else:
+            marks.append((False, f"beyond {rule} {count}"))
+    return marks
 
 
 def plan_retention(backups: Sequence[Backup], policy: RetentionPolicy, now: dt.datetime) -> list[Decision]:
-    """Keep or delete each backup of one repository, and why; newest first. Pure: the clock is
-    `now`. A backup is kept when any rule keeps it, and the newest is always kept."""
+    """One decision per backup, newest first (equal times by key, descending). Pure: the clock
+    is `now`. Raises ConfigError for a policy that check() refuses."""
     policy.check()
+    if now.tzinfo is None or any(backup.time.tzinfo is None for backup in backups):
+        raise ValueError("retention needs timezone-aware times")
     ordered = sorted(backups, key=lambda backup: (backup.time, backup.key), reverse=True)
-    reasons: list[list[str]] = [[] for _ in ordered]
-    if ordered:
-        reasons[0].append("newest")
-    for index in range(min(policy.keep_last, len(ordered))):
-        reasons[index].append(f"last {policy.keep_last}")
-    if policy.max_age_days:
-        for index, backup in enumerate(ordered):
-            if now - backup.time < dt.timedelta(days=policy.max_age_days):
-                reasons[index].append(f"within {policy.max_age_days} days")
-    for rule, count, period_of in policy.calendar_rules():
-        seen: set[str] = set()
-        for index, backup in enumerate(ordered):
-            period = period_of(backup.time.astimezone(dt.timezone.utc))
-            if len(seen) < count and period not in seen:
-                seen.add(period)
-                reasons[index].append(f"{rule} {period}")
-    why_not = f"beyond the last {policy.keep_last}" + (
-        f" and older than {policy.max_age_days} days" if policy.max_age_days else ""
-    )
-    return [
-        Decision(backup, bool(kept), ", ".join(kept) if kept else why_not)
-        for backup, kept in zip(ordered, reasons, strict=True)
-    ]
+    max_age = dt.timedelta(days=policy.max_age_days) if policy.max_age_days else None
+    age = _days(policy.max_age_days or 0)
+    calendar = [_calendar_marks(ordered, rule, count) for rule, count in policy.calendar_rules().items() if count]
+    decisions = []
+    for index, backup in enumerate(ordered):
+        keep = ["newest"] if index == 0 else []
+        why: list[str] = []  # for a delete: each rule that does not keep it
+        within = max_age is not None and now - backup.time < max_age  # a backup from the future is within
+        if max_age is not None and not within:
+            why.append(f"older than {age}")
+        if policy.keep_last:
+            if index < policy.keep_last:
+                keep.append(f"last {policy.keep_last}")
+            else:
+                why.append(f"beyond the last {policy.keep_last}")
+        if within:
+            keep.append(f"within {age}")
+        for marks in calendar:
+            kept, reason = marks[index]
+            (keep if kept else why).append(reason)
+        decisions.append(Decision(backup, True, ", ".join(keep)) if keep else Decision(backup, False, ", ".join(why)))
+    return decisions
 
 
 # -------------------------------------------------------------------------------- run
