@@ -7,10 +7,14 @@ auth after a 401 challenge.  Point git-remote-codecommit at it with
 ``CODE_COMMIT_ENDPOINT=server.endpoint`` and make git trust it with
 ``GIT_SSL_CAINFO=server.ca_file``.  Repositories are bare repositories at
 ``root/<region>/<name>``; the region is the one whose signature verifies.
+
+Like CodeCommit, it refuses a push of more than ``max_refs_per_push`` ref updates with
+HTTP 403 before anything lands, and it records each push it lets through in ``pushes``.
 """
 
 from __future__ import annotations
 
+import gzip
 import hmac
 import ipaddress
 import os
@@ -20,6 +24,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
@@ -43,6 +48,9 @@ SERVICES = ("/info/refs", "/git-upload-pack", "/git-receive-pack")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _PATH = re.compile(r"/v1/repos/(?P<name>[^/?]*)(?P<service>[^?]*)")
 _PASSWORD = re.compile(r"(?P<timestamp>\d{8}T\d{6})Z(?P<signature>[0-9a-f]{64})")
+_OID = rb"(?:[0-9a-f]{40}|[0-9a-f]{64})"
+_COMMAND = re.compile(_OID + rb" " + _OID + rb" [^ \0\n]+\n?")  # "<old> <new> <ref>" in a pkt-line
+MAX_REFS_PER_PUSH = 4000  # what CodeCommit accepts in one push
 
 StartResponse = Callable[..., Any]
 
@@ -50,6 +58,32 @@ StartResponse = Callable[..., Any]
 def valid_name(name: str) -> bool:
     """CodeCommit's repository name rules (the part that matters for a path)."""
     return bool(_NAME.fullmatch(name)) and name not in (".", "..")
+
+
+def count_ref_updates(body: IO[bytes]) -> int:
+    """The number of ref-update commands in a receive-pack request body (already decoded).
+
+    Reads pkt-lines up to the first flush packet, so the pack data after it is never read.
+    Shallow lines and push-certificate lines other than the commands inside the certificate
+    are not updates. A malformed or truncated body yields the commands seen so far: the
+    backend refuses such a body anyway.
+    """
+    count = 0
+    try:
+        while len(head := body.read(4)) == 4:
+            length = int(head, 16)
+            if length == 0:  # flush: the end of the command list
+                break
+            if length < 4:  # delimiter or response-end packets carry no payload
+                continue
+            payload = body.read(length - 4)
+            if len(payload) < length - 4:
+                break
+            if _COMMAND.fullmatch(payload.split(b"\0", 1)[0]):
+                count += 1
+    except (ValueError, OSError, EOFError, zlib.error):  # bad length, or a bad gzip stream
+        pass
+    return count
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -119,6 +153,11 @@ class GitServer:
         self.credentials = dict(credentials)
         self.regions = tuple(regions)
         self.requests: list[tuple[str, str, int]] = []
+        # CodeCommit's limit on ref updates in one push; None for no limit.
+        self.max_refs_per_push: int | None = MAX_REFS_PER_PUSH
+        # (repository name, ref updates) for each receive-pack POST passed to the backend. git
+        # first probes with an empty request (0 updates) when the real one is over http.postBuffer.
+        self.pushes: list[tuple[str, int]] = []
         self.endpoint = ""
         self.ca_file = self.root / "tls" / "cert.pem"
         self._failures: dict[str, tuple[int, int | None]] = {}
@@ -171,6 +210,20 @@ class GitServer:
         command = ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)]
         subprocess.run(command, check=True, env=_clean_env())
         return path
+
+    def set_head(self, region: str, name: str, branch: str) -> None:
+        """Point the repository's HEAD at ``refs/heads/<branch>``, as a default branch is."""
+        if not valid_name(name):
+            raise ValueError(f"invalid repository name: {name!r}")
+        path = self.repo_path(region, name)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no repository {name!r} in {region}")
+        ref = f"refs/heads/{branch}"
+        check = subprocess.run(["git", "check-ref-format", ref], env=_clean_env(), capture_output=True)
+        if branch.startswith("-") or branch == "HEAD" or check.returncode != 0:
+            raise ValueError(f"invalid branch name: {branch!r}")
+        command = ["git", "--git-dir", str(path), "symbolic-ref", "HEAD", ref]
+        subprocess.run(command, check=True, env=_clean_env(), capture_output=True)
 
     def fail(self, name: str, status: int, times: int | None) -> None:
         """Answer the next ``times`` requests for ``name`` (all if None) with ``status``."""
@@ -230,7 +283,7 @@ class GitServer:
             return _reply(start_response, 403, "access denied: invalid or expired signature")
         if not self.repo_path(region, name).is_dir():
             return _reply(start_response, 404, "repository not found")
-        return self._backend(environ, start_response, region, name + service)
+        return self._backend(environ, start_response, region, name, service)
 
     def _authenticate(self, header: str, host: str, path: str) -> str | None:
         """Return the region whose signature matches the Basic credentials, if any."""
@@ -254,15 +307,26 @@ class GitServer:
                 return region
         return None
 
+    def _count_pushed_refs(self, environ: dict[str, Any], body: IO[bytes]) -> int:
+        """Count the ref updates in a spooled receive-pack body; leave it rewound."""
+        encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+        try:
+            if encoding in ("gzip", "x-gzip"):  # what http-backend itself accepts
+                with gzip.GzipFile(fileobj=body, mode="rb") as decoded:  # leaves body open
+                    return count_ref_updates(decoded)
+            return count_ref_updates(body)
+        finally:
+            body.seek(0)
+
     def _backend(
-        self, environ: dict[str, Any], start_response: StartResponse, region: str, path_info: str
+        self, environ: dict[str, Any], start_response: StartResponse, region: str, name: str, service: str
     ) -> Iterable[bytes]:
         """Run ``git http-backend`` as a CGI program and stream its answer."""
         env = _clean_env()
         env.update(
             GIT_PROJECT_ROOT=str(self.root / region),
             GIT_HTTP_EXPORT_ALL="1",
-            PATH_INFO="/" + path_info,
+            PATH_INFO=f"/{name}{service}",
             REQUEST_METHOD=environ["REQUEST_METHOD"],
             QUERY_STRING=environ.get("QUERY_STRING", ""),
             CONTENT_TYPE=environ.get("CONTENT_TYPE", ""),
@@ -278,6 +342,14 @@ class GitServer:
             shutil.copyfileobj(get_input_stream(environ), body, PIECE)  # dechunked by werkzeug
             env["CONTENT_LENGTH"] = str(body.tell())
             body.seek(0)
+            if service == "/git-receive-pack" and environ["REQUEST_METHOD"] == "POST":
+                updates = self._count_pushed_refs(environ, body)
+                limit = self.max_refs_per_push
+                if limit is not None and updates > limit:
+                    text = f"Maximum number of references per push exceeded: {updates} > {limit}"
+                    return _reply(start_response, 403, text)
+                with self._lock:
+                    self.pushes.append((name, updates))
             command = ["git", "-c", "http.receivepack=true", "http-backend"]
             process = subprocess.Popen(command, stdin=body, stdout=subprocess.PIPE, env=env)
         assert process.stdout is not None

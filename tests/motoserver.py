@@ -2,32 +2,52 @@
 
 moto's CodeCommit lacks ListRepositories, so this module adds it with the real
 API's shape: repositories sorted by name, `nextToken` paging, and a page size the
-caller sets (AWS pages at 1,000).
+caller sets (AWS pages at 1,000). It lacks UpdateDefaultBranch too; that is added
+with the real API's errors, and GetRepository then returns `defaultBranch`.
+
+Two hooks make moto and the git server behave as one CodeCommit: `on_create_repository`
+is called with (region, name) after CreateRepository succeeds, so that the repository can
+be cloned and pushed at once, and `on_update_default_branch` with (region, name, branch)
+after UpdateDefaultBranch, so that the repository's HEAD follows.
+
+moto's response class is shared by every server in the process: the last one started
+answers these calls.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
+from moto.codecommit.exceptions import InvalidRepositoryNameException, RepositoryDoesNotExistException
 from moto.codecommit.responses import CodeCommitResponse
+from moto.core.exceptions import JsonRESTError
 from moto.server import ThreadedMotoServer
 
 ACCOUNT_ID = "123456789012"  # moto's default account; STS agrees
+_MOTO_CREATE_REPOSITORY = CodeCommitResponse.create_repository  # before any install wraps it
+_REPOSITORY_NAME = re.compile(r"[\w.-]+")  # what moto's own CodeCommit calls valid
 
 
 class MotoServer:
     def __init__(self) -> None:
         self.page_size = 1000  # what AWS returns per ListRepositories page
         self.list_calls = 0
+        # Kept by reset(): they tie moto to a git server for the whole session.
+        self.on_create_repository: Callable[[str, str], None] | None = None
+        self.on_update_default_branch: Callable[[str, str, str], None] | None = None
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
 
     def start(self) -> MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         install_list_repositories(self)
+        install_repository_hooks(self)
+        install_update_default_branch(self)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -37,7 +57,7 @@ class MotoServer:
         self._server.stop()
 
     def reset(self) -> None:
-        """Forget every bucket, object and repository."""
+        """Forget every bucket, object and repository (the hooks stay)."""
         url = f"{self.url}/moto-api/reset"
         request = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310  # http to loopback moto only
         with urllib.request.urlopen(request) as response:  # noqa: S310  # http to loopback moto only
@@ -76,3 +96,49 @@ def install_list_repositories(server: MotoServer) -> None:
         return json.dumps(body)
 
     CodeCommitResponse.list_repositories = list_repositories  # type: ignore[attr-defined]
+
+
+def install_repository_hooks(server: MotoServer) -> None:
+    """Call ``server.on_create_repository(region, name)`` after each successful CreateRepository.
+
+    If the hook raises, the repository is forgotten again and the call fails with HTTP 500.
+    """
+
+    def create_repository(self: Any) -> str:
+        answer = _MOTO_CREATE_REPOSITORY(self)  # raises, and so skips the hook, if moto refuses
+        if server.on_create_repository is not None:
+            name = self._get_param("repositoryName")
+            try:
+                server.on_create_repository(self.region, name)
+            except Exception:
+                self.codecommit_backend.repositories.pop(name, None)  # all or nothing, as one service
+                raise
+        return answer
+
+    CodeCommitResponse.create_repository = create_repository  # type: ignore[method-assign]
+
+
+def install_update_default_branch(server: MotoServer) -> None:
+    """Give moto's CodeCommit an UpdateDefaultBranch that GetRepository then reflects.
+
+    If ``server.on_update_default_branch`` raises, the default branch stays as it was and the
+    call fails with HTTP 500.
+    """
+
+    def update_default_branch(self: Any) -> str:
+        name, branch = self._get_param("repositoryName"), self._get_param("defaultBranchName")
+        if not name:
+            raise JsonRESTError("RepositoryNameRequiredException", "A repository name is required.")
+        if not _REPOSITORY_NAME.fullmatch(name):
+            raise InvalidRepositoryNameException()
+        if not branch:
+            raise JsonRESTError("BranchNameRequiredException", "A branch name is required.")
+        repository = self.codecommit_backend.repositories.get(name)
+        if repository is None:
+            raise RepositoryDoesNotExistException(name)
+        if server.on_update_default_branch is not None:
+            server.on_update_default_branch(self.region, name, branch)
+        repository.repository_metadata["defaultBranch"] = branch
+        return "{}"
+
+    CodeCommitResponse.update_default_branch = update_default_branch  # type: ignore[attr-defined]

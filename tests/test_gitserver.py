@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import http.client
+import io
 import os
 import ssl
 import subprocess
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitserver import GitServer, signature
+from tests.gitserver import GitServer, count_ref_updates, signature
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # noqa: S105 (a fake key for the local server)
@@ -81,19 +83,71 @@ def seed(env: dict[str, str], work: Path, target: Path, text: str = "hello") -> 
     return head
 
 
-def https_get(server: GitServer, path: str, user: str = "", password: str = "") -> tuple[int, dict[str, str]]:
+def https_request(
+    server: GitServer,
+    method: str,
+    path: str,
+    user: str = "",
+    password: str = "",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     context = ssl.create_default_context(cafile=str(server.ca_file))
     connection = http.client.HTTPSConnection(server.endpoint, context=context, timeout=10)
-    headers = {}
+    headers = dict(headers or {})
     if user:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     try:
-        connection.request("GET", path, headers=headers)
+        connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
-        response.read()
-        return response.status, dict(response.getheaders())
+        return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def https_get(server: GitServer, path: str, user: str = "", password: str = "") -> tuple[int, dict[str, str]]:
+    status, headers, _ = https_request(server, "GET", path, user, password)
+    return status, headers
+
+
+def signed_password(server: GitServer, name: str, region: str = "us-east-1") -> str:
+    """The password git-remote-codecommit would send for `name`, signed now."""
+    timestamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    secret = signature(server.endpoint, f"/v1/repos/{name}", region, ACCESS_KEY, SECRET_KEY, timestamp)
+    return f"{timestamp}Z{secret}"
+
+
+def push_to(work: Path, remote: str, url: str, refspecs: list[str]) -> None:
+    """Add a remote with one push refspec per ref: `git push <remote>` then sends them all."""
+    with (work / ".git" / "config").open("a") as config:
+        config.write(f'[remote "{remote}"]\n\turl = {url}\n')
+        config.writelines(f"\tpush = {refspec}\n" for refspec in refspecs)
+
+
+def pkt(payload: bytes) -> bytes:
+    return b"%04x" % (len(payload) + 4) + payload
+
+
+def receive_pack_body(work: Path, env: dict[str, str], head: str, names: list[str]) -> bytes:
+    """A receive-pack request as send-pack makes it: one create per ref, a flush, then the pack."""
+    zero = "0" * 40
+    commands = [pkt(f"{zero} {head} {name}\n".encode()) for name in names]
+    commands[0] = pkt(f"{zero} {head} {names[0]}\0report-status\n".encode())
+    pack = subprocess.run(
+        ["git", "-C", str(work), "pack-objects", "--stdout", "--revs", "-q"],
+        input=f"{head}\n".encode(), env=env, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return b"".join(commands) + b"0000" + pack
+
+
+def post_receive_pack(
+    server: GitServer, name: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    """POST a receive-pack request for `name` in us-east-1, signed as git-remote-codecommit does."""
+    path = f"/v1/repos/{name}/git-receive-pack"
+    headers = {"Content-Type": "application/x-git-receive-pack-request", **(headers or {})}
+    status, _, answer = https_request(server, "POST", path, ACCESS_KEY, signed_password(server, name), body, headers)
+    return status, answer
 
 
 def statuses(server: GitServer, name: str) -> list[int]:
@@ -234,3 +288,118 @@ def test_invalid_repository_names_are_rejected(server: GitServer, name: str) -> 
 def test_unknown_paths(server: GitServer) -> None:
     assert https_get(server, "/v1/repos/repo/objects/info/packs")[0] == 404
     assert https_get(server, "/elsewhere")[0] == 404
+
+
+def test_a_push_over_the_limit_is_refused_whole(
+    server: GitServer, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "max_refs_per_push", 50)  # CodeCommit's 4,000, scaled down
+    repo = server.create_repo("us-east-1", "capped")
+    work = tmp_path / "work"
+    head = commit(env, work)
+    url = "codecommit::us-east-1://capped"
+    push_to(work, "over", url, [f"{head}:refs/heads/b-{i:02d}" for i in range(51)])
+    push_to(work, "at", url, [f"{head}:refs/heads/b-{i:02d}" for i in range(50)])
+
+    result = git(env, "-C", str(work), "push", "-q", "over", check=False)
+    assert result.returncode != 0
+    assert "403" in result.stderr
+    assert refs(env, repo) == []
+    assert ("POST", "/v1/repos/capped/git-receive-pack", 403) in server.requests
+    assert [push for push in server.pushes if push[0] == "capped"] == []
+
+    git(env, "-C", str(work), "push", "-q", "at")
+    assert refs(env, repo) == sorted(f"{head} refs/heads/b-{i:02d}" for i in range(50))
+    assert [push for push in server.pushes if push[0] == "capped"] == [("capped", 50)]
+
+
+def test_no_limit_when_max_refs_per_push_is_none(
+    server: GitServer, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "max_refs_per_push", None)
+    repo = server.create_repo("us-east-1", "uncapped")
+    work = tmp_path / "work"
+    head = commit(env, work)
+    names = [f"refs/tags/t-{i:04d}" for i in range(4001)]  # over CodeCommit's limit
+    status, answer = post_receive_pack(server, "uncapped", receive_pack_body(work, env, head, names))
+    assert status == 200
+    assert b"unpack ok" in answer
+    assert len(refs(env, repo)) == 4001
+    assert [push for push in server.pushes if push[0] == "uncapped"] == [("uncapped", 4001)]
+
+
+def test_a_gzip_encoded_push_is_counted_too(
+    server: GitServer, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git itself gzips only fetch requests, but http-backend takes gzip for a push as well.
+    monkeypatch.setattr(server, "max_refs_per_push", 50)
+    repo = server.create_repo("us-east-1", "zipped")
+    work = tmp_path / "work"
+    head = commit(env, work)
+
+    def post(count: int) -> tuple[int, bytes]:
+        body = receive_pack_body(work, env, head, [f"refs/heads/z-{i:02d}" for i in range(count)])
+        return post_receive_pack(server, "zipped", gzip.compress(body), {"Content-Encoding": "gzip"})
+
+    status, answer = post(51)
+    assert status == 403
+    assert answer == b"Maximum number of references per push exceeded: 51 > 50\n"
+    assert refs(env, repo) == []
+    assert [push for push in server.pushes if push[0] == "zipped"] == []
+
+    status, answer = post(50)
+    assert status == 200
+    assert b"unpack ok" in answer
+    assert refs(env, repo) == sorted(f"{head} refs/heads/z-{i:02d}" for i in range(50))
+    assert [push for push in server.pushes if push[0] == "zipped"] == [("zipped", 50)]
+
+
+def test_count_ref_updates_reads_only_the_command_list() -> None:
+    old, new, new256 = "1" * 40, "2" * 40, "3" * 64
+    body = b"".join(
+        [
+            pkt(f"shallow {old}\n".encode()),  # not an update
+            pkt(f"{old} {new} refs/heads/main\0report-status side-band-64k\n".encode()),
+            pkt(f"{new} {'0' * 40} refs/heads/gone\n".encode()),  # a delete counts
+            b"0001",  # a delimiter, no payload
+            pkt(f"{'0' * 64} {new256} refs/tags/v1\n".encode()),  # SHA-256 object ids
+            pkt(b"push-option=ci.skip\n"),
+            b"0000",
+            pkt(f"{old} {new} refs/heads/after-the-flush\n".encode()),
+            b"PACK\x00\x00\x00\x02",
+        ]
+    )
+    assert count_ref_updates(io.BytesIO(body)) == 3
+    assert count_ref_updates(io.BytesIO(body[: body.index(b"0001")])) == 2  # truncated: what it has
+    assert count_ref_updates(io.BytesIO(b"zzzz" + body)) == 0  # not pkt-lines at all
+    assert count_ref_updates(io.BytesIO(b"0000")) == 0  # git's probe before a big push
+
+
+def test_set_head_points_head_at_a_branch(server: GitServer, env: dict[str, str], tmp_path: Path) -> None:
+    repo = server.create_repo("us-east-1", "headed")
+    work = tmp_path / "work"
+    seed(env, work, repo)
+    git(env, "-C", str(work), "push", "-q", str(repo), "main:refs/heads/release/1.x")
+
+    server.set_head("us-east-1", "headed", "release/1.x")
+
+    assert git(env, "--git-dir", str(repo), "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/release/1.x"
+    clone = tmp_path / "clone"
+    git(env, "clone", "-q", "codecommit::us-east-1://headed", str(clone))
+    assert git(env, "-C", str(clone), "branch", "--show-current").stdout.strip() == "release/1.x"
+
+
+@pytest.mark.parametrize("branch", ["", "two..dots", "-option", "HEAD", "a b", "end.lock", "@{-1}", "x/", "a\nb"])
+def test_set_head_refuses_invalid_branch_names(server: GitServer, branch: str) -> None:
+    repo = server.create_repo("us-east-1", "strict")
+    before = (repo / "HEAD").read_text()
+    with pytest.raises(ValueError, match="invalid branch name"):
+        server.set_head("us-east-1", "strict", branch)
+    assert (repo / "HEAD").read_text() == before
+
+
+def test_set_head_refuses_bad_or_missing_repositories(server: GitServer) -> None:
+    with pytest.raises(ValueError, match="invalid repository name"):
+        server.set_head("us-east-1", "..", "main")
+    with pytest.raises(FileNotFoundError):
+        server.set_head("us-east-1", "never-created", "main")
