@@ -167,6 +167,10 @@ class RepositoryGone(RepositoryError):
     """The repository was deleted after it was listed."""
 
 
+class RestoreError(BackupError):
+    """A backup could not be restored or verified: corrupt, altered, unsafe, or a target in the way."""
+
+
 SIGNED_URL_CREDENTIALS = re.compile(r"(?i)(https?://)[^/\s@]+@")
 
 
@@ -258,7 +262,8 @@ def codecommit_url(repo: Repository, profile: str | None) -> str:
 
 def git_environment(base: Mapping[str, str]) -> dict[str, str]:
     """The environment for git: git-remote-codecommit on PATH, and never a prompt."""
-    env = dict(base)
+    # git's traces print the signed URL, whose password is a SigV4 signature of the credentials.
+    env = {name: value for name, value in base.items() if not name.startswith(("GIT_TRACE", "GIT_CURL_VERBOSE"))}
     helper_dir = os.path.dirname(sys.executable)  # git-remote-codecommit sits beside this Python
     env["PATH"] = os.pathsep.join(p for p in (helper_dir, base.get("PATH", "")) if p)
     env["GIT_TERMINAL_PROMPT"] = "0"
@@ -555,6 +560,16 @@ class S3Store:
         self.client.put_object(
             Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", Tagging=tagging, **self.write_args()
         )
+
+    def download(self, key: str, path: Path) -> tuple[str, dict[str, str]]:
+        """Stream an object into a file; return its SHA-256, computed on the way, and its metadata."""
+        answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        sink = HashingWriter()
+        with open(path, "wb") as file:
+            for chunk in answer["Body"].iter_chunks(COPY_CHUNK):
+                file.write(chunk)
+                sink.write(chunk)
+        return sink.sha256, answer.get("Metadata", {})
 
     def delete(self, keys: Sequence[str]) -> dict[str, str]:
         """Delete keys. Returns the keys S3 refused (Object Lock, AccessDenied) with the reason; never raises
@@ -1011,6 +1026,257 @@ def run_manifest(
     }
 
 
+# --------------------------------------------------------------------- restore, verify
+
+# A mirror's files are mostly packs, already compressed: even deflated, a real archive expands a few
+# times at most. Declared or real sizes beyond this factor mean a zip bomb, not a repository.
+MAX_EXPANSION = 50
+MIN_EXTRACT_BOUND = 64 * 1024**2
+CODECOMMIT_MAX_REFS_PER_PUSH = 4000  # CodeCommit accepts at most 4,000 ref updates in one push
+
+# fsck's complaints about an object's format ("error in commit <oid>: badTimezone: ..."): real,
+# legitimate histories have them. Missing or corrupt objects are reported in other words.
+FSCK_FORMAT_ISSUE = re.compile(r"^(?:error|warning) in (?:commit|tree|tag|blob) [0-9a-f]+: \w+: ")
+
+
+def choose_backup(backups: Sequence[Backup], at: str, label: str) -> Backup:
+    """The backup `--at` names among one repository's backups (newest first): latest, a
+    YYYY-MM-DD-HH-MM-SS timestamp, or a full key."""
+    if not backups:
+        raise RestoreError(f"no backups of {label} in the bucket")
+    if at == "latest":
+        return backups[0]
+    for backup in backups:
+        if backup.key == at or backup.key.endswith(f"-{at}.zip"):
+            return backup
+    raise RestoreError(f"no backup of {label} at {at!r}: `codecommit-backup list` shows them")
+
+
+def check_at(at: str) -> None:
+    if at != "latest" and not at.endswith(".zip") and not re.fullmatch(r"\d{4}(?:-\d\d){5}", at):
+        raise ConfigError(f"invalid --at {at!r}: use latest, a time like 2026-11-29-04-00-07, or a full key")
+
+
+def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, dict[str, str]]:
+    """Download an archive and check it against the SHA-256 recorded at upload, before anything
+    is extracted from it."""
+    archive = work / "archive.zip"
+    sha256, metadata = store.download(backup.key, archive)
+    if "sha256" not in metadata or "refs-fingerprint" not in metadata:
+        raise RestoreError(f"{backup.key} has no sha256 or refs-fingerprint metadata: not a backup of this tool")
+    if sha256 != metadata["sha256"]:
+        raise RestoreError(
+            f"{backup.key} does not match the SHA-256 recorded when it was uploaded: the object is corrupt "
+            "or was altered; nothing was extracted"
+        )
+    return archive, metadata
+
+
+def extract_safely(archive: Path, top: str, target: Path) -> None:
+    """Extract the members below `top/` into `target`, refusing anything that could write elsewhere:
+    absolute paths, '..', links, or more bytes than a sane bound. Every member is checked before
+    the first byte is written."""
+    bound = max(archive.stat().st_size * MAX_EXPANSION, MIN_EXTRACT_BOUND)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            for info in members:
+                name = info.filename
+                parts = name.rstrip("/").split("/")
+                if name.startswith("/") or "\\" in name or ".." in parts or parts[0] != top:
+                    raise RestoreError(f"refusing archive member {name!r}: outside the folder {top}/")
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise RestoreError(f"refusing archive member {name!r}: a link (a mirror has none)")
+            if sum(info.file_size for info in members) > bound:
+                raise RestoreError(f"refusing archive: it declares more than {human_size(bound)} of content")
+            target.mkdir(parents=True, exist_ok=True)
+            written = 0
+            for info in members:
+                path = target.joinpath(*info.filename.rstrip("/").split("/")[1:])
+                if info.is_dir():
+                    path.mkdir(parents=True, exist_ok=True)
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as source, open(path, "xb") as out:
+                    while chunk := source.read(COPY_CHUNK):
+                        written += len(chunk)
+                        if written > bound:
+                            raise RestoreError(f"refusing archive: it expands beyond {human_size(bound)}")
+                        out.write(chunk)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+        raise RestoreError(f"the archive is damaged: {error}") from None
+
+
+def check_repository(path: Path, env: Mapping[str, str]) -> list[str]:
+    """`git fsck --full`: every object intact and every ref's history complete. Returns format
+    warnings, which are not corruption; raises RestoreError for missing or corrupt objects."""
+    import git
+
+    repo = git.Repo(path)
+    try:
+        status, out, err = repo.git.fsck(
+            "--full",
+            "--no-dangling",
+            "--no-progress",
+            with_extended_output=True,
+            with_exceptions=False,
+            env=dict(env),
+        )
+    finally:
+        repo.close()
+    lines = [line for line in f"{out}\n{err}".splitlines() if line.strip()]
+    warnings = [line for line in lines if FSCK_FORMAT_ISSUE.match(line)]
+    problems = [line for line in lines if not FSCK_FORMAT_ISSUE.match(line) and not line.startswith("notice")]
+    if status != 0 and problems:
+        raise RestoreError(f"git fsck found a damaged repository: {'; '.join(problems[:3])}")
+    return warnings
+
+
+@dataclasses.dataclass
+class Unpacked:
+    """A backup, extracted and checked."""
+
+    mirror: Path
+    state: RefState
+    metadata: dict[str, str]
+    warnings: list[str]
+
+
+def unpack_backup(store: S3Store, backup: Backup, name: str, work: Path, env: Mapping[str, str]) -> Unpacked:
+    """Download, check, extract and verify one backup into work/<name>.git."""
+    archive, metadata = fetch_verified(store, backup, work)
+    mirror = work / f"{name}.git"
+    extract_safely(archive, f"{name}.git", mirror)
+    archive.unlink()
+    warnings = check_repository(mirror, env)
+    state = read_refs(mirror, env)
+    if state.fingerprint != metadata["refs-fingerprint"]:
+        raise RestoreError(
+            f"the restored refs do not match those recorded at backup time ({state.fingerprint} != "
+            f"{metadata['refs-fingerprint']}): the archive does not hold what was backed up"
+        )
+    return Unpacked(mirror, state, metadata, warnings)
+
+
+def remote_is_empty(url: str, env: Mapping[str, str]) -> bool:
+    return not remote_refs(url, env).refs
+
+
+def push_refs(mirror: Path, url: str, state: RefState, env: Mapping[str, str]) -> None:
+    """Push every ref, in batches CodeCommit accepts.
+
+    Each batch is pushed with the one refspec `+refs/*:refs/*` from a ref list trimmed to that
+    batch: git matches explicit refspecs against refs in quadratic time (4,000 took 32 s here to a
+    local remote, the glob 1 s). The objects stay; only `packed-refs` changes. Over HTTP git itself
+    still spells the glob out ref by ref (4,000 refs: 16 s in send-pack), which no batching avoids."""
+    import git
+
+    repo = git.Repo(mirror)
+    packed = mirror / "packed-refs"
+    try:
+        repo.git.pack_refs("--all", env=dict(env))
+        original = packed.read_text() if packed.exists() else ""
+        header = [line for line in original.splitlines(keepends=True) if line.startswith("#")]
+        entries: dict[str, str] = {}  # ref -> its line, plus the peeled "^oid" line of a tag
+        for line in original.splitlines(keepends=True):
+            if line.startswith("^") and entries:
+                last = next(reversed(entries))
+                entries[last] += line
+            elif not line.startswith("#"):
+                entries[line.rstrip("\n").split(" ", 1)[1]] = line
+        names = sorted(entries)
+        try:
+            for start in range(0, len(names), CODECOMMIT_MAX_REFS_PER_PUSH):
+                batch = names[start : start + CODECOMMIT_MAX_REFS_PER_PUSH]
+                packed.write_text("".join(header + [entries[name] for name in batch]))
+                repo.git.push(url, "+refs/*:refs/*", env=dict(env))
+        finally:
+            packed.write_text(original)
+    except git.GitCommandError as error:
+        raise RestoreError(str(git_failure("git push", error))) from None
+    finally:
+        repo.close()
+
+
+def restore(ctx: Context, args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """Restore one backup to a folder, any git remote, or a new CodeCommit repository.
+    Returns a line that says what was restored where."""
+    import git
+
+    name, region = args.name, ctx.settings.regions[0]
+    catalog = ctx.store.list_backups(ctx.clients.account_id, region, name)
+    backup = choose_backup(catalog.get((region, name), []), args.at, f"{region}/{name}")
+    git_env = git_environment(env)
+    target = Path(args.to) if args.to else None
+    if target is not None and target.exists() and any(target.iterdir()) and not args.force:
+        raise RestoreError(f"{target} exists and is not empty: choose another folder or give --force")
+    codecommit = ctx.clients.codecommit_for(region)
+    if args.create_repo and get_repository(codecommit, args.create_repo) is not None and not args.force:
+        raise RestoreError(f"CodeCommit repository {args.create_repo} exists in {region}: choose a new name")
+    if args.push_to and not args.force and not remote_is_empty(args.push_to, git_env):
+        raise RestoreError(f"{redact(args.push_to)} already has refs: push to an empty repository or give --force")
+    with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=args.work_dir) as work:
+        unpacked = unpack_backup(ctx.store, backup, name, Path(work), git_env)
+        for warning in unpacked.warnings:
+            logger.warning("%s: %s", name, warning)
+        refs = len(unpacked.state.refs)
+        if target is not None:
+            if target.exists():
+                shutil.rmtree(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if args.checkout:
+                target.mkdir(parents=True)
+                shutil.move(str(unpacked.mirror), str(target / ".git"))
+                work_tree = git.Git(str(target))
+                work_tree.config("core.bare", "false")
+                if unpacked.state.head:
+                    work_tree.checkout("--force", unpacked.state.head.removeprefix("refs/heads/"), env=dict(git_env))
+            else:
+                shutil.move(str(unpacked.mirror), str(target))
+            return f"restored {backup.key} ({refs} refs) to {target}"
+        if args.create_repo:
+            if get_repository(codecommit, args.create_repo) is None:
+                codecommit.create_repository(
+                    repositoryName=args.create_repo, repositoryDescription=f"restored from {backup.key}"
+                )
+            url = codecommit_url(Repository(region, args.create_repo, ""), ctx.settings.profile)
+        else:
+            url = args.push_to
+        push_refs(unpacked.mirror, url, unpacked.state, git_env)
+        pushed = remote_refs(url, git_env)
+        if pushed.refs != unpacked.state.refs:
+            raise RestoreError(f"after the push, {redact(url)} does not hold exactly the backed-up refs")
+        if args.create_repo and unpacked.state.head:
+            codecommit.update_default_branch(
+                repositoryName=args.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
+            )
+        return f"restored {backup.key} ({refs} refs) to {redact(url)}"
+
+
+def verify_backup(
+    store: S3Store, backup: Backup, repo: Repository, work_dir: str | None, env: Mapping[str, str]
+) -> Result:
+    """A restore drill for one backup: download, check, extract, fsck, compare fingerprints."""
+    started = time.monotonic()
+    result = Result(repo, "failed", key=backup.key, size=backup.size)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-verify-", dir=work_dir) as work:
+            unpacked = unpack_backup(store, backup, repo.name, Path(work), env)
+        result.status, result.fingerprint = "ok", unpacked.state.fingerprint
+        result.sha256, result.refs, result.warnings = (
+            unpacked.metadata["sha256"],
+            len(unpacked.state.refs),
+            unpacked.warnings,
+        )
+    except RestoreError as error:
+        result.reason = str(error)
+    except Exception as error:
+        logger.exception("%s/%s: unexpected error", repo.region, repo.name)
+        result.reason = f"unexpected {type(error).__name__}: {redact(str(error))}"
+    result.seconds = time.monotonic() - started
+    return result
+
+
 # -------------------------------------------------------------------------------- cli
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -1113,6 +1379,28 @@ def build_parser(env: Mapping[str, str]) -> ArgumentParser:
     add_option(prune, "--dry-run", env, flag=True)
     add_option(prune, "--prune-deleted", env, flag=True)
 
+    restoring = commands.add_parser(
+        "restore", parents=[common], help="restore a backup to a folder, a git remote or a new CodeCommit repository"
+    )
+    restoring.add_argument("name", metavar="NAME", help="the repository whose backup to restore")
+    restoring.add_argument("--region", help="the repository's region (default: the session's)")
+    restoring.add_argument("--at", default="latest", help="latest (default), YYYY-MM-DD-HH-MM-SS, or a full key")
+    targets = restoring.add_mutually_exclusive_group(required=True)
+    targets.add_argument("--to", metavar="DIR", help="write the bare mirror (or, with --checkout, a working copy)")
+    targets.add_argument("--push-to", metavar="GIT_URL", help="push every ref to this git remote")
+    targets.add_argument("--create-repo", metavar="NEW_NAME", help="create this CodeCommit repository and push to it")
+    restoring.add_argument("--checkout", action="store_true", help="with --to: a working copy, not a bare mirror")
+    restoring.add_argument("--force", action="store_true", help="replace a non-empty target")
+    restoring.add_argument("--work-dir", help="folder for the temporary files (default: system temp)")
+
+    verifying = commands.add_parser("verify", parents=[common], help="restore drill: check that backups restore")
+    verifying.add_argument("--repo", action="append", metavar="NAME", help="a repository to check; repeatable")
+    verifying.add_argument("--all", action="store_true", help="check every repository in the bucket")
+    verifying.add_argument("--region", help="only this region")
+    verifying.add_argument("--at", default="latest", help="latest (default), YYYY-MM-DD-HH-MM-SS, or a full key")
+    verifying.add_argument("--work-dir", help="folder for the temporary files (default: system temp)")
+    verifying.add_argument("--report-dir", default="reports", help="folder for the JUnit report (default reports)")
+
     listing = commands.add_parser("list", parents=[common], help="show the backups in the bucket, newest first")
     listing.add_argument("--repo", metavar="NAME", help="only this repository")
     listing.add_argument("--region", metavar="REGION", help="only this region")
@@ -1135,7 +1423,7 @@ def settings_from_args(args: argparse.Namespace, session_region: str | None) -> 
     """Settings for any command; options a command lacks keep their defaults."""
     given = vars(args)
     defaults = Settings(bucket="")
-    regions = split_list(given.get("regions")) or ((session_region,) if session_region else ())
+    regions = split_list(given.get("regions") or given.get("region")) or ((session_region,) if session_region else ())
     return Settings(
         bucket=args.bucket or "",
         prefix=args.prefix,
@@ -1426,6 +1714,66 @@ def run_list(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[
     return EXIT_OK
 
 
+def run_restore(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    check_at(args.at)
+    if args.checkout and not args.to:
+        raise ConfigError("--checkout needs --to DIR")
+    for name in (args.name, args.create_repo):
+        if name is not None and not valid_repository_name(name):
+            raise ConfigError(f"invalid repository name {name!r}: use letters, digits, '.', '_' and '-'")
+    import git
+
+    ctx = connect(args, env)
+    try:
+        print(restore(ctx, args, env))
+    except git.GitCommandError as error:
+        raise RestoreError(str(git_failure("restore", error))) from None
+    return EXIT_OK
+
+
+def run_verify(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+    """Check the chosen backup of each repository restores; exit 1 if any does not."""
+    check_at(args.at)
+    if bool(args.all) == bool(args.repo):
+        raise ConfigError("verify needs --all or at least one --repo NAME")
+    started = clock()
+    ctx = connect(args, env)
+    catalog = ctx.store.list_backups(ctx.clients.account_id, args.region)
+    wanted = (
+        sorted(catalog)
+        if args.all
+        else [
+            (region, name) for name in args.repo for region in ([args.region] if args.region else ctx.settings.regions)
+        ]
+    )
+    git_env = git_environment(env)
+    results = []
+    for region, name in wanted:
+        repo = Repository(region, name, "")
+        try:
+            backup = choose_backup(catalog.get((region, name), []), args.at, f"{region}/{name}")
+        except RestoreError as error:
+            results.append(Result(repo, "failed", reason=str(error)))
+        else:
+            results.append(verify_backup(ctx.store, backup, repo, args.work_dir, git_env))
+        log_result(results[-1], ctx.store)
+    failed = [r for r in results if r.status == "failed"]
+    folder = Path(args.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / f"{PROJECT}-verify-{started.strftime(KEY_TIME_FORMAT)}.xml"
+    report.write_bytes(junit_report(results, f"{PROJECT}-verify"))
+    logger.info(
+        "verify: %d ok, %d failed; report %s",
+        len(results) - len(failed),
+        len(failed),
+        report,
+        extra={"event": "summary"},
+    )
+    for result in failed:
+        logger.error("failed: %s/%s: %s", result.repository.region, result.repository.name, result.reason)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -1446,10 +1794,17 @@ def main(
             return run_prune(args, env, clock)
         if args.command == "list":
             return run_list(args, env, clock)
+        if args.command == "restore":
+            return run_restore(args, env)
+        if args.command == "verify":
+            return run_verify(args, env, clock)
         return run_backup(args, env, clock, sleep)
     except ConfigError as error:
         print(f"{PROJECT}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RestoreError as error:
+        print(f"{PROJECT}: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except (BotoCoreError, ClientError) as error:
         config_error = aws_errors_as_config_errors(error)
         if config_error is not None:

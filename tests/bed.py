@@ -93,7 +93,7 @@ class Bed:
     def make_repo(self, name: str, region: str = "us-east-1", content: str = "rich") -> Path:
         """A CodeCommit repository (in moto) with its git data (in the git server)."""
         self.client("codecommit", region).create_repository(repositoryName=name)
-        bare = self.git_server.create_repo(region, name)
+        bare = self.git_server.repo_path(region, name)  # made by the create hook, as CodeCommit would
         if content == "rich":
             populate_rich(bare, self.work / f"work-{region}-{name}")
         elif content == "simple":
@@ -197,6 +197,12 @@ def bed(
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     git_server.fail_clear()
     git_server.requests.clear()
+    git_server.pushes.clear()
+    git_server.max_refs_per_push = 4000  # CodeCommit's limit
+    # One CodeCommit: a repository created through the API can be cloned and pushed at once, and
+    # its default branch is the git server's HEAD.
+    moto.on_create_repository = git_server.create_repo
+    moto.on_update_default_branch = git_server.set_head
     yield Bed(moto, git_server, tmp_path, capsys)
     git_server.fail_clear()
 

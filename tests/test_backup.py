@@ -167,6 +167,7 @@ def test_a_transient_git_error_is_retried(bed: Bed) -> None:
 def test_repository_without_git_data_fails_with_reason(bed: Bed) -> None:
     bed.create_bucket()
     bed.client("codecommit").create_repository(repositoryName="nodata")  # listed, but git says 404
+    shutil.rmtree(bed.git_server.repo_path("us-east-1", "nodata"))
     bed.make_repo("fine", content="simple")
     run = bed.run("--bucket", BUCKET)
     assert run.code == 1
@@ -242,7 +243,7 @@ def test_upload_failing_midway_leaves_no_object_and_no_temp_files(
     git("-C", work, "add", "blob.bin")
     git("-C", work, "commit", "-q", "-m", "big")
     bed.client("codecommit").create_repository(repositoryName="big")
-    git("-C", work, "push", "-q", bed.git_server.create_repo("us-east-1", "big"), "main")
+    git("-C", work, "push", "-q", bed.git_server.repo_path("us-east-1", "big"), "main")
     bed.make_repo("small", content="simple")
     monkeypatch.setattr(codecommit_backup, "DEFAULT_PART_SIZE", codecommit_backup.S3_MIN_PART_SIZE)
 
@@ -278,7 +279,8 @@ def test_upload_failing_midway_leaves_no_object_and_no_temp_files(
 def test_temporary_folders_are_removed(bed: Bed, tmp_path: Path) -> None:
     bed.create_bucket()
     bed.make_repo("one", content="simple")
-    bed.client("codecommit").create_repository(repositoryName="two")  # fails: no git data
+    bed.client("codecommit").create_repository(repositoryName="two")
+    shutil.rmtree(bed.git_server.repo_path("us-east-1", "two"))  # fails: no git data
     assert bed.run("--bucket", BUCKET).code == 1
     assert list((tmp_path / "tmp").iterdir()) == []
 
@@ -366,11 +368,13 @@ def test_json_logs_have_one_object_per_line(bed: Bed) -> None:
     assert any(entry.get("event") == "summary" for entry in entries)
 
 
-def test_no_secret_in_output_or_archive(bed: Bed) -> None:
+def test_no_secret_in_output_or_archive(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
     bed.create_bucket()
     bed.make_repo("secretive")
     bed.make_repo("denied", content="simple")
     bed.git_server.fail("denied", 403, None)
+    monkeypatch.setenv("GIT_TRACE", "1")  # a leftover debugging setting would print signed URLs
+    monkeypatch.setenv("GIT_CURL_VERBOSE", "1")
     run = bed.run("--bucket", BUCKET)
     assert run.code == 1
     archive = bed.download(keys_by_name(bed)["secretive"])
