@@ -85,6 +85,7 @@ class Settings:
     prune_deleted: bool = False  # `prune` also ages out backups of repositories gone from CodeCommit
     policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
     report_dir: str = "reports"
+    shard: tuple[int, int] | None = None  # (I, N): back up only shard I of N, 1-based
 
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -239,7 +240,18 @@ def select_repositories(
             for name in list_repository_names(codecommit_for(region)):
                 found.append(Repository(region, name, repository_arn(partition, region, account_id, name)))
     chosen = [repo for repo in found if matches(repo.name, settings.include, settings.exclude)]
+    if settings.shard is not None:
+        index, count = settings.shard
+        chosen = [repo for repo in chosen if shard_of(repo.region, repo.name, count) == index]
+        missing = [(regions, name) for regions, name in missing if shard_of(regions, name, count) == index]
     return Selection(chosen, missing)
+
+
+def shard_of(region: str, name: str, count: int) -> int:
+    """The shard (1..count) of a repository: a hash of its region and name, so that it never moves
+    when other repositories come or go, and parallel builds split the work without talking."""
+    digest = hashlib.sha256(f"{region}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
 
 
 def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
@@ -1004,6 +1016,7 @@ def run_manifest(
         "bucket": settings.bucket,
         "prefix": settings.prefix,
         "regions": list(settings.regions),
+        "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,
         "started": started.isoformat(),
         "finished": finished.isoformat(),
         "totals": {**count, "repositories": len(results), "bytes": sum(r.size for r in results if r.status == "ok")},
@@ -1302,6 +1315,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "--no-prune": ("CODECOMMIT_BACKUP_NO_PRUNE", "do not apply the retention policy after each upload"),
     "--report-dir": ("CODECOMMIT_BACKUP_REPORT_DIR", "folder for the JUnit report and manifest (default reports)"),
     "--dry-run": ("CODECOMMIT_BACKUP_DRY_RUN", "print the plan, and write or delete nothing"),
+    "--shard": ("CODECOMMIT_BACKUP_SHARD", "back up only shard I of N (I/N, 1-based), for parallel builds"),
     "--keep-last": ("CODECOMMIT_BACKUP_KEEP_LAST", "keep each repository's newest N backups (default 3)"),
     "--max-age-days": (
         "CODECOMMIT_BACKUP_MAX_AGE_DAYS",
@@ -1372,6 +1386,7 @@ def build_parser(env: Mapping[str, str]) -> ArgumentParser:
     add_option(backup, "--tries", env, type=int, default="3")
     add_option(backup, "--work-dir", env)
     add_option(backup, "--report-dir", env, default="reports")
+    add_option(backup, "--shard", env, metavar="I/N")
     for option in ("--dry-run", "--force", "--no-prune"):
         add_option(backup, option, env, flag=True)
 
@@ -1419,6 +1434,15 @@ def split_list(value: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (value or "").split(",") if item.strip())
 
 
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value)
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise ConfigError(f"malformed --shard {value!r}: use I/N with 1 <= I <= N, e.g. 2/4")
+    return int(match[1]), int(match[2])
+
+
 def settings_from_args(args: argparse.Namespace, session_region: str | None) -> Settings:
     """Settings for any command; options a command lacks keep their defaults."""
     given = vars(args)
@@ -1450,6 +1474,7 @@ def settings_from_args(args: argparse.Namespace, session_region: str | None) -> 
             keep_monthly=given.get("keep_monthly", 0),
         ),
         report_dir=given.get("report_dir", defaults.report_dir),
+        shard=parse_shard(given.get("shard")),
     )
 
 
@@ -1601,13 +1626,16 @@ def run_backup(
 
 def write_reports(ctx: Context, results: list[Result], started: dt.datetime, finished: dt.datetime) -> bool:
     """The JUnit report in --report-dir, the manifest beside it and in the bucket. False if one failed."""
-    stamp = started.strftime(KEY_TIME_FORMAT)
+    shard = ctx.settings.shard
+    suffix = f"-shard-{shard[0]}-of-{shard[1]}" if shard else ""  # parallel shards start in the same second
+    stamp = started.strftime(KEY_TIME_FORMAT) + suffix
     manifest = run_manifest(results, ctx.settings, ctx.clients.account_id, started, finished)
-    manifest_key = ctx.store.manifest_key(ctx.clients.account_id, started)
+    manifest_key = ctx.store.manifest_key(ctx.clients.account_id, started, suffix)
+    suite = f"{PROJECT} shard {shard[0]}/{shard[1]}" if shard else PROJECT
     folder = Path(ctx.settings.report_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{PROJECT}-{stamp}.xml").write_bytes(junit_report(results, PROJECT))
+        (folder / f"{PROJECT}-{stamp}.xml").write_bytes(junit_report(results, suite))
         (folder / f"{PROJECT}-{stamp}.json").write_text(json.dumps(manifest, indent=2))
     except OSError as error:
         logger.error("could not write the report in %s: %s", folder, error)
