@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -86,6 +87,7 @@ class Settings:
     policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
     report_dir: str = "reports"
     shard: tuple[int, int] | None = None  # (I, N): back up only shard I of N, 1-based
+    api_max_attempts: int = 10  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
 
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -166,6 +168,10 @@ class TransientError(RepositoryError):
 
 class RepositoryGone(RepositoryError):
     """The repository was deleted after it was listed."""
+
+
+class Interrupted(RepositoryError):
+    """The run was stopped (SIGTERM, SIGINT) before this repository finished."""
 
 
 class RestoreError(BackupError):
@@ -327,6 +333,19 @@ def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
         raise git_failure("git clone --mirror", error) from None
 
 
+def terminate_git_children() -> None:
+    """Stop the git processes this process started (clones in flight), so a stopped run ends
+    promptly. Linux only (it reads /proc), which is where CodeBuild runs; elsewhere, clones finish."""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat_file.read_text()
+            command, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+            if int(rest.split()[1]) == os.getpid() and command.startswith("git"):
+                os.kill(int(stat_file.parent.name), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile, or is not ours to stop
+
+
 @dataclasses.dataclass(frozen=True)
 class RefState:
     """Every ref of a repository and where HEAD points."""
@@ -391,12 +410,15 @@ class HashingWriter:
     (data descriptors after each member) straight into the target.
     """
 
-    def __init__(self, target: IO[bytes] | None = None) -> None:
+    def __init__(self, target: IO[bytes] | None = None, check: Callable[[], None] | None = None) -> None:
         self._target = target
+        self._check = check  # raises to stop the stream (and so abort an upload)
         self._sha256 = hashlib.sha256()
         self.size = 0
 
     def write(self, data: bytes) -> int:
+        if self._check is not None:
+            self._check()
         self._sha256.update(data)
         self.size += len(data)
         if self._target is not None:
@@ -582,6 +604,22 @@ class S3Store:
                 file.write(chunk)
                 sink.write(chunk)
         return sink.sha256, answer.get("Metadata", {})
+
+    def abort_uploads(self, keys: Iterable[str]) -> dict[str, str]:
+        """Abort any multipart upload still open at these keys: smart_open aborts a failed upload,
+        but not while the endpoint is down. Returns the keys whose uploads could not be checked."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        trouble: dict[str, str] = {}
+        for key in sorted(set(keys)):
+            try:
+                listing = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+                for upload in listing.get("Uploads", []):
+                    if upload["Key"] == key:
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+            except (BotoCoreError, ClientError) as error:
+                trouble[key] = redact(str(error))
+        return trouble
 
     def delete(self, keys: Sequence[str]) -> dict[str, str]:
         """Delete keys. Returns the keys S3 refused (Object Lock, AccessDenied) with the reason; never raises
@@ -801,6 +839,8 @@ class Job:
         self.git_env = git_environment(env)
         self.sleep = sleep
         self.catalog: Catalog = {}
+        self.stopping = threading.Event()
+        self.unfinished_uploads: list[str] = []  # keys whose upload failed: their abort is checked at the end
 
     def run(self, repositories: Sequence[Repository], catalog: Catalog) -> list[Result]:
         """Back up each repository; `catalog` is the bucket's listing from the start of the run."""
@@ -808,7 +848,19 @@ class Job:
         if self.settings.dry_run:
             return [self.plan(repo) for repo in repositories]
         with ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="backup") as pool:
-            return list(pool.map(self.backup, repositories))
+            results = list(pool.map(self.backup, repositories))
+        for key, reason in self.store.abort_uploads(self.unfinished_uploads).items():
+            logger.warning("an aborted upload may remain open at %s: %s", self.store.url(key), reason)
+        return results
+
+    def stop(self) -> None:
+        """Finish nothing new: uploads in flight abort, clones in flight are stopped."""
+        self.stopping.set()
+        terminate_git_children()
+
+    def check_stop(self) -> None:
+        if self.stopping.is_set():
+            raise Interrupted("interrupted: the run was stopped before this repository finished")
 
     def plan(self, repo: Repository) -> Result:
         key = self.store.key_for(self.clients.account_id, repo.region, repo.name, self.clock())
@@ -821,6 +873,7 @@ class Job:
         result = Result(repo, "failed")
         label = f"{repo.region}/{repo.name}"
         try:
+            self.check_stop()
             if not valid_repository_name(repo.name):
                 raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
             backups = self.catalog.get((repo.region, repo.name), [])
@@ -835,7 +888,8 @@ class Job:
         except RepositoryGone as error:
             result.status, result.reason = "gone", str(error)
         except RepositoryError as error:
-            result.reason = str(error)
+            stopped = self.stopping.is_set() and not isinstance(error, Interrupted)
+            result.reason = f"interrupted: {error}" if stopped else str(error)
         except Exception as error:  # a bug or an unexpected library error: fail this repository, loudly
             logger.exception("%s: unexpected error", label)
             result.reason = f"unexpected {type(error).__name__}: {redact(str(error))}"
@@ -857,10 +911,12 @@ class Job:
             url = codecommit_url(repo, self.settings.profile)
 
             def clone() -> None:
+                self.check_stop()
                 shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
                 clone_mirror(url, mirror, self.git_env)
 
             self.git(repo, label, clone)
+            self.check_stop()
             state = read_refs(mirror, self.git_env)
             result.fingerprint, result.refs = state.fingerprint, len(state.refs)
             key = self.store.key_for(self.clients.account_id, repo.region, repo.name, when)
@@ -873,6 +929,8 @@ class Job:
         try:
             return with_retries(action, self.settings.tries, self.settings.retry_delay, label, self.sleep)
         except RepositoryError:
+            if self.stopping.is_set():
+                raise
             if get_repository(self.clients.codecommit_for(repo.region), repo.name) is None:
                 raise RepositoryGone(f"repository was deleted after it was listed: {label}") from None
             raise
@@ -880,6 +938,7 @@ class Job:
     def upload(self, repo: Repository, mirror: Path, key: str, state: RefState) -> tuple[str, int]:
         top = f"{repo.name}.git"
         compression = self.settings.compression
+        self.check_stop()
         try:
             sha256, size = measure_zip(mirror, top, compression)
             metadata = {
@@ -892,13 +951,15 @@ class Job:
             }
             tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
             with self.store.upload(key, metadata=metadata, tags=tags, size=size) as stream:
-                sink = HashingWriter(stream)
+                sink = HashingWriter(stream, self.check_stop)
                 write_zip(mirror, top, sink, compression)
                 if (sink.sha256, sink.size) != (sha256, size):
                     raise RepositoryError("the archive changed while it was uploaded; the upload was aborted")
         except RepositoryError:
+            self.unfinished_uploads.append(key)
             raise
         except Exception as error:
+            self.unfinished_uploads.append(key)
             raise upload_failure(error) from None
         return sha256, size
 
@@ -1504,6 +1565,8 @@ def configure_logging(log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)  # libraries speak only when something is wrong
+    # smart_open logs each retry of a part as CRITICAL with a traceback; the job reports the outcome.
+    logging.getLogger("smart_open").setLevel(logging.CRITICAL + 1)
     logger.setLevel(logging.INFO)
 
 
@@ -1512,7 +1575,7 @@ def make_clients(session: Any, settings: Settings) -> Clients:
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": 10},
+        retries={"mode": "standard", "max_attempts": settings.api_max_attempts},
         max_pool_connections=max(10, settings.workers * 2),
         user_agent_extra=f"{PROJECT}/{__version__}",
     )
@@ -1579,6 +1642,10 @@ def connect(args: argparse.Namespace, env: Mapping[str, str]) -> Context:
     # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which CodeBuild and the other SDKs set.
     session = boto3.Session(profile_name=args.profile, region_name=env.get("AWS_REGION") or None)
     settings = settings_from_args(args, session.region_name)
+    attempts = env.get("AWS_MAX_ATTEMPTS", "10")
+    if not attempts.isdigit() or int(attempts) < 1:
+        raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {attempts!r}")
+    settings = dataclasses.replace(settings, api_max_attempts=int(attempts))
     check_settings(settings, session.get_available_regions("codecommit"))
     settings.policy.check()
     clients = make_clients(session, settings)
@@ -1606,7 +1673,8 @@ def run_backup(
         " (dry run)" if settings.dry_run else "",
     )
     job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep)
-    results = job.run(selection.repositories, catalog)
+    with stop_on_signals(job) as received:
+        results = job.run(selection.repositories, catalog)
     if settings.dry_run:
         for result in results:
             repo = result.repository
@@ -1621,7 +1689,32 @@ def run_backup(
     logger.info(line, extra={"event": "summary"})
     for failure in failures:
         logger.error("failed: %s", failure, extra={"event": "failure"})
+    if received:
+        logger.error("the run was stopped by %s", received[0].name)
+        return 128 + received[0].value  # the shell's convention: 143 for SIGTERM, 130 for SIGINT
     return EXIT_FAILED if failures or not reported else EXIT_OK
+
+
+@contextmanager
+def stop_on_signals(job: Job) -> Iterator[list[signal.Signals]]:
+    """While the job runs, SIGTERM (a CodeBuild timeout or a stopped build) and SIGINT stop it
+    cleanly: in-flight uploads abort, temporary folders go, and the reports are still written."""
+    received: list[signal.Signals] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals reach only the main thread
+        return
+
+    def on_signal(number: int, _frame: Any) -> None:
+        received.append(signal.Signals(number))
+        logger.warning("%s received: stopping; uploads in flight are aborted", signal.Signals(number).name)
+        job.stop()
+
+    previous = {number: signal.signal(number, on_signal) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def write_reports(ctx: Context, results: list[Result], started: dt.datetime, finished: dt.datetime) -> bool:

@@ -37,6 +37,7 @@ class MotoServer:
     def __init__(self) -> None:
         self.page_size = 1000  # what AWS returns per ListRepositories page
         self.list_calls = 0
+        self.throttle_next = 0  # answer this many ListRepositories calls with ThrottlingException
         # Kept by reset(): they tie moto to a git server for the whole session.
         self.on_create_repository: Callable[[str, str], None] | None = None
         self.on_update_default_branch: Callable[[str, str, str], None] | None = None
@@ -64,6 +65,7 @@ class MotoServer:
             response.read()
         self.page_size = 1000
         self.list_calls = 0
+        self.throttle_next = 0
 
     def __enter__(self) -> MotoServer:
         return self.start()
@@ -77,6 +79,9 @@ def install_list_repositories(server: MotoServer) -> None:
 
     def list_repositories(self: Any) -> str:
         server.list_calls += 1
+        if server.throttle_next > 0:
+            server.throttle_next -= 1
+            raise JsonRESTError("ThrottlingException", "Rate exceeded")
         names = sorted(self.codecommit_backend.repositories)
         if self._get_param("order") == "descending":
             names.reverse()

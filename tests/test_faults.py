@@ -1,0 +1,174 @@
+"""Faults and hostile input a nightly run meets: throttling, a full disk, SIGTERM, names that
+would break a shell script, and the secrets that must never show."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.bed import ACCESS_KEY, BUCKET, SECRET_KEY, SESSION_TOKEN, Bed, git, ref_state
+
+SIGNED_PASSWORD = re.compile(r"\d{8}T\d{6}Z[0-9a-f]{64}")
+
+
+def big_repo(bed: Bed, name: str, megabytes: int) -> Path:
+    bare = bed.make_repo(name, content="simple")
+    work = bed.work / f"big-{name}"
+    git("clone", "-q", bare, work)
+    (work / "blob.bin").write_bytes(os.urandom(megabytes * 1024**2))
+    git("-C", work, "add", "blob.bin")
+    git("-C", work, "commit", "-q", "-m", "big")
+    git("-C", work, "push", "-q", "origin", "main")
+    return bare
+
+
+def test_codecommit_throttling_is_retried(bed: Bed) -> None:
+    bed.create_bucket()
+    bed.make_repo("patient", content="simple")
+    bed.moto.throttle_next = 2
+    run = bed.run("--bucket", BUCKET)
+    assert run.code == 0, run.text
+    assert bed.moto.list_calls == 3  # two ThrottlingExceptions, then the page
+    assert "summary: 1 ok" in run.err
+
+
+def test_permanent_git_error_names_the_http_status(bed: Bed) -> None:
+    bed.create_bucket()
+    bed.make_repo("sick", content="simple")
+    bed.git_server.fail("sick", 500, None)
+    slept: list[float] = []
+    bed.capsys.readouterr()
+    import codecommit_backup
+
+    code = codecommit_backup.main(["--bucket", BUCKET], sleep=slept.append)
+    err = bed.capsys.readouterr().err
+    assert code == 1
+    assert slept == [2.0, 4.0]  # three tries, backing off
+    assert re.search(r"failed: us-east-1/sick: git clone --mirror failed: .*500", err), err
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Path:
+    """A 4 MiB tmpfs: the work folder fills up."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        message = f"cannot mount a tmpfs (needs root): {done.stderr.decode().strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_full_work_folder_fails_that_repository_and_leaves_nothing(bed: Bed, small_disk: Path) -> None:
+    bed.create_bucket()
+    big_repo(bed, "huge", 8)
+    bed.make_repo("tiny", content="simple")
+    run = bed.run("--bucket", BUCKET, "--work-dir", str(small_disk), "--workers", "1")
+    assert run.code == 1
+    assert re.search(r"failed: us-east-1/huge: .*no space", run.err, re.IGNORECASE), run.err
+    assert "ok us-east-1/tiny" in run.err
+    assert list(small_disk.iterdir()) == []
+
+
+def test_sigterm_aborts_uploads_removes_temp_files_and_still_reports(bed: Bed, tmp_path: Path) -> None:
+    bed.create_bucket()
+    bed.make_repo("a-first", content="simple")
+    big_repo(bed, "b-big", 40)
+    bed.make_repo("c-later", content="simple")
+    script = shutil.which("codecommit-backup") or sys.exit("console script missing")
+    process = subprocess.Popen(
+        [script, "--bucket", BUCKET, "--workers", "1"], stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    lines = []
+    assert process.stderr is not None
+    for line in process.stderr:
+        lines.append(line)
+        if "ok us-east-1/a-first" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    lines += process.stderr.readlines()
+    code = process.wait(timeout=60)
+    err = "".join(lines)
+
+    assert code == 128 + signal.SIGTERM, err
+    assert "SIGTERM received" in err
+    assert "the run was stopped by SIGTERM" in err
+    keys = bed.object_keys()
+    assert any("/a-first/" in key for key in keys)
+    assert not any("/b-big/" in key or "/c-later/" in key for key in keys)
+    assert bed.client("s3").list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+    (manifest_file,) = (tmp_path / "reports").glob("*.json")
+    manifest = json.loads(manifest_file.read_text())
+    statuses = {entry["name"]: (entry["status"], entry["reason"]) for entry in manifest["repositories"]}
+    assert statuses["a-first"] == ("ok", None)
+    assert statuses["b-big"][0] == "failed" and "interrupted" in statuses["b-big"][1]
+    assert statuses["c-later"][0] == "failed" and "interrupted" in statuses["c-later"][1]
+    assert any("/runs/" in key for key in keys)
+
+
+SHELL_BREAKERS = [
+    "$(touch${IFS}pwned)",
+    "`touch${IFS}pwned`",
+    ";touch${IFS}pwned;",
+    "a'b\"c",
+    "x|y&z",
+    "--upload-pack=touch${IFS}pwned",
+]
+
+
+def test_names_that_would_break_a_shell_never_reach_one(bed: Bed, tmp_path: Path) -> None:
+    bed.create_bucket()
+    source = bed.make_repo("-rf.x_y", content="simple")
+    head = git("--git-dir", source, "rev-parse", "HEAD").strip()
+    for name in SHELL_BREAKERS:
+        git("--git-dir", source, "update-ref", f"refs/heads/{name}", head)
+    prefix = "team;$(touch pwned)/backups"
+    run = bed.run("--bucket", BUCKET, "--prefix", prefix)
+    assert run.code == 0, run.text
+    target = tmp_path / "restored.git"
+    run = bed.run("restore", "--bucket", BUCKET, "--prefix", prefix, "--to", str(target), "--", "-rf.x_y")
+    assert run.code == 0, run.text
+    assert ref_state(target) == ref_state(source)
+    assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
+
+
+def test_secret_scan_covers_text_and_json_logs_reports_manifest_archive_and_auth_errors(
+    bed: Bed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bed.create_bucket()
+    bed.make_repo("scanned")
+    everything: list[str] = []
+    run = bed.run("--bucket", BUCKET)
+    everything += [run.text]
+    run = bed.run("--bucket", BUCKET, "--force", "--log-format", "json")
+    everything += [run.text]
+    # A clone that fails authentication: the server refuses the signature made with a wrong secret.
+    bed.make_repo("refused", content="simple")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY[::-1])
+    run = bed.run("--bucket", BUCKET, "--repos", "refused", "--log-format", "json")
+    assert run.code != 0
+    everything += [run.text]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    assert "403" in run.text or "denied" in run.text.lower() or "InvalidAccessKeyId" in run.text
+    for key in bed.object_keys():
+        everything.append(bed.download(key).decode("latin-1"))
+    for path in Path("reports").iterdir():
+        everything.append(path.read_text())
+    assert len(everything) > 5
+    for text in everything:
+        for secret in (SECRET_KEY, SECRET_KEY[::-1], SESSION_TOKEN):
+            assert secret not in text
+        assert not SIGNED_PASSWORD.search(text)
+        assert f"{ACCESS_KEY}:" not in text  # the user part of a signed URL
