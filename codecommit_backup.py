@@ -1610,7 +1610,7 @@ def aws_errors_as_config_errors(error: Exception) -> ConfigError | None:
         return ConfigError("no region: give --regions, set AWS_REGION, or use a profile with a region")
     if isinstance(error, be.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
-        message = error.response.get("Error", {}).get("Message", "")
+        message = error.response.get("Error", {}).get("Message") or ""  # RGW sends none
         if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
             return ConfigError("the AWS credentials have expired: refresh them (e.g. `aws sso login`)")
         if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"):

@@ -1,0 +1,328 @@
+"""The job against a real S3 implementation (Ceph RGW) where moto cannot tell: the bucket belongs
+to another user (the backup account), whose bucket policy grants the job's user (the source
+account) only `<prefix>/<account_id>/`.
+
+S3 goes to RGW; STS and CodeCommit stay on moto and git on the test bed's HTTPS git server. The
+writer's RGW keys are the bed's fake credentials, so one set of credentials works on all three.
+The account id the job sees comes from moto's STS, so its granted prefix is
+projects/codecommit-backup/123456789012/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+import codecommit_backup
+from tests.bed import PREFIX, Bed, Run, git, ref_state
+from tests.motoserver import ACCOUNT_ID
+from tests.rgw import Rgw, rgw
+
+__all__ = ["rgw"]  # the session's cluster, a fixture
+
+GRANTED = f"{PREFIX}/{ACCOUNT_ID}/"
+DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED, bulk_delete: bool = False) -> dict[str, Any]:
+    """README.rst's bucket policy, with RGW's name for the writer instead of the source account, and
+    without its DenyInsecureTransport statement (RGW is plain HTTP here).
+
+    RGW 16 checks a DeleteObjects request as a whole against s3:DeleteObject on the *bucket* ARN
+    before it checks each key (AWS checks only each key), so a grant of the prefix alone refuses
+    every batch delete. `bulk_delete` adds that bucket-level grant; each key is still checked
+    against the prefix, and keys outside it come back as AccessDenied errors."""
+    policy: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SourceWritesItsPrefix",
+                "Effect": "Allow",
+                "Principal": {"AWS": [writer_arn]},
+                "Action": [
+                    "s3:PutObject",
+                    "s3:PutObjectAcl",
+                    "s3:PutObjectTagging",
+                    "s3:AbortMultipartUpload",
+                    "s3:GetObject",
+                    "s3:DeleteObject",
+                ],
+                "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+            },
+            {
+                "Sid": "SourceListsItsPrefix",
+                "Effect": "Allow",
+                "Principal": {"AWS": [writer_arn]},
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:aws:s3:::{bucket}",
+                "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
+            },
+        ],
+    }
+    if bulk_delete:
+        policy["Statement"].append(
+            {
+                "Sid": "RgwChecksDeleteObjectsOnTheBucket",
+                "Effect": "Allow",
+                "Principal": {"AWS": [writer_arn]},
+                "Action": "s3:DeleteObject",
+                "Resource": f"arn:aws:s3:::{bucket}",
+            }
+        )
+    return policy
+
+
+@dataclasses.dataclass
+class Shared:
+    """A bucket of the backup account (`owner`) that the job (`writer`) may write a prefix of."""
+
+    bed: Bed
+    rgw: Rgw
+    bucket: str
+    owner: Any  # the owner's S3 client
+    writer: Any  # the writer's S3 client
+
+    def run(self, *args: str, days: float | None = None) -> Run:
+        """The job as `codecommit-backup ARGS` in this process; `days` after DAY0 if given."""
+        if days is None:
+            return self.bed.run(*args)
+        moment = DAY0 + dt.timedelta(days=days)
+        self.bed.capsys.readouterr()
+        code = codecommit_backup.main(list(args), clock=lambda: moment)
+        captured = self.bed.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    def all_keys(self) -> list[str]:
+        """Every key in the bucket, as its owner sees them."""
+        pages = self.owner.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def backups(self) -> list[str]:
+        return [key for key in self.all_keys() if key.startswith(GRANTED) and key.endswith(".zip")]
+
+    def read(self, key: str) -> bytes:
+        return self.owner.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def tags(self, key: str) -> dict[str, str]:
+        answer = self.owner.get_object_tagging(Bucket=self.bucket, Key=key)
+        return {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])}
+
+    def as_owner(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Run the job with the bucket owner's keys (moto's STS still answers the same account id)."""
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", self.rgw.owner.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", self.rgw.owner.secret_key)
+
+    def grant(self, **options: Any) -> None:
+        """Replace the bucket policy (see bucket_policy for the options)."""
+        policy = bucket_policy(self.bucket, self.rgw.writer.arn, **options)
+        self.owner.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
+
+
+@pytest.fixture
+def shared(bed: Bed, rgw: Rgw, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shared]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", rgw.url)  # S3 only; STS and CodeCommit stay on moto
+    # RGW rejects a session token it did not issue; without one, git-remote-codecommit signs with the
+    # bare key, which the git server accepts too.
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    bucket = f"backup-{uuid.uuid4().hex[:12]}"
+    owner = rgw.client(rgw.owner)
+    owner.create_bucket(Bucket=bucket)
+    shared = Shared(bed, rgw, bucket, owner, rgw.client(rgw.writer))
+    shared.grant()
+    yield shared
+
+
+def test_the_writer_is_confined_to_its_prefix(shared: Shared) -> None:
+    """The stand-in itself: what moto would let through, RGW refuses."""
+    writer, bucket = shared.writer, shared.bucket
+    writer.put_object(Bucket=bucket, Key=f"{GRANTED}probe", Body=b"in", ACL="bucket-owner-full-control")
+    for attempt in (
+        lambda: writer.put_object(Bucket=bucket, Key="other/place/probe", Body=b"out"),
+        lambda: writer.list_objects_v2(Bucket=bucket),
+        lambda: writer.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/210987654321/"),
+    ):
+        with pytest.raises(ClientError) as denied:
+            attempt()
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    # Without bucket-owner-full-control the bucket's owner cannot read what the writer wrote.
+    writer.put_object(Bucket=bucket, Key=f"{GRANTED}private", Body=b"mine")
+    with pytest.raises(ClientError) as denied:
+        shared.owner.get_object(Bucket=bucket, Key=f"{GRANTED}private")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert shared.read(f"{GRANTED}probe") == b"in"
+
+
+def test_backup_lands_in_the_prefix_and_the_owner_restores_it(
+    shared: Shared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["alpha", "beta.repo_2"]
+    sources = {name: shared.bed.make_repo(name) for name in names}
+
+    run = shared.run("--bucket", shared.bucket)
+
+    assert run.code == 0, run.text
+    assert "summary: 2 ok, 0 unchanged, 0 failed" in run.err
+    keys = shared.all_keys()
+    assert all(key.startswith(GRANTED) for key in keys), keys
+    backups = shared.backups()
+    assert sorted(key.split("/")[-2] for key in backups) == sorted(names)
+    (manifest_key,) = [key for key in keys if key.startswith(f"{GRANTED}runs/")]
+    manifest = json.loads(shared.read(manifest_key))  # the owner reads the manifest too
+    assert {entry["key"] for entry in manifest["repositories"]} == set(backups)
+
+    for key in backups:
+        data = shared.read(key)  # only possible because the job sent bucket-owner-full-control
+        head = shared.owner.head_object(Bucket=shared.bucket, Key=key)
+        assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert int(head["Metadata"]["size"]) == len(data)
+        grants = shared.owner.get_object_acl(Bucket=shared.bucket, Key=key)["Grants"]
+        assert {"owner": "FULL_CONTROL"}.items() <= {g["Grantee"]["ID"]: g["Permission"] for g in grants}.items()
+    assert shared.tags(manifest_key) == {"tech:project_name": "codecommit-backup"}  # PutObject's x-amz-tagging
+
+    # The next night: the writer reads the newest backup's fingerprint (HeadObject) under its grant.
+    run = shared.run("--bucket", shared.bucket)
+    assert run.code == 0, run.text
+    assert "summary: 0 ok, 2 unchanged, 0 failed" in run.err
+
+    # The backup account restores with its own keys (STS still answers from moto: same account id).
+    shared.as_owner(monkeypatch)
+    for name, source in sources.items():
+        target = tmp_path / "restored" / f"{name}.git"
+        run = shared.run("restore", name, "--bucket", shared.bucket, "--to", str(target))
+        assert run.code == 0, run.text
+        assert run.out.startswith(f"restored {GRANTED}us-east-1/{name}/"), run.out
+        git("-C", target, "fsck", "--full", "--no-progress")
+        assert ref_state(target) == ref_state(source)
+
+
+def test_restoring_a_backup_the_owner_cannot_read_is_a_one_line_error(
+    shared: Shared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"{GRANTED}us-east-1/web/web-2026-10-01-04-00-00.zip"  # written without bucket-owner-full-control
+    shared.writer.put_object(Bucket=shared.bucket, Key=key, Body=b"zip", Metadata={"sha256": "0" * 64})
+    shared.as_owner(monkeypatch)
+
+    run = shared.run("restore", "web", "--bucket", shared.bucket, "--to", str(tmp_path / "web.git"))
+
+    assert run.code == 2, run.text
+    assert run.err.count("\n") == 1 and "access denied for GetObject" in run.err
+    assert not (tmp_path / "web.git").exists()
+
+
+def test_a_prefix_not_granted_is_a_one_line_access_denied(shared: Shared) -> None:
+    shared.bed.make_repo("alpha", content="simple")
+
+    run = shared.run("--bucket", shared.bucket, "--prefix", "other/place")
+
+    assert run.code == 2, run.text
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("codecommit-backup: error: access denied to ")
+    assert f"s3://{shared.bucket}/other/place/{ACCOUNT_ID}/" in lines[0]
+    assert shared.all_keys() == []
+
+
+def test_a_bucket_without_a_grant_is_a_one_line_access_denied(shared: Shared) -> None:
+    stranger = f"private-{uuid.uuid4().hex[:12]}"
+    shared.owner.create_bucket(Bucket=stranger)  # no bucket policy: only its owner gets in
+    shared.bed.make_repo("alpha", content="simple")
+
+    run = shared.run("--bucket", stranger)
+
+    assert run.code == 2, run.text
+    assert run.err.count("\n") == 1 and "access denied to " in run.err and f"s3://{stranger}/{GRANTED}" in run.err
+
+
+@pytest.mark.xfail(
+    strict=True,  # a Ceph that keeps them makes this pass: then drop the mark
+    reason="Ceph RGW 16 drops the x-amz-tagging of CreateMultipartUpload: GetObjectTagging answers 200 with no "
+    "TagSet and RGW logs \"couldn't decode TagSet\" (AWS keeps the tags; PutObject's tags work on RGW too)",
+)
+def test_every_backup_carries_its_tags(shared: Shared) -> None:
+    shared.bed.make_repo("tagged", content="simple")
+    assert shared.run("--bucket", shared.bucket).code == 0
+    (key,) = shared.backups()
+    assert shared.tags(key) == {
+        "tech:project_name": "codecommit-backup",
+        "tech:source_repo_arn": f"arn:aws:codecommit:us-east-1:{ACCOUNT_ID}:tagged",
+    }
+
+
+def make_history(shared: Shared, name: str, days: tuple[int, ...] = (0, 1, 2)) -> list[str]:
+    shared.bed.make_repo(name, content="simple")
+    for day in days:
+        run = shared.run("--bucket", shared.bucket, "--force", "--no-prune", days=day)
+        assert run.code == 0, run.text
+    return shared.backups()
+
+
+def test_retention_deletes_only_inside_the_prefix(shared: Shared) -> None:
+    shared.grant(bulk_delete=True)
+    old = make_history(shared, "alpha")
+    assert len(old) == 3
+    # Backup-shaped objects of other writers, which a policy that deletes would match if it saw them.
+    outside = [
+        f"{PREFIX}/210987654321/us-east-1/alpha/alpha-2026-09-01-04-00-00.zip",
+        f"{PREFIX}/{ACCOUNT_ID}-old/us-east-1/alpha/alpha-2026-09-01-04-00-00.zip",
+        "other/place/123456789012/us-east-1/alpha/alpha-2026-09-01-04-00-00.zip",
+    ]
+    for key in outside:
+        shared.owner.put_object(Bucket=shared.bucket, Key=key, Body=b"not the writer's")
+
+    run = shared.run("prune", "--bucket", shared.bucket, "--keep-last", "1", "--max-age-days", "0", days=61)
+
+    assert run.code == 0, run.text
+    assert "pruned: 2 deleted, 1 kept, 0 refused by S3" in run.out
+    assert shared.backups() == old[-1:]  # the newest
+    assert set(outside) <= set(shared.all_keys())
+
+    # And were the writer to try, the bucket policy refuses: a refused delete, not an error.
+    store = codecommit_backup.S3Store(shared.writer, shared.bucket, PREFIX)
+    refused = store.delete(outside)
+    assert set(refused) == set(outside) and all("AccessDenied" in reason for reason in refused.values())
+    assert set(outside) <= set(shared.all_keys())
+
+
+def test_with_the_readme_policy_rgw_refuses_batch_deletes_and_prune_only_warns(shared: Shared) -> None:
+    old = make_history(shared, "alpha")
+
+    run = shared.run("prune", "--bucket", shared.bucket, "--keep-last", "1", "--max-age-days", "0", days=61)
+
+    assert run.code == 0, run.text
+    assert "pruned: 0 deleted, 1 kept, 2 refused by S3" in run.out
+    assert run.err.count("WARNING could not delete") == 2 and "AccessDenied" in run.err
+    assert shared.backups() == old
+
+
+def test_sse_kms_with_the_testing_key(shared: Shared) -> None:
+    shared.bed.make_repo("secret", content="simple")
+
+    run = shared.run("--bucket", shared.bucket, "--sse", "aws:kms", "--kms-key-id", shared.rgw.kms_key_id)
+
+    assert run.code == 0, run.text
+    (key,) = shared.backups()
+    head = shared.owner.head_object(Bucket=shared.bucket, Key=key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == shared.rgw.kms_key_id
+    assert hashlib.sha256(shared.read(key)).hexdigest() == head["Metadata"]["sha256"]
+    (manifest_key,) = [k for k in shared.all_keys() if "/runs/" in k]
+    assert shared.owner.head_object(Bucket=shared.bucket, Key=manifest_key)["ServerSideEncryption"] == "aws:kms"
+
+
+def test_an_unknown_kms_key_fails_the_repository_and_writes_nothing(shared: Shared) -> None:
+    shared.bed.make_repo("secret", content="simple")
+
+    run = shared.run("--bucket", shared.bucket, "--sse", "aws:kms", "--kms-key-id", "no-such-key", "--tries", "1")
+
+    assert run.code == 1, run.text
+    assert "failed: us-east-1/secret: upload failed" in run.err and "no-such-key" in run.err
+    assert shared.all_keys() == []
