@@ -55,15 +55,14 @@ def main() -> int:
                 if fill is not None:
                     fill(bare, root / f"work-{name}")
             print("== codecommit-backup --dry-run", flush=True)
-            subprocess.run(["codecommit-backup", "--bucket", BUCKET, "--dry-run"], env=env, check=False)
+            subprocess.run(["codecommit-backup", "--bucket", BUCKET, "--dry-run"], env=env, check=False, cwd=root)
             print("\n== codecommit-backup", flush=True)
-            code = subprocess.run(["codecommit-backup", "--bucket", BUCKET], env=env, check=False).returncode
-            print(f"(exit code {code})\n\n== what landed in s3://{BUCKET}")
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-                for item in page.get("Contents", []):
-                    metadata = s3.head_object(Bucket=BUCKET, Key=item["Key"])["Metadata"]
-                    print(f"{item['Size']:>9}  {item['Key']}  sha256={metadata['sha256'][:16]}...")
-            first = s3.list_objects_v2(Bucket=BUCKET, Prefix="projects/")["Contents"][-1]["Key"]
+            command = ["codecommit-backup", "--bucket", BUCKET]
+            code = subprocess.run(command, env=env, check=False, cwd=root).returncode
+            print(f"(exit code {code})\n\n== codecommit-backup list: what landed in s3://{BUCKET}", flush=True)
+            subprocess.run(["codecommit-backup", "list", "--bucket", BUCKET], env=env, check=False, cwd=root)
+            keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+            first = [key for key in keys if key.endswith(".zip")][-1]
             archive = root / "restore.zip"
             archive.write_bytes(s3.get_object(Bucket=BUCKET, Key=first)["Body"].read())
             subprocess.run(["unzip", "-q", str(archive), "-d", str(root / "restore")], check=True)
