@@ -1,0 +1,917 @@
+"""Performance benchmark of codecommit-backup against the loopback stand-ins.
+
+    python benchmarks/run.py [--small] [--out benchmarks/RESULTS.md]
+
+It generates a reproducible corpus of git repositories with `git fast-import` (cached under
+benchmarks/.cache/, keyed by the scale), serves it through the tests' HTTPS git server and moto,
+then measures, on the same corpus in the same run:
+
+  (a) a full backup: `codecommit_backup.py --bucket B --workers 4 --force`;
+  (b) the naive pipeline: for each repository in turn `git clone --mirror`, `zip -r`, boto3 upload_file;
+  (c) the clone floor: `git clone --mirror` of every repository, 4 in parallel;
+  (d) the tool again with nothing changed;
+  (e) the tool again after one new commit was pushed to one medium repository;
+  plus backups of only the small and only the large repositories (peak memory), and a dry run
+  over 10,000 repositories listed 1,000 a page.
+
+Each measured thing is a child process: wall time, CPU time (user + sys of the child and every
+process it waited for, from wait4), peak RSS of the child's own Python process (VmHWM, polled) and
+peak size of its temporary folder (polled every 50 ms). The results go to a Markdown file.
+
+The same script runs the pieces that must be separate processes: `serve` (the stand-ins, so their
+CPU is not counted as the tool's), `naive` (b) and `clones` (c).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CACHE = HERE / ".cache"
+TOOL = ROOT / "codecommit_backup.py"
+
+SEED = 42
+CORPUS_VERSION = 1  # bump when the generator changes, so that old caches are not reused
+REGION = "us-east-1"
+LISTING_REGION = "eu-west-1"  # holds only the records of the listing benchmark
+BUCKET = "benchmark-backups"
+WORKERS = 4
+UPLOAD_PART = 16 * 1024**2  # the part size the tool documents: one such buffer per worker
+MB = 1_000_000
+MIB = 1024**2
+
+# Fake credentials for the stand-ins; nothing here reaches AWS.
+ACCESS_KEY = "AKIABENCHMARK0000001"
+SECRET_KEY = "bEnCh-sEcReT-not-a-real-key-0123456789abcdef"  # noqa: S105  # a fake, for loopback stand-ins
+
+IDENT = "Bench Mark <bench@example.com>"
+EPOCH = 1_700_000_000  # commit times start here, so that object ids are the same on every machine
+VOCABULARY = (
+    "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega build deploy config service handler "
+    "request response cache index table query parse render module import export return value error retry "
+    "timeout bucket region commit branch merge review test fixture"
+)
+WORDS = VOCABULARY.split()
+
+
+# ----------------------------------------------------------------------------- scales
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    name: str
+    small: int  # small repositories, 1..small_max_commits commits each
+    small_max_commits: int
+    medium: int  # medium repositories, medium_commits commits and about medium_bytes packed
+    medium_commits: int
+    medium_bytes: int
+    large: int  # large repositories: at least large_bytes of incompressible blobs, plus text commits
+    large_bytes: int
+    large_commits: int
+    refs: int  # refs of the one repository with many refs
+    refs_commits: int
+    listing: int  # repository records for the listing benchmark (no git data)
+
+
+SCALES = {
+    "full": Scale("full", 30, 200, 8, 3000, 20 * MB, 2, 160 * MB, 400, 5000, 300, 10_000),
+    "small": Scale("small", 8, 200, 2, 450, 3 * MB, 1, 20 * MB, 100, 5000, 300, 10_000),
+}
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment without GIT_* variables from outside, and without any user or system config."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, **(extra or {}))
+    return env
+
+
+def run_git(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        ["git", *map(str, args)], cwd=cwd, env=env or git_env(), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(map(str, args))} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+class Importer:
+    """Writes a `git fast-import` stream into a new bare repository, with fixed times and authors."""
+
+    def __init__(self, repo: Path) -> None:
+        run_git("init", "--quiet", "--bare", "--initial-branch=main", repo)
+        self.process = subprocess.Popen(
+            ["git", "-C", str(repo), "fast-import", "--quiet"], stdin=subprocess.PIPE, env=git_env()
+        )
+        if self.process.stdin is None:
+            raise RuntimeError("git fast-import has no stdin")
+        self.out: IO[bytes] = self.process.stdin
+        self.marks = 0
+        self.clock = EPOCH
+        self.commits = 0
+
+    def _data(self, content: bytes) -> None:
+        self.out.write(b"data %d\n" % len(content))
+        self.out.write(content)
+        self.out.write(b"\n")
+
+    def _stamp(self) -> str:
+        self.clock += 97
+        return f"{IDENT} {self.clock} +0000"
+
+    def commit(self, files: dict[str, bytes], message: str, ref: str = "refs/heads/main") -> int:
+        self.marks += 1
+        self.commits += 1
+        self.out.write(f"commit {ref}\nmark :{self.marks}\ncommitter {self._stamp()}\n".encode())
+        self._data(message.encode())
+        for path, content in files.items():
+            self.out.write(f"M 100644 inline {path}\n".encode())
+            self._data(content)
+        self.out.write(b"\n")
+        return self.marks
+
+    def ref(self, ref: str, mark: int) -> None:
+        self.out.write(f"reset {ref}\nfrom :{mark}\n\n".encode())
+
+    def tag(self, name: str, mark: int, message: str) -> None:
+        self.out.write(f"tag {name}\nfrom :{mark}\ntagger {self._stamp()}\n".encode())
+        self._data(message.encode())
+
+    def close(self) -> None:
+        self.out.close()
+        if self.process.wait() != 0:
+            raise RuntimeError("git fast-import failed")
+
+
+def text(rng: random.Random, lines: int) -> bytes:
+    """Source-like text: compresses well and deltas well."""
+    return "".join(" ".join(rng.choices(WORDS, k=rng.randint(3, 12))) + "\n" for _ in range(lines)).encode()
+
+
+def noise_text(rng: random.Random, size: int) -> bytes:
+    """Text that compresses like real, varied content: base64 of random bytes (zlib keeps ~76%)."""
+    return base64.encodebytes(rng.randbytes(size * 3 // 4))
+
+
+def make_small(repo: Path, rng: random.Random, max_commits: int) -> None:
+    imp = Importer(repo)
+    paths = [f"src/module{index:02d}.txt" for index in range(rng.randint(3, 30))]
+    marks = [
+        imp.commit({path: text(rng, rng.randint(20, 80)) for path in rng.sample(paths, rng.randint(1, 3))}, f"c{i}")
+        for i in range(rng.randint(1, max_commits))
+    ]
+    for index in range(rng.randint(0, 3)):
+        imp.ref(f"refs/heads/feature-{index}", rng.choice(marks))
+    for index in range(rng.randint(0, 4)):
+        imp.tag(f"v{index}.0", rng.choice(marks), f"release {index}.0")
+    imp.close()
+
+
+def make_medium(repo: Path, rng: random.Random, commits: int, packed: int) -> None:
+    imp = Importer(repo)
+    per_commit = int(packed / commits / 0.78)  # what each commit adds to the pack, before compression
+    paths = [f"data/d{index % 16:02d}/f{index:03d}.txt" for index in range(300)]
+    marks = []
+    for i in range(commits):
+        files = {rng.choice(paths): noise_text(rng, per_commit)}
+        if i % 10 == 0:
+            files["README.md"] = text(rng, 30)
+        marks.append(imp.commit(files, f"change {i}"))
+    for index in range(5):
+        imp.ref(f"refs/heads/release-{index}", rng.choice(marks))
+    for index in range(10):
+        imp.tag(f"v{index}.0", rng.choice(marks), f"release {index}.0")
+    imp.close()
+
+
+def make_large(repo: Path, rng: random.Random, binary: int, commits: int) -> None:
+    imp = Importer(repo)
+    sizes = []
+    while sum(sizes) < binary:
+        sizes.append(rng.randint(3 * MIB // 2, 4 * MIB))
+    every = max(1, commits // len(sizes))
+    marks = []
+    for i in range(commits):
+        files = {f"src/file{rng.randint(0, 40):02d}.txt": text(rng, rng.randint(20, 80))}
+        if sizes and i % every == 0:
+            files[f"assets/blob-{len(sizes):03d}.bin"] = rng.randbytes(sizes.pop())
+        marks.append(imp.commit(files, f"change {i}"))
+    while sizes:
+        marks.append(imp.commit({f"assets/blob-{len(sizes):03d}.bin": rng.randbytes(sizes.pop())}, "asset"))
+    for index in range(3):
+        imp.ref(f"refs/heads/release-{index}", rng.choice(marks))
+    imp.close()
+
+
+def make_many_refs(repo: Path, rng: random.Random, refs: int, commits: int) -> None:
+    imp = Importer(repo)
+    marks = [imp.commit({f"src/f{rng.randint(0, 20)}.txt": text(rng, 10)}, f"c{i}") for i in range(commits)]
+    heads, tags = refs * 4 // 5 - 1, refs // 5  # + main = refs
+    for index in range(heads):
+        imp.ref(f"refs/heads/feature/{index:05d}", rng.choice(marks))
+    for index in range(tags):
+        if index % 2:
+            imp.tag(f"t{index:05d}", rng.choice(marks), f"tag {index}")
+        else:
+            imp.ref(f"refs/tags/t{index:05d}", rng.choice(marks))
+    imp.close()
+
+
+def tree_bytes(path: Path) -> int:
+    """Allocated bytes of every file below path, as du counts them; files that vanish are skipped."""
+    total = 0
+    stack = [str(path)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def ensure_corpus(scale: Scale) -> tuple[Path, dict[str, Any]]:
+    """The corpus for this scale: generated once, then reused from the cache."""
+    folder = CACHE / f"corpus-{scale.name}-v{CORPUS_VERSION}"
+    manifest_file = folder / "manifest.json"
+    if manifest_file.exists():
+        return folder, json.loads(manifest_file.read_text())
+    shutil.rmtree(folder, ignore_errors=True)
+    rng = random.Random(SEED)  # noqa: S311  # reproducible data, not secrets
+    # Every repository gets its own seed from the one generator, so that each is the same whatever order runs.
+    jobs: list[tuple[str, str, Callable[[Path, random.Random], None], int]] = []
+    for index in range(scale.small):
+        jobs.append((f"small-{index:02d}", "small", lambda r, g: make_small(r, g, scale.small_max_commits), 0))
+    for index in range(scale.medium):
+        jobs.append(
+            (
+                f"medium-{index:02d}",
+                "medium",
+                lambda r, g: make_medium(r, g, scale.medium_commits, scale.medium_bytes),
+                0,
+            )
+        )
+    for index in range(scale.large):
+        jobs.append(
+            (f"large-{index:02d}", "large", lambda r, g: make_large(r, g, scale.large_bytes, scale.large_commits), 0)
+        )
+    jobs.append(("many-refs", "many refs", lambda r, g: make_many_refs(r, g, scale.refs, scale.refs_commits), 0))
+    seeded = [(name, kind, make, rng.getrandbits(64)) for name, kind, make, _ in jobs]
+    print(f"generating the {scale.name} corpus ({len(seeded)} repositories) in {folder} ...", flush=True)
+    started = time.monotonic()
+
+    def build(job: tuple[str, str, Callable[[Path, random.Random], None], int]) -> dict[str, Any]:
+        name, kind, make, seed = job
+        repo = folder / REGION / name
+        make(repo, random.Random(seed))  # noqa: S311  # reproducible data, not secrets
+        run_git("-C", repo, "pack-refs", "--all")
+        run_git("-C", repo, "repack", "-a", "-d", "-q")
+        commits = int(run_git("-C", repo, "rev-list", "--all", "--count").strip())
+        refs = len(run_git("-C", repo, "for-each-ref", "--format=%(refname)").splitlines())
+        return {"name": name, "kind": kind, "commits": commits, "refs": refs, "bytes": tree_bytes(repo)}
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        repos = list(pool.map(build, seeded))
+    manifest = {"scale": scale.name, "seed": SEED, "version": CORPUS_VERSION, "repositories": repos}
+    manifest_file.write_text(json.dumps(manifest, indent=2))  # written last: it marks a complete corpus
+    print(f"corpus ready in {time.monotonic() - started:.0f}s", flush=True)
+    return folder, manifest
+
+
+# ------------------------------------------------------------------------ stand-ins
+
+
+def serve(argv: Sequence[str]) -> int:
+    """The stand-ins in their own process: moto and the HTTPS git server, until stdin closes."""
+    parser = argparse.ArgumentParser(prog="run.py serve")
+    parser.add_argument("--root", required=True, type=Path)
+    parser.add_argument("--listing", type=int, default=0)
+    args = parser.parse_args(argv)
+    from moto.codecommit.models import codecommit_backends
+
+    from tests.gitserver import GitServer
+    from tests.motoserver import ACCOUNT_ID, MotoServer
+
+    with MotoServer() as moto, GitServer(args.root, {ACCESS_KEY: SECRET_KEY}, regions=(REGION,)) as git_server:
+        backend = codecommit_backends[ACCOUNT_ID][LISTING_REGION]
+        for index in range(args.listing):  # records only: a dry run clones nothing
+            backend.create_repository(f"listed-{index:05d}", "listing benchmark record")
+        ready = {"moto": moto.url, "endpoint": git_server.endpoint, "ca_file": str(git_server.ca_file)}
+        print(json.dumps(ready), flush=True)
+        sys.stdin.read()
+    return 0
+
+
+class StandIns:
+    def __init__(self, root: Path, listing: int, log: Path) -> None:
+        self.log = open(log, "wb")  # noqa: SIM115  # closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "serve", "--root", str(root), "--listing", str(listing)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env={**git_env(), "TMPDIR": str(root.parent / "stand-in-tmp")},
+        )
+        line = self.process.stdout.readline() if self.process.stdout else b""
+        if not line:
+            raise RuntimeError(f"the stand-ins did not start; see {log}")
+        ready = json.loads(line)
+        self.moto_url: str = ready["moto"]
+        self.endpoint: str = ready["endpoint"]
+        self.ca_file: str = ready["ca_file"]
+
+    def cpu_seconds(self) -> float:
+        """CPU of the stand-ins' process and of the children it has waited for (git http-backend)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+# ------------------------------------------------------------------- helpers (b), (c)
+
+
+def codecommit_url(name: str) -> str:
+    return f"codecommit::{REGION}://{name}"
+
+
+def naive(argv: Sequence[str]) -> int:
+    """(b): what a first script would do: list, then one repository at a time clone, zip, upload."""
+    parser = argparse.ArgumentParser(prog="run.py naive")
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--work", required=True, type=Path)
+    args = parser.parse_args(argv)
+    import boto3
+
+    codecommit, s3 = boto3.client("codecommit"), boto3.client("s3")
+    names = [
+        repo["repositoryName"]
+        for page in codecommit.get_paginator("list_repositories").paginate()
+        for repo in page["repositories"]
+    ]
+    for name in names:
+        mirror, archive = args.work / f"{name}.git", args.work / f"{name}.zip"
+        subprocess.run(["git", "clone", "--mirror", "--quiet", codecommit_url(name), str(mirror)], check=True)
+        subprocess.run(["zip", "-r", "-q", archive.name, mirror.name], cwd=args.work, check=True)
+        s3.upload_file(str(archive), args.bucket, f"naive/{name}.zip")
+        shutil.rmtree(mirror)
+        archive.unlink()
+    print(f"naive: {len(names)} repositories", flush=True)
+    return 0
+
+
+def clones(argv: Sequence[str]) -> int:
+    """(c): the floor: `git clone --mirror` of every repository, N in parallel, each removed after."""
+    parser = argparse.ArgumentParser(prog="run.py clones")
+    parser.add_argument("--work", required=True, type=Path)
+    parser.add_argument("--workers", type=int, default=WORKERS)
+    parser.add_argument("--sizes", required=True, type=Path)
+    parser.add_argument("names", nargs="+")
+    args = parser.parse_args(argv)
+
+    def clone(name: str) -> int:
+        mirror = args.work / f"{name}.git"
+        subprocess.run(["git", "clone", "--mirror", "--quiet", codecommit_url(name), str(mirror)], check=True)
+        size = tree_bytes(mirror)
+        shutil.rmtree(mirror)
+        return size
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.workers) as pool:
+        sizes = dict(zip(args.names, pool.map(clone, args.names), strict=True))
+    args.sizes.write_text(json.dumps(sizes))
+    return 0
+
+
+# ------------------------------------------------------------------------ measuring
+
+
+@dataclasses.dataclass
+class Measurement:
+    label: str
+    what: str
+    wall: float = 0.0
+    cpu: float = 0.0
+    rss: int = 0  # peak RSS of the child's own process, bytes
+    disk: int = 0  # peak size of its temporary folder, bytes
+    stand_in_cpu: float = 0.0
+    other_cpu: float = 0.0  # CPU used meanwhile by processes outside the benchmark: interference
+    code: int = 0
+    note: str = ""  # what the run reported (its summary line), or why it failed
+    ok: bool = True
+
+
+class Monitor(threading.Thread):
+    """Polls a process's VmHWM and a folder's size every 50 ms, keeping the peaks."""
+
+    def __init__(self, pid: int, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.folder = pid, folder
+        self.rss = self.disk = 0
+        self.done = threading.Event()
+
+    def sample(self) -> None:
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            if match:
+                self.rss = max(self.rss, int(match[1]) * 1024)
+        except OSError:
+            pass
+        self.disk = max(self.disk, tree_bytes(self.folder))
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(0.05)
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent busy since boot (user, nice, system, irq, softirq, steal)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def self_seconds() -> float:
+    """CPU time of this process (the driver and its polling thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(
+    label: str, what: str, argv: Sequence[str], env: dict[str, str], work: Path, cwd: Path, stand_ins: StandIns
+) -> tuple[Measurement, str]:
+    """Run argv as a child process and measure it; returns the measurement and the child's output."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    log = cwd / f"{label}.log"
+    os.sync()  # earlier runs' dirty pages are written now, not during this one
+    print(f"  {label}: {what} ...", end="", flush=True)
+    before_stand_ins, before_machine, before_self = stand_ins.cpu_seconds(), machine_busy_seconds(), self_seconds()
+    with open(log, "wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        monitor = Monitor(process.pid, work)
+        monitor.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        monitor.done.set()
+        monitor.join()
+    cpu, stand_in_cpu = usage.ru_utime + usage.ru_stime, stand_ins.cpu_seconds() - before_stand_ins
+    ours = cpu + stand_in_cpu + self_seconds() - before_self
+    result = Measurement(
+        label,
+        what,
+        wall=wall,
+        cpu=cpu,
+        rss=monitor.rss,
+        disk=monitor.disk,
+        stand_in_cpu=stand_in_cpu,
+        other_cpu=max(0.0, machine_busy_seconds() - before_machine - ours),
+        code=process.returncode,
+    )
+    output = log.read_text(errors="replace")
+    if process.returncode != 0:
+        result.ok = False
+        result.note = f"exit code {process.returncode}; last output: {output.strip().splitlines()[-1:] or ''}"
+    print(f" {wall:.1f}s", flush=True)
+    return result, output
+
+
+SUMMARY = re.compile(r"summary: (\d+) ok, (\d+) unchanged, (\d+) failed, (\d+) gone; (.*)")
+
+
+def check_summary(result: Measurement, output: str, ok: int, unchanged: int) -> None:
+    """The tool's own summary line must say what the scenario expects."""
+    match = SUMMARY.search(output)
+    if match is None:
+        result.ok = False
+        result.note = result.note or "no summary line in the output"
+        return
+    result.note = match[0].removeprefix("summary: ")
+    if (int(match[1]), int(match[2]), int(match[3])) != (ok, unchanged, 0):
+        result.ok = False
+        result.note += f" (expected {ok} ok, {unchanged} unchanged, 0 failed)"
+
+
+def push_one_commit(served: Path, scratch: Path) -> None:
+    """A real push of one new commit on main, as a developer's would land."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    run_git("clone", "--quiet", "--bare", "--shared", served, scratch)
+    stream = (
+        f"commit refs/heads/main\ncommitter {IDENT} {EPOCH + 10**7} +0000\ndata 11\none change\n"
+        f"from refs/heads/main^0\nM 100644 inline CHANGES.md\ndata 24\nbenchmark: one new line\n\n"
+    ).encode()
+    subprocess.run(["git", "-C", str(scratch), "fast-import", "--quiet"], input=stream, env=git_env(), check=True)
+    run_git("-C", scratch, "push", "--quiet", "origin", "main")
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def mb(size: float) -> str:
+    return f"{size / MB:,.1f}"
+
+
+def machine() -> dict[str, str]:
+    memory = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+    import codecommit_backup
+
+    try:
+        from importlib.metadata import version
+
+        moto_version = version("moto")
+    except Exception:
+        moto_version = "?"
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": f"{int(memory[1]) / 1024**2:.1f} GiB" if memory else "?",
+        "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        "python": platform.python_version(),
+        "git": run_git("--version").strip().removeprefix("git version "),
+        "zip": " ".join(
+            re.findall(r"Zip (\S+)", subprocess.run(["zip", "-v"], capture_output=True, text=True).stdout)[:1]
+        ),
+        "tool": codecommit_backup.__version__,
+        "moto": moto_version,
+    }
+
+
+def corpus_table(manifest: dict[str, Any]) -> list[str]:
+    rows = [
+        "| kind | repositories | commits (each) | refs (each) | size on disk (each) | total |",
+        "|---|---:|---|---|---|---:|",
+    ]
+    for kind in ("small", "medium", "large", "many refs"):
+        repos = [repo for repo in manifest["repositories"] if repo["kind"] == kind]
+        if not repos:
+            continue
+
+        def span(values: list[int], fmt: Callable[[int], str]) -> str:
+            low, high = min(values), max(values)
+            return fmt(low) if low == high else f"{fmt(low)} - {fmt(high)}"
+
+        commits = span([r["commits"] for r in repos], lambda v: f"{v:,}")
+        refs = span([r["refs"] for r in repos], lambda v: f"{v:,}")
+        size = span([r["bytes"] for r in repos], lambda v: f"{mb(v)} MB")
+        total = sum(r["bytes"] for r in repos)
+        rows.append(f"| {kind} | {len(repos)} | {commits} | {refs} | {size} | {mb(total)} MB |")
+    everything = manifest["repositories"]
+    rows.append(
+        f"| **all** | **{len(everything)}** | {sum(r['commits'] for r in everything):,} in all | "
+        f"{sum(r['refs'] for r in everything):,} in all | | **{mb(sum(r['bytes'] for r in everything))} MB** |"
+    )
+    return rows
+
+
+@dataclasses.dataclass
+class Check:
+    name: str
+    target: str
+    measured: str
+    passed: bool
+
+
+def checks(runs: dict[str, Measurement], largest_mirror: int, listing: int) -> list[Check]:
+    a, b, c, d, e = (runs[key] for key in ("a", "b", "c", "d", "e"))
+    small, large = runs["a-small"], runs["a-large"]
+    found = [
+        Check("(a)/(b) wall time: tool vs naive pipeline", "<= 0.5", f"{a.wall / b.wall:.2f}", a.wall <= 0.5 * b.wall),
+        Check("(a)/(c) wall time: tool vs clone floor", "<= 1.25", f"{a.wall / c.wall:.2f}", a.wall <= 1.25 * c.wall),
+        Check(
+            "(d)/(a) wall time: nothing changed vs full", "<= 0.05", f"{d.wall / a.wall:.3f}", d.wall <= 0.05 * a.wall
+        ),
+        Check("(e)/(a) wall time: one commit vs full", "<= 0.1", f"{e.wall / a.wall:.3f}", e.wall <= 0.1 * a.wall),
+    ]
+    bound = 1.1 * WORKERS * largest_mirror
+    found.append(
+        Check(
+            "(a) peak temp disk",
+            f"<= 1.1 x {WORKERS} workers x largest mirror ({mb(largest_mirror)} MB) = {mb(bound)} MB",
+            f"{mb(a.disk)} MB",
+            a.disk <= bound,
+        )
+    )
+    peak = max(runs[key].rss for key in ("a", "d", "e", "a-small", "a-large"))
+    found.append(
+        Check("peak RSS of the tool's Python process, any run", "<= 200 MB", f"{mb(peak)} MB", peak <= 200 * MB)
+    )
+    found.append(
+        Check(
+            "peak RSS, large repositories only vs small only",
+            f"about the same: at most {WORKERS} workers x one {UPLOAD_PART // MIB} MiB upload part more",
+            f"{mb(large.rss)} MB vs {mb(small.rss)} MB (+{mb(large.rss - small.rss)} MB)",
+            large.rss <= small.rss + WORKERS * UPLOAD_PART,
+        )
+    )
+    lst = runs["listing"]
+    found.append(
+        Check(f"listing {listing:,} repositories (dry run), wall time", "<= 5 s", f"{lst.wall:.2f} s", lst.wall <= 5)
+    )
+    return found
+
+
+def write_results(
+    out: Path,
+    scale: Scale,
+    manifest: dict[str, Any],
+    runs: dict[str, Measurement],
+    largest_mirror: int,
+    started: dt.datetime,
+    elapsed: float,
+    load: float,
+) -> list[Check]:
+    info = machine()
+    command = "python benchmarks/run.py" + (" --small" if scale.name == "small" else "")
+    lines = [
+        "# codecommit-backup performance benchmark",
+        "",
+        f"Scale **{scale.name}**, run {started:%Y-%m-%d %H:%M} UTC with `{command}`",
+        f"({elapsed / 60:.1f} minutes in all, corpus generation included when it was not cached). Every number",
+        "below comes from one run of each scenario, one after the other, on the same corpus and stand-ins.",
+        "",
+        "## Machine",
+        "",
+        f"- {info['cores']} CPU cores, {info['memory']} memory, {info['os']}; load average {load:.2f} when the run",
+        "  started (above 0.5, other work on the machine skews the numbers)",
+        f"- Python {info['python']}, git {info['git']}, zip {info['zip']}, codecommit-backup {info['tool']},"
+        f" moto {info['moto']}",
+        "- Stand-ins on loopback, in one separate process on the same cores: moto in server mode (STS, S3,",
+        "  CodeCommit with ListRepositories paging 1,000 a page) and the tests' HTTPS git server (`git",
+        "  http-backend` behind werkzeug, checking git-remote-codecommit's SigV4 passwords).",
+        "",
+        "## Corpus",
+        "",
+        f"Generated with `git fast-import` from `random.Random({SEED})`, then `git pack-refs --all` and",
+        "`git repack -a -d`; medium repositories hold varied text (base64 of random bytes), large ones",
+        "incompressible binary blobs of 1.5-4 MiB. Sizes are the served bare repositories on disk.",
+        "",
+        *corpus_table(manifest),
+        "",
+        f"Largest mirror cloned in (c): {mb(largest_mirror)} MB. Listing benchmark: {scale.listing:,} repository",
+        f"records created directly in moto's CodeCommit backend (region {LISTING_REGION}), no git data.",
+        "",
+        "## Results",
+        "",
+        "| run | what | wall s | CPU s | peak RSS MB | peak temp disk MB | outcome |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for result in runs.values():
+        outcome = result.note if result.ok else f"**FAILED**: {result.note}"
+        lines.append(
+            f"| {result.label} | {result.what} | {result.wall:.1f} | {result.cpu:.1f} | {mb(result.rss)} | "
+            f"{mb(result.disk)} | {outcome} |"
+        )
+    lines += [
+        "",
+        "- **wall s**: elapsed time of the child process. **CPU s**: user + sys of the child and every process it",
+        "  waited for (git, git-remote-codecommit, zip), from `wait4`.",
+        "- **peak RSS MB**: VmHWM of the child's own Python process (the tool; for (b) and (c) the driving",
+        "  script), polled every 50 ms. git's subprocesses are separate processes and are not included.",
+        "- **peak temp disk MB**: the largest size of the run's dedicated temporary folder (the tool's",
+        "  `--work-dir` and `TMPDIR`; for (b) the folder holding each mirror and its zip), polled every 50 ms.",
+        "- CPU of the stand-ins (moto and the git server with its `git http-backend`/`upload-pack` children),",
+        "  not counted above but sharing the same cores: "
+        + ", ".join(f"{r.label} {r.stand_in_cpu:.1f} s" for r in runs.values())
+        + ".",
+        "- CPU used meanwhile by other processes on the machine, outside the benchmark (interference; near 0",
+        "  on a quiet machine): " + ", ".join(f"{r.label} {r.other_cpu:.1f} s" for r in runs.values()) + ".",
+        "",
+        "## Targets",
+        "",
+        "| check | target | measured | result |",
+        "|---|---|---|---|",
+    ]
+    found = checks(runs, largest_mirror, scale.listing)
+    failed_runs = [r for r in runs.values() if not r.ok]
+    for check in found:
+        lines.append(f"| {check.name} | {check.target} | {check.measured} | {'pass' if check.passed else '**FAIL**'} |")
+    missed = [check for check in found if not check.passed]
+    lines.append("")
+    if missed or failed_runs:
+        lines.append("**Missed:**")
+        lines.append("")
+        for check in missed:
+            lines.append(f"- {check.name}: measured {check.measured}, target {check.target}.")
+        for result in failed_runs:
+            lines.append(f"- run {result.label} ({result.what}) did not do what it should: {result.note}.")
+    else:
+        lines.append("Every target is met.")
+    lines.append("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    return found
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def tool_env(run: Path, stand_ins: StandIns, work: Path) -> dict[str, str]:
+    """What the job sees in CodeBuild, pointed at the stand-ins: fake credentials, no user config."""
+    home = run / "home"
+    (home / ".aws").mkdir(parents=True, exist_ok=True)
+    for empty in (home / ".aws" / "config", home / ".aws" / "credentials", home / ".gitconfig"):
+        empty.touch()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "GIT_", "CODECOMMIT_BACKUP_", "CODE_COMMIT_"))
+    }
+    env.update(
+        HOME=str(home),
+        AWS_CONFIG_FILE=str(home / ".aws" / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / ".aws" / "credentials"),
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_ENDPOINT_URL=stand_ins.moto_url,
+        CODE_COMMIT_ENDPOINT=stand_ins.endpoint,
+        GIT_SSL_CAINFO=stand_ins.ca_file,
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        GIT_CONFIG_NOSYSTEM="1",
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        TMPDIR=str(work),
+    )
+    return env
+
+
+def benchmark(scale: Scale, out: Path) -> int:
+    started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: the load average is {load:.1f}: other work on this machine skews every number", flush=True)
+    corpus, manifest = ensure_corpus(scale)
+    names = [repo["name"] for repo in manifest["repositories"]]
+    run = CACHE / f"run-{scale.name}"
+    shutil.rmtree(run, ignore_errors=True)
+    served = run / "git" / REGION
+    served.mkdir(parents=True)
+    (run / "stand-in-tmp").mkdir()
+    changed = next(name for name in names if name.startswith("medium-"))
+    for name in names:
+        if name == changed:  # this one gets a push: a real copy, so that the cache stays as generated
+            shutil.copytree(corpus / REGION / name, served / name)
+        else:  # hard links: git never rewrites a file in place, and the copy is instant
+            subprocess.run(["cp", "-al", str(corpus / REGION / name), str(served / name)], check=True)
+    for folder, _, files in os.walk(served):  # into the page cache, so the first scenario is not penalised
+        for file in files:
+            with open(os.path.join(folder, file), "rb") as handle:
+                while handle.read(MIB):
+                    pass
+
+    print(f"starting the stand-ins ({scale.listing:,} listing records) ...", flush=True)
+    stand_ins = StandIns(run / "git", scale.listing, run / "stand-ins.log")
+    try:
+        import boto3
+
+        client_args = {
+            "region_name": REGION,
+            "endpoint_url": stand_ins.moto_url,
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+        }
+        boto3.client("s3", **client_args).create_bucket(Bucket=BUCKET)
+        codecommit = boto3.client("codecommit", **client_args)
+        for name in names:
+            codecommit.create_repository(repositoryName=name)
+
+        runs: dict[str, Measurement] = {}
+        tool = [sys.executable, str(TOOL), "--bucket", BUCKET, "--workers", str(WORKERS)]
+
+        def tool_run(label: str, what: str, *extra: str, ok: int = 0, unchanged: int = 0) -> Measurement:
+            work = run / f"work-{label}"
+            args = [*tool, "--work-dir", str(work), "--report-dir", str(run / "reports"), *extra]
+            result, output = measure(label, what, args, tool_env(run, stand_ins, work), work, run, stand_ins)
+            if "--dry-run" in extra:
+                expected = f"dry run: {scale.listing} repositories"
+                result.note = expected if expected in output else result.note or "no dry-run summary in the output"
+                result.ok = result.ok and expected in output
+            else:
+                check_summary(result, output, ok, unchanged)
+            runs[label] = result
+            return result
+
+        def helper_run(label: str, what: str, *args: str) -> Measurement:
+            work = run / f"work-{label}"
+            argv = [sys.executable, str(Path(__file__).resolve()), *args, "--work", str(work)]
+            result, _ = measure(label, what, argv, tool_env(run, stand_ins, work), work, run, stand_ins)
+            runs[label] = result
+            return result
+
+        count = len(names)
+        small = [name for name in names if name.startswith("small-")]
+        large = [name for name in names if name.startswith("large-")]
+        print("measuring:", flush=True)
+        sizes_file = run / "mirror-sizes.json"
+        clone_floor = helper_run(
+            "c",
+            f"clone floor: `git clone --mirror` only, {WORKERS} in parallel",
+            "clones",
+            "--sizes",
+            str(sizes_file),
+            *sorted(names),  # the order the tool gets them from ListRepositories
+        )
+        sizes = json.loads(sizes_file.read_text()) if sizes_file.exists() else {}
+        largest_mirror = max(sizes.values(), default=0)
+        clone_floor.note = f"{len(sizes)} mirrors, {mb(sum(sizes.values()))} MB" if clone_floor.ok else clone_floor.note
+        naive_run = helper_run(
+            "b", "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`", "naive", "--bucket", BUCKET
+        )
+        naive_run.note = f"{count} repositories" if naive_run.ok else naive_run.note
+        tool_run("a", f"tool, full backup: `--workers {WORKERS} --force`", "--force", ok=count)
+        tool_run("d", "tool again, nothing changed", unchanged=count)
+        push_one_commit(served / changed, run / "push-scratch")
+        tool_run("e", f"tool again, one new commit pushed to {changed}", ok=1, unchanged=count - 1)
+        tool_run(
+            "a-small",
+            f"tool, only the {len(small)} small repositories, `--force`",
+            "--include",
+            "small-*",
+            "--force",
+            ok=len(small),
+        )
+        tool_run(
+            "a-large",
+            f"tool, only the {len(large)} large repositories, `--force`",
+            "--include",
+            "large-*",
+            "--force",
+            ok=len(large),
+        )
+        tool_run(
+            "listing",
+            f"tool, `--dry-run` listing {scale.listing:,} repositories (1,000 a page)",
+            "--regions",
+            LISTING_REGION,
+            "--dry-run",
+        )
+    finally:
+        stand_ins.stop()
+    elapsed = time.monotonic() - started
+    found = write_results(out, scale, manifest, runs, largest_mirror, started_at, elapsed, load)
+    print(f"results: {out}")
+    for check in found:
+        print(f"  {'pass' if check.passed else 'FAIL'}  {check.name}: {check.measured} (target {check.target})")
+    failed = [r.label for r in runs.values() if not r.ok]
+    if failed:
+        print(f"runs that did not do what they should: {', '.join(failed)} (logs in {run})")
+        return 1
+    shutil.rmtree(run, ignore_errors=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # tests.gitserver, tests.motoserver and codecommit_backup
+    helpers = {"serve": serve, "naive": naive, "clones": clones}
+    if argv and argv[0] in helpers:
+        return helpers[argv[0]](argv[1:])
+    parser = argparse.ArgumentParser(prog="run.py", description="Performance benchmark of codecommit-backup.")
+    parser.add_argument("--small", action="store_true", help="a small corpus: the whole run takes a minute or two")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="the results file (default %(default)s)")
+    args = parser.parse_args(argv)
+    return benchmark(SCALES["small" if args.small else "full"], args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
