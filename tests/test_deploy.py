@@ -19,8 +19,8 @@ import boto3
 import pytest
 import yaml
 
-from tests.bed import ACCESS_KEY, SECRET_KEY
-from tests.motoserver import MotoServer
+from tests.bed import ACCESS_KEY, SECRET_KEY, Bed
+from tests.motoserver import ACCOUNT_ID, MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP_TEMPLATE = ROOT / "deploy" / "backup-account.yaml"
@@ -698,6 +698,18 @@ def test_backup_stack_deploys_on_moto(cloudformation: tuple[Any, Any], kms: str)
     default = rule["ApplyServerSideEncryptionByDefault"]
     assert default["SSEAlgorithm"] == ("aws:kms" if kms else "AES256")
     assert default.get("KMSMasterKeyID") == (kms or None)
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS.+BucketPolicy:UserWarning")
+def test_a_backup_lands_in_the_bucket_the_stack_made(bed: Bed) -> None:
+    deploy_backup_stack(bed.client("cloudformation"), BucketName="stack-made-backups", SourceAccountIds=ACCOUNT_ID)
+    bed.make_repo("deployed", content="simple")
+    run = bed.run("--bucket", "stack-made-backups")
+    assert run.code == 0, run.text
+    keys = bed.object_keys("stack-made-backups")
+    (archive,) = [key for key in keys if key.endswith(".zip")]
+    assert archive.startswith(f"projects/codecommit-backup/{ACCOUNT_ID}/us-east-1/deployed/deployed-")
+    assert len(keys) == 2  # the backup and the run manifest
 
 
 def moto_cloudformation_gaps() -> list[str]:
