@@ -100,6 +100,18 @@ class Bed:
             populate_simple(bare, self.work / f"work-{region}-{name}")
         return bare
 
+    def on_s3_call(self, monkeypatch: pytest.MonkeyPatch, event: str, handler: Any) -> None:
+        """Hook a botocore event (e.g. "before-call.s3.DeleteObjects") on the job's own S3 client,
+        to inject a fault where no stand-in can produce it."""
+        real = codecommit_backup.make_clients
+
+        def make_clients(session: Any, settings: Any) -> Any:
+            clients = real(session, settings)
+            clients.s3.meta.events.register(event, handler)
+            return clients
+
+        monkeypatch.setattr(codecommit_backup, "make_clients", make_clients)
+
     def run(self, *args: str) -> Run:
         """The job in this process, as `codecommit-backup ARGS` would run it."""
         self.capsys.readouterr()

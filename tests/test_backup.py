@@ -255,14 +255,7 @@ def test_upload_failing_midway_leaves_no_object_and_no_temp_files(
             if params["PartNumber"] == 2:
                 raise ConnectionResetError("connection reset by peer (injected)")
 
-    real_make_clients = codecommit_backup.make_clients
-
-    def make_clients(session, settings):  # type: ignore[no-untyped-def]
-        clients = real_make_clients(session, settings)
-        clients.s3.meta.events.register("before-parameter-build.s3.UploadPart", fail_second_part)
-        return clients
-
-    monkeypatch.setattr(codecommit_backup, "make_clients", make_clients)
+    bed.on_s3_call(monkeypatch, "before-parameter-build.s3.UploadPart", fail_second_part)
     slept: list[float] = []
     bed.capsys.readouterr()
     code = codecommit_backup.main(["--bucket", BUCKET, "--workers", "1"], sleep=slept.append)

@@ -191,14 +191,7 @@ def test_a_refused_delete_is_a_warning(bed: Bed, in_tmp: Path, monkeypatch: pyte
     def refuse(**_: object) -> None:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Object Lock"}}, "DeleteObjects")
 
-    real = codecommit_backup.make_clients
-
-    def make_clients(session, settings):  # type: ignore[no-untyped-def]
-        clients = real(session, settings)
-        clients.s3.meta.events.register("before-call.s3.DeleteObjects", refuse)
-        return clients
-
-    monkeypatch.setattr(codecommit_backup, "make_clients", make_clients)
+    bed.on_s3_call(monkeypatch, "before-call.s3.DeleteObjects", refuse)
     code, out, err = run_at(bed, 61, "prune", "--bucket", BUCKET)
     assert code == 0, err
     assert len(backups_of(bed, "locked")) == 5

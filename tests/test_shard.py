@@ -80,4 +80,3 @@ def test_a_malformed_shard_is_a_usage_error(bed: Bed) -> None:
         assert run.err.strip().splitlines() == [
             f"codecommit-backup: error: malformed --shard {value!r}: use I/N with 1 <= I <= N, e.g. 2/4"
         ]
-
