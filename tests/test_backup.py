@@ -417,7 +417,7 @@ def test_python_module_runs_with_settings_from_environment(bed: Bed) -> None:
     env = dict(os.environ, CODECOMMIT_BACKUP_BUCKET=BUCKET)
     module = Path(codecommit_backup.__file__)
     done = subprocess.run(
-        [sys.executable, str(module)], capture_output=True, text=True, timeout=120, env=env, cwd=module.parent
+        [sys.executable, str(module)], capture_output=True, text=True, timeout=120, env=env, cwd=Path.cwd()
     )
     assert done.returncode == 0, done.stderr
     assert list(keys_by_name(bed)) == ["viaenv"]
