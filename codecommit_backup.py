@@ -14,6 +14,7 @@ its settings, clients and clock passed in.
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import datetime as dt
 import fnmatch
@@ -361,6 +362,45 @@ class RefState:
         if self.head:
             lines.append(f"HEAD {self.head}")
         return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def codecommit_host(region: str, env: Mapping[str, str]) -> str:
+    """CodeCommit's git endpoint, as git-remote-codecommit finds it (CODE_COMMIT_ENDPOINT overrides it)."""
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return env.get("CODE_COMMIT_ENDPOINT") or f"git-codecommit.{region}.{domain}"
+
+
+def signed_git_remote(
+    repo: Repository, credentials: Any, env: Mapping[str, str], now: dt.datetime
+) -> tuple[str, dict[str, str]]:
+    """The repository's https URL, and git's environment with the Authorization header that
+    git-remote-codecommit would build: a SigV4 signature of "GIT <path>" made with the session's
+    credentials (botocore's frozen credentials: access_key, secret_key, token).
+
+    The same request as the helper's, without starting a Python process per repository; that start
+    costs far more than a ref listing. The header goes to git through its environment, never its
+    arguments or a config file, so no process listing, log or archive can show it."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    host, path = codecommit_host(repo.region, env), f"/v1/repos/{repo.name}"
+    stamp = now.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    request = AWSRequest(method="GIT", url=f"https://{host}{path}")
+    request.context["timestamp"] = stamp
+    signer = SigV4Auth(credentials, "codecommit", repo.region)
+    signature = signer.signature(signer.string_to_sign(request, f"GIT\n{path}\n\nhost:{host}\n\nhost\n"), request)
+    user = credentials.access_key + (f"%{credentials.token}" if credentials.token else "")
+    basic = base64.b64encode(f"{user}:{stamp}Z{signature}".encode()).decode()
+    signed = dict(env)
+    index = int(signed.get("GIT_CONFIG_COUNT", "0") or "0")
+    signed.update(
+        {
+            "GIT_CONFIG_COUNT": str(index + 1),
+            f"GIT_CONFIG_KEY_{index}": "http.extraHeader",
+            f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {basic}",
+        }
+    )
+    return f"https://{host}{path}", signed
 
 
 def remote_refs(url: str, env: Mapping[str, str]) -> RefState:
@@ -784,6 +824,7 @@ class Clients:
     codecommit_for: Callable[[str], Any]
     account_id: str
     partition_for: Callable[[str], str]
+    credentials: Callable[[], Any]  # the session's current credentials (access_key, secret_key, token)
 
 
 def with_retries(
@@ -899,8 +940,13 @@ class Job:
 
     def unchanged(self, repo: Repository, newest: Backup, label: str) -> str | None:
         """The fingerprint, if the repository's refs equal those its newest backup recorded."""
-        url = codecommit_url(repo, self.settings.profile)
-        remote = self.git(repo, label, lambda: remote_refs(url, self.git_env))
+
+        def listing() -> RefState:
+            credentials = self.clients.credentials()  # refreshed here when a role's session nears its end
+            url, env = signed_git_remote(repo, credentials, self.git_env, dt.datetime.now(dt.timezone.utc))
+            return remote_refs(url, env)
+
+        remote = self.git(repo, label, listing)
         recorded = self.store.recorded_fingerprint(newest.key)
         return remote.fingerprint if remote.fingerprint == recorded else None
 
@@ -1595,6 +1641,7 @@ def make_clients(session: Any, settings: Settings) -> Clients:
         codecommit_for=codecommit_for,
         account_id=account_id,
         partition_for=session.get_partition_for_region,
+        credentials=lambda: session.get_credentials().get_frozen_credentials(),
     )
 
 

@@ -3,6 +3,7 @@ would break a shell script, and the secrets that must never show."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -148,7 +149,7 @@ def test_secret_scan_covers_text_and_json_logs_reports_manifest_archive_and_auth
     bed: Bed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bed.create_bucket()
-    bed.make_repo("scanned")
+    scanned = bed.make_repo("scanned")
     everything: list[str] = []
     run = bed.run("--bucket", BUCKET)
     everything += [run.text]
@@ -160,15 +161,23 @@ def test_secret_scan_covers_text_and_json_logs_reports_manifest_archive_and_auth
     run = bed.run("--bucket", BUCKET, "--repos", "refused", "--log-format", "json")
     assert run.code != 0
     everything += [run.text]
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     assert "403" in run.text or "denied" in run.text.lower() or "InvalidAccessKeyId" in run.text
+    # The check for changes (a ref listing the job signs itself) refused the same way.
+    git("-C", scanned, "update-ref", "refs/heads/moved", "HEAD")
+    run = bed.run("--bucket", BUCKET, "--repos", "scanned")
+    assert run.code == 1 and "git ls-remote failed" in run.err and "403" in run.err
+    everything += [run.text]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     for key in bed.object_keys():
         everything.append(bed.download(key).decode("latin-1"))
     for path in Path("reports").iterdir():
         everything.append(path.read_text())
     assert len(everything) > 5
+    user = f"{ACCESS_KEY}%{SESSION_TOKEN}:".encode()
+    basic_user = base64.b64encode(user[: len(user) // 3 * 3]).decode()  # a Basic header starts with these
     for text in everything:
         for secret in (SECRET_KEY, SECRET_KEY[::-1], SESSION_TOKEN):
             assert secret not in text
         assert not SIGNED_PASSWORD.search(text)
         assert f"{ACCESS_KEY}:" not in text  # the user part of a signed URL
+        assert basic_user not in text and "Authorization" not in text  # the header the job signs itself

@@ -270,3 +270,55 @@ def test_buildspec_declares_the_report_group() -> None:
     assert group["file-format"] == "JUNITXML"
     assert group["base-directory"] == "reports"
     assert group["files"] == ["codecommit-backup-*.xml"]
+
+
+@pytest.mark.parametrize(
+    ("region", "token", "endpoint"),
+    [
+        ("us-east-1", "FwoGZXIvYXdzE+/token=", None),
+        ("eu-west-1", None, None),
+        ("cn-north-1", "token", None),
+        ("us-east-1", "token", "127.0.0.1:8443"),
+    ],
+)
+def test_ref_listings_are_signed_exactly_as_git_remote_codecommit_signs(
+    region: str, token: str | None, endpoint: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check for changes signs its own request; the server must see what the helper would send."""
+    import base64
+    import types
+    import urllib.parse
+
+    import git_remote_codecommit as helper
+    from botocore.credentials import ReadOnlyCredentials
+
+    when = dt.datetime(2026, 11, 29, 4, 0, 7, tzinfo=dt.timezone.utc)
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def utcnow(cls) -> dt.datetime:  # type: ignore[override]
+            return when.replace(tzinfo=None)
+
+    monkeypatch.setattr(helper, "datetime", types.SimpleNamespace(datetime=Frozen))
+    if endpoint:
+        monkeypatch.setenv("CODE_COMMIT_ENDPOINT", endpoint)
+    else:
+        monkeypatch.delenv("CODE_COMMIT_ENDPOINT", raising=False)
+    credentials = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCY", token)
+    repo = codecommit_backup.Repository(region, "my.repo-1", "arn:aws:codecommit:::my.repo-1")
+
+    expected = urllib.parse.urlsplit(helper.git_url(repo.name, "v1", region, credentials))
+    env = {"PATH": "/bin", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.askPass", "GIT_CONFIG_VALUE_0": ""}
+    if endpoint:
+        env["CODE_COMMIT_ENDPOINT"] = endpoint
+    url, signed = codecommit_backup.signed_git_remote(repo, credentials, env, when)
+
+    assert url == f"https://{expected.hostname}{':%d' % expected.port if expected.port else ''}{expected.path}"
+    assert signed["GIT_CONFIG_COUNT"] == "2" and signed["GIT_CONFIG_KEY_0"] == "core.askPass"  # the caller's kept
+    assert signed["GIT_CONFIG_KEY_1"] == "http.extraHeader"
+    scheme, _, value = signed["GIT_CONFIG_VALUE_1"].removeprefix("Authorization: ").partition(" ")
+    user, _, password = base64.b64decode(value).decode().partition(":")
+    assert scheme == "Basic"
+    assert user == urllib.parse.unquote(expected.username or "")
+    assert password == expected.password and password.startswith("20261129T040007Z")
+    assert "Authorization" not in url and "AKIDEXAMPLE" not in url
