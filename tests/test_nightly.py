@@ -313,7 +313,7 @@ def test_ref_listings_are_signed_exactly_as_git_remote_codecommit_signs(
         env["CODE_COMMIT_ENDPOINT"] = endpoint
     url, signed = codecommit_backup.signed_git_remote(repo, credentials, env, when)
 
-    assert url == f"https://{expected.hostname}{':%d' % expected.port if expected.port else ''}{expected.path}"
+    assert url == f"https://{expected.netloc.rpartition('@')[2]}{expected.path}"
     assert signed["GIT_CONFIG_COUNT"] == "2" and signed["GIT_CONFIG_KEY_0"] == "core.askPass"  # the caller's kept
     assert signed["GIT_CONFIG_KEY_1"] == "http.extraHeader"
     scheme, _, value = signed["GIT_CONFIG_VALUE_1"].removeprefix("Authorization: ").partition(" ")
