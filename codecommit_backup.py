@@ -370,16 +370,10 @@ def codecommit_host(region: str, env: Mapping[str, str]) -> str:
     return env.get("CODE_COMMIT_ENDPOINT") or f"git-codecommit.{region}.{domain}"
 
 
-def signed_git_remote(
-    repo: Repository, credentials: Any, env: Mapping[str, str], now: dt.datetime
-) -> tuple[str, dict[str, str]]:
-    """The repository's https URL, and git's environment with the Authorization header that
-    git-remote-codecommit would build: a SigV4 signature of "GIT <path>" made with the session's
-    credentials (botocore's frozen credentials: access_key, secret_key, token).
-
-    The same request as the helper's, without starting a Python process per repository; that start
-    costs far more than a ref listing. The header goes to git through its environment, never its
-    arguments or a config file, so no process listing, log or archive can show it."""
+def signed_git_request(repo: Repository, credentials: Any, env: Mapping[str, str], now: dt.datetime) -> tuple[str, str]:
+    """The repository's https URL and the Authorization header git-remote-codecommit would send:
+    Basic, with a SigV4 signature of "GIT <path>" made with the session's credentials
+    (botocore's frozen credentials: access_key, secret_key, token) as the password."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
@@ -390,17 +384,92 @@ def signed_git_remote(
     signer = SigV4Auth(credentials, "codecommit", repo.region)
     signature = signer.signature(signer.string_to_sign(request, f"GIT\n{path}\n\nhost:{host}\n\nhost\n"), request)
     user = credentials.access_key + (f"%{credentials.token}" if credentials.token else "")
-    basic = base64.b64encode(f"{user}:{stamp}Z{signature}".encode()).decode()
-    signed = dict(env)
-    index = int(signed.get("GIT_CONFIG_COUNT", "0") or "0")
-    signed.update(
-        {
-            "GIT_CONFIG_COUNT": str(index + 1),
-            f"GIT_CONFIG_KEY_{index}": "http.extraHeader",
-            f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {basic}",
-        }
-    )
-    return f"https://{host}{path}", signed
+    return f"https://{host}{path}", "Basic " + base64.b64encode(f"{user}:{stamp}Z{signature}".encode()).decode()
+
+
+class RefListing:
+    """A repository's refs and HEAD, as `git ls-remote --symref` reports them, read in one signed
+    HTTPS request: the smart-HTTP ref advertisement (protocol v0) that every fetch starts with.
+
+    It signs the request as git-remote-codecommit does, but in this process: starting the helper
+    (a Python process that loads botocore) costs far more than the listing itself. Connections are
+    kept open between repositories. Like git, it trusts GIT_SSL_CAINFO when set, and honours
+    https_proxy and no_proxy. The header never leaves this process but for the endpoint."""
+
+    def __init__(self, env: Mapping[str, str], connections: int) -> None:
+        import ssl
+
+        import urllib3
+
+        try:
+            context = ssl.create_default_context(cafile=env.get("GIT_SSL_CAINFO") or None)
+        except (OSError, ssl.SSLError) as error:
+            raise ConfigError(
+                f"GIT_SSL_CAINFO={env.get('GIT_SSL_CAINFO')!r} is not a readable CA file: {error}"
+            ) from None
+        proxy = env.get("https_proxy") or env.get("HTTPS_PROXY")
+        options = {"maxsize": connections, "ssl_context": context, "retries": False}
+        self.direct = urllib3.PoolManager(**options)
+        self.proxied = urllib3.ProxyManager(proxy, **options) if proxy else None
+        self.no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+        self.env = env
+
+    def read(self, repo: Repository, credentials: Any, now: dt.datetime) -> RefState:
+        import urllib.request
+
+        import urllib3
+
+        url, authorization = signed_git_request(repo, credentials, self.env, now)
+        host = urllib.parse.urlsplit(url).hostname or ""
+        bypass = urllib.request.proxy_bypass_environment(host, {"no": self.no_proxy}) if self.no_proxy else False
+        http = self.proxied if self.proxied is not None and not bypass else self.direct
+        headers = {"Authorization": authorization, "User-Agent": f"git/2 ({PROJECT} {__version__})"}
+        try:
+            response = http.request(
+                "GET",
+                f"{url}/info/refs?service=git-upload-pack",
+                headers=headers,
+                timeout=urllib3.Timeout(connect=10, read=int(GIT_LOW_SPEED_TIME)),
+            )
+        except urllib3.exceptions.HTTPError as error:
+            raise TransientError(f"listing refs failed: {type(error).__name__} at {url}") from None
+        if response.status != 200:
+            reason = f"listing refs failed: HTTP {response.status} from {url}"
+            raise (TransientError if response.status in (408, 429) or response.status >= 500 else RepositoryError)(
+                reason
+            )
+        return parse_advertisement(response.data, url)
+
+
+def parse_advertisement(data: bytes, url: str) -> RefState:
+    """Read the pkt-lines of a v0 upload-pack advertisement: a service line, then `<oid> <ref>` lines,
+    the first with the capabilities (`symref=HEAD:<ref>` names HEAD's target)."""
+    lines: list[bytes] = []
+    position = 0
+    try:
+        while position < len(data):
+            length = int(data[position : position + 4], 16)
+            if length:
+                lines.append(data[position + 4 : position + length].rstrip(b"\n"))
+            position += length or 4  # 0000 is a flush
+    except ValueError:
+        raise RepositoryError(f"listing refs failed: an unreadable answer from {url}") from None
+    if not lines or lines[0] != b"# service=git-upload-pack":
+        raise RepositoryError(f"listing refs failed: {url} did not answer as a git smart-HTTP server")
+    refs: dict[str, str] = {}
+    head = None
+    for index, line in enumerate(lines[1:]):
+        if line.startswith(b"ERR "):
+            raise RepositoryError(f"listing refs failed: {line[4:].decode(errors='replace')}")
+        if index == 0:
+            line, _, capabilities = line.partition(b"\0")
+            for capability in capabilities.decode().split():
+                if capability.startswith("symref=HEAD:"):
+                    head = capability.removeprefix("symref=HEAD:")
+        oid, _, name = line.decode().partition(" ")
+        if name not in ("HEAD", "capabilities^{}") and not name.endswith("^{}"):  # peeled tags aren't refs
+            refs[name] = oid
+    return RefState(refs, head if head in refs else None)
 
 
 def remote_refs(url: str, env: Mapping[str, str]) -> RefState:
@@ -878,6 +947,7 @@ class Job:
         self.store = store
         self.clock = clock
         self.git_env = git_environment(env)
+        self.ref_listing = RefListing(self.git_env, settings.workers)
         self.sleep = sleep
         self.catalog: Catalog = {}
         self.stopping = threading.Event()
@@ -943,8 +1013,7 @@ class Job:
 
         def listing() -> RefState:
             credentials = self.clients.credentials()  # refreshed here when a role's session nears its end
-            url, env = signed_git_remote(repo, credentials, self.git_env, dt.datetime.now(dt.timezone.utc))
-            return remote_refs(url, env)
+            return self.ref_listing.read(repo, credentials, dt.datetime.now(dt.timezone.utc))
 
         remote = self.git(repo, label, listing)
         recorded = self.store.recorded_fingerprint(newest.key)

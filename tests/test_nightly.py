@@ -308,17 +308,12 @@ def test_ref_listings_are_signed_exactly_as_git_remote_codecommit_signs(
     repo = codecommit_backup.Repository(region, "my.repo-1", "arn:aws:codecommit:::my.repo-1")
 
     expected = urllib.parse.urlsplit(helper.git_url(repo.name, "v1", region, credentials))
-    env = {"PATH": "/bin", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.askPass", "GIT_CONFIG_VALUE_0": ""}
-    if endpoint:
-        env["CODE_COMMIT_ENDPOINT"] = endpoint
-    url, signed = codecommit_backup.signed_git_remote(repo, credentials, env, when)
+    env = {"CODE_COMMIT_ENDPOINT": endpoint} if endpoint else {}
+    url, authorization = codecommit_backup.signed_git_request(repo, credentials, env, when)
 
     assert url == f"https://{expected.netloc.rpartition('@')[2]}{expected.path}"
-    assert signed["GIT_CONFIG_COUNT"] == "2" and signed["GIT_CONFIG_KEY_0"] == "core.askPass"  # the caller's kept
-    assert signed["GIT_CONFIG_KEY_1"] == "http.extraHeader"
-    scheme, _, value = signed["GIT_CONFIG_VALUE_1"].removeprefix("Authorization: ").partition(" ")
+    scheme, _, value = authorization.partition(" ")
     user, _, password = base64.b64decode(value).decode().partition(":")
     assert scheme == "Basic"
     assert user == urllib.parse.unquote(expected.username or "")
     assert password == expected.password and password.startswith("20261129T040007Z")
-    assert "Authorization" not in url and "AKIDEXAMPLE" not in url
