@@ -317,3 +317,46 @@ def test_ref_listings_are_signed_exactly_as_git_remote_codecommit_signs(
     assert scheme == "Basic"
     assert user == urllib.parse.unquote(expected.username or "")
     assert password == expected.password and password.startswith("20261129T040007Z")
+
+
+@pytest.mark.parametrize("content", ["rich", "simple", "empty"])
+def test_the_ref_listing_reads_what_git_ls_remote_reads_through_the_helper(bed: Bed, content: str) -> None:
+    import os
+
+    from botocore.credentials import ReadOnlyCredentials
+
+    from tests.bed import ACCESS_KEY, SECRET_KEY, SESSION_TOKEN
+
+    bed.make_repo("listed", content=content)
+    repo = codecommit_backup.Repository("us-east-1", "listed", "arn:aws:codecommit:us-east-1:1:listed")
+    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, SESSION_TOKEN)
+    listing = codecommit_backup.RefListing(codecommit_backup.git_environment(os.environ), 2)
+
+    state = listing.read(repo, credentials, dt.datetime.now(dt.timezone.utc))
+
+    expected = codecommit_backup.parse_ls_remote(git("ls-remote", "--symref", "codecommit::us-east-1://listed"))
+    assert state == expected
+    if content == "rich":
+        assert state.head == "refs/heads/main" and len(state.refs) > 5
+    if content == "empty":
+        assert state.refs == {} and state.head is None
+
+
+def test_a_check_for_changes_that_fails_is_retried_then_named(bed: Bed) -> None:
+    bed.create_bucket()
+    bed.make_repo("flaky", content="simple")
+    bed.make_repo("sick", content="simple")
+    assert codecommit_backup.main(["--bucket", BUCKET]) == 0
+    bed.git_server.fail("flaky", 429, 1)
+    bed.git_server.fail("sick", 503, None)
+    slept: list[float] = []
+    bed.capsys.readouterr()
+
+    code = codecommit_backup.main(["--bucket", BUCKET, "--workers", "1"], sleep=slept.append)
+
+    err = bed.capsys.readouterr().err
+    assert code == 1
+    assert "summary: 0 ok, 1 unchanged, 1 failed" in err
+    assert "failed: us-east-1/sick: listing refs failed: HTTP 503" in err
+    assert sorted(slept) == [2.0, 2.0, 4.0]  # one retry for flaky, two for sick
+    assert len([key for key in bed.object_keys() if key.endswith(".zip")]) == 2  # the first run's, no more
