@@ -679,8 +679,10 @@ class S3Store:
     def upload(
         self, key: str, *, metadata: Mapping[str, str], tags: Mapping[str, str], size: int
     ) -> Iterator[IO[bytes]]:
-        """A stream into a multipart upload. The object appears only when the block ends
-        normally; an exception aborts the upload and leaves no object behind."""
+        """A stream into S3. The object appears only when the block ends normally; an exception
+        leaves no object behind. An archive that fits in one part goes in a single PutObject,
+        buffered in memory (at most one part, as a multipart upload buffers); a larger one
+        in a multipart upload, which an exception aborts."""
         import smart_open
 
         create_args = {
@@ -689,9 +691,11 @@ class S3Store:
             "Tagging": urllib.parse.urlencode(dict(tags)),
         }
         part_size = max(DEFAULT_PART_SIZE, -(-size // S3_MAX_PARTS))
+        single = size <= part_size
         params = {
             "client": self.client,
-            "client_kwargs": {"S3.Client.create_multipart_upload": create_args},
+            "client_kwargs": {"S3.Client.put_object" if single else "S3.Client.create_multipart_upload": create_args},
+            "multipart_upload": not single,
             "min_part_size": part_size,
         }
         with smart_open.open(self.url(key), "wb", compression="disable", transport_params=params) as stream:
@@ -915,6 +919,8 @@ def with_retries(
 def upload_failure(error: Exception) -> RepositoryError:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if isinstance(error, ValueError) and isinstance(error.__cause__, ClientError):
+        error = error.__cause__  # smart_open words every refusal as "does not exist, or is forbidden"
     text = redact(str(error))
     if isinstance(error, OSError) and NO_SPACE.search(text):
         return RepositoryError(f"upload failed: no space left: {text}")
@@ -927,6 +933,12 @@ def upload_failure(error: Exception) -> RepositoryError:
     if isinstance(error, (ClientError, BotoCoreError, OSError, ValueError)):
         return TransientError(f"upload failed: {text}")
     return RepositoryError(f"upload failed: {type(error).__name__}: {text}")
+
+
+def checking_threads(workers: int) -> int:
+    """Threads for a run. Checking a repository for changes is two small requests, so more
+    repositories are checked at once than are cloned and uploaded (at most `workers`)."""
+    return min(max(workers * 4, 8), 64)
 
 
 class Job:
@@ -947,7 +959,9 @@ class Job:
         self.store = store
         self.clock = clock
         self.git_env = git_environment(env)
-        self.ref_listing = RefListing(self.git_env, settings.workers)
+        self.threads = checking_threads(settings.workers)
+        self.ref_listing = RefListing(self.git_env, self.threads)
+        self.heavy = threading.BoundedSemaphore(settings.workers)  # clones and uploads at once: disk and memory
         self.sleep = sleep
         self.catalog: Catalog = {}
         self.stopping = threading.Event()
@@ -958,7 +972,7 @@ class Job:
         self.catalog = catalog
         if self.settings.dry_run:
             return [self.plan(repo) for repo in repositories]
-        with ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="backup") as pool:
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="backup") as pool:
             results = list(pool.map(self.backup, repositories))
         for key, reason in self.store.abort_uploads(self.unfinished_uploads).items():
             logger.warning("an aborted upload may remain open at %s: %s", self.store.url(key), reason)
@@ -992,7 +1006,8 @@ class Job:
             if unchanged is not None:
                 result.status, result.key, result.fingerprint = "unchanged", backups[0].key, unchanged
             else:
-                self.mirror_and_upload(repo, label, result)
+                with self.heavy:
+                    self.mirror_and_upload(repo, label, result)
                 result.status = "ok"
                 if self.settings.prune:
                     self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
@@ -1686,12 +1701,12 @@ def configure_logging(log_format: str) -> None:
 
 
 def make_clients(session: Any, settings: Settings) -> Clients:
-    """The boto3 clients, with botocore's standard retry mode and a pool as wide as the workers."""
+    """The boto3 clients, with botocore's standard retry mode and a pool as wide as the threads."""
     from botocore.config import Config
 
     config = Config(
         retries={"mode": "standard", "max_attempts": settings.api_max_attempts},
-        max_pool_connections=max(10, settings.workers * 2),
+        max_pool_connections=checking_threads(settings.workers) + settings.workers,
         user_agent_extra=f"{PROJECT}/{__version__}",
     )
     sts = session.client("sts", config=config)

@@ -242,12 +242,9 @@ def test_a_bucket_without_a_grant_is_a_one_line_access_denied(shared: Shared) ->
     assert run.err.count("\n") == 1 and "access denied to " in run.err and f"s3://{stranger}/{GRANTED}" in run.err
 
 
-@pytest.mark.xfail(
-    strict=True,  # a Ceph that keeps them makes this pass: then drop the mark
-    reason="Ceph RGW 16 drops the x-amz-tagging of CreateMultipartUpload: GetObjectTagging answers 200 with no "
-    "TagSet and RGW logs \"couldn't decode TagSet\" (AWS keeps the tags; PutObject's tags work on RGW too)",
-)
 def test_every_backup_carries_its_tags(shared: Shared) -> None:
+    """A backup that fits in one part goes in one PutObject, whose tags RGW 16 keeps (it drops those of
+    CreateMultipartUpload: see the store contract tests)."""
     shared.bed.make_repo("tagged", content="simple")
     assert shared.run("--bucket", shared.bucket).code == 0
     (key,) = shared.backups()
