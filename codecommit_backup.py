@@ -683,8 +683,11 @@ class S3Store:
         leaves no object behind. An archive that fits in one part goes in a single PutObject,
         buffered in memory (at most one part, as a multipart upload buffers); a larger one
         in a multipart upload, which an exception aborts."""
-        import smart_open
+        import smart_open.s3
 
+        # botocore retries each request and the job retries the whole upload; smart_open's own retry
+        # would add six 10-second sleeps per part while an endpoint is down, and hide the cause.
+        smart_open.s3.RETRY.exceptions = []
         create_args = {
             **self.write_args(),
             "Metadata": dict(metadata),
@@ -698,8 +701,21 @@ class S3Store:
             "multipart_upload": not single,
             "min_part_size": part_size,
         }
-        with smart_open.open(self.url(key), "wb", compression="disable", transport_params=params) as stream:
+        stream = smart_open.s3.open(self.bucket, key, "wb", **params)  # the writer itself, not a proxy of it
+        try:
             yield stream
+            stream.close()  # completes the upload: the object appears now, whole
+        except BaseException:
+            try:
+                stream.terminate()  # aborts the multipart upload; the run checks again at its end
+            except Exception as error:
+                logger.debug("abort of %s failed: %s", self.url(key), redact(str(error)))
+            finally:
+                # A writer that could not abort still holds its upload, and io's finalizer calls close(),
+                # which would complete the upload with the parts sent so far: a truncated archive at a
+                # backup's key once the endpoint is back. This writer must never close.
+                stream.close = lambda: None
+            raise
 
     def put_json(self, key: str, document: Any, tags: Mapping[str, str]) -> None:
         body = json.dumps(document, indent=2).encode()

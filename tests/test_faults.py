@@ -4,6 +4,7 @@ would break a shell script, and the secrets that must never show."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import re
@@ -181,3 +182,63 @@ def test_secret_scan_covers_text_and_json_logs_reports_manifest_archive_and_auth
         assert not SIGNED_PASSWORD.search(text)
         assert f"{ACCESS_KEY}:" not in text  # the user part of a signed URL
         assert basic_user not in text and "Authorization" not in text  # the header the job signs itself
+
+
+def add_big_commit(bed: Bed, name: str, size: int) -> None:
+    """Push one commit holding `size` incompressible bytes, so the archive takes a multipart upload."""
+    work = bed.work / f"big-{name}"
+    git("clone", "-q", bed.git_server.repo_path("us-east-1", name), work)
+    (work / "blob.bin").write_bytes(os.urandom(size))
+    git("-C", work, "add", "blob.bin")
+    git("-C", work, "commit", "-q", "-m", "a big blob")
+    git("-C", work, "push", "-q", "origin", "HEAD")
+
+
+def test_the_s3_endpoint_dying_mid_upload_fails_that_repository_leaves_nothing_and_the_run_goes_on(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+    import urllib.parse
+
+    import codecommit_backup
+    from tests.faultproxy import FaultProxy
+
+    bed.create_bucket()
+    bed.make_repo("a-big", content="simple")
+    add_big_commit(bed, "a-big", 24 * 1024**2)  # two parts: 16 MiB, then the rest
+    bed.make_repo("b-later", content="simple")
+    moto = urllib.parse.urlsplit(bed.moto.url)
+
+    class ReviveAfterTheFailure(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR and "us-east-1/a-big" in record.getMessage():
+                proxy.revive()  # the endpoint is back before the next repository uploads
+
+    handler = ReviveAfterTheFailure()
+    with FaultProxy(moto.hostname or "", moto.port or 80) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+        proxy.cut_after(20 * 1024**2)  # in the second part of a-big's upload
+        logging.getLogger("codecommit_backup").addHandler(handler)
+        bed.capsys.readouterr()
+        slept: list[float] = []
+        try:
+            code = codecommit_backup.main(["--bucket", BUCKET, "--workers", "1"], sleep=slept.append)
+        finally:
+            logging.getLogger("codecommit_backup").removeHandler(handler)
+        err = bed.capsys.readouterr().err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", bed.moto.url)  # the test's own checks go straight to moto
+
+    assert proxy.cuts == 1 and proxy.refused > 0
+    assert code == 1, err
+    assert "summary: 1 ok, 0 unchanged, 1 failed" in err, err
+    (failure,) = [line for line in err.splitlines() if "failed: us-east-1/a-big" in line]
+    assert "upload failed" in failure and re.search(r"(?i)connect|closed|reset|endpoint", failure), failure
+    assert slept == [2.0, 4.0]  # the whole upload was tried three times, all while the endpoint was down
+    zips = [key for key in bed.object_keys() if key.endswith(".zip")]
+    assert [key.rsplit("/", 2)[1] for key in zips] == ["b-later"]
+    assert bed.client("s3").list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert "Traceback" not in err
+    gc.collect()  # a writer left behind must not complete its upload when it is collected
+    assert [key for key in bed.object_keys() if key.endswith(".zip")] == zips
+    assert not [path for path in (bed.work / "tmp").iterdir() if path.name.startswith("codecommit-backup-")]
