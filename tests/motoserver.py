@@ -27,9 +27,12 @@ from moto.codecommit.exceptions import InvalidRepositoryNameException, Repositor
 from moto.codecommit.responses import CodeCommitResponse
 from moto.core.exceptions import JsonRESTError
 from moto.server import ThreadedMotoServer
+from moto.sts.exceptions import STSClientError
+from moto.sts.responses import TokenResponse
 
 ACCOUNT_ID = "123456789012"  # moto's default account; STS agrees
 _MOTO_CREATE_REPOSITORY = CodeCommitResponse.create_repository  # before any install wraps it
+_MOTO_GET_CALLER_IDENTITY = TokenResponse.get_caller_identity
 _REPOSITORY_NAME = re.compile(r"[\w.-]+")  # what moto's own CodeCommit calls valid
 
 
@@ -38,6 +41,7 @@ class MotoServer:
         self.page_size = 1000  # what AWS returns per ListRepositories page
         self.list_calls = 0
         self.throttle_next = 0  # answer this many ListRepositories calls with ThrottlingException
+        self.expired_tokens: set[str] = set()  # session tokens STS answers with ExpiredToken
         # Kept by reset(): they tie moto to a git server for the whole session.
         self.on_create_repository: Callable[[str, str], None] | None = None
         self.on_update_default_branch: Callable[[str, str, str], None] | None = None
@@ -49,6 +53,7 @@ class MotoServer:
         install_list_repositories(self)
         install_repository_hooks(self)
         install_update_default_branch(self)
+        install_expired_tokens(self)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -66,6 +71,7 @@ class MotoServer:
         self.page_size = 1000
         self.list_calls = 0
         self.throttle_next = 0
+        self.expired_tokens.clear()
 
     def __enter__(self) -> MotoServer:
         return self.start()
@@ -147,3 +153,20 @@ def install_update_default_branch(server: MotoServer) -> None:
         return "{}"
 
     CodeCommitResponse.update_default_branch = update_default_branch  # type: ignore[attr-defined]
+
+
+class ExpiredToken(STSClientError):
+    code = "ExpiredToken"
+    message = "The security token included in the request is expired"
+
+
+def install_expired_tokens(server: MotoServer) -> None:
+    """STS GetCallerIdentity answers ExpiredToken (HTTP 403), as AWS does, for a session token
+    in ``server.expired_tokens``: the credentials of a role session that has ended."""
+
+    def get_caller_identity(self: Any) -> Any:
+        if self.headers.get("X-Amz-Security-Token") in server.expired_tokens:
+            raise ExpiredToken()
+        return _MOTO_GET_CALLER_IDENTITY(self)
+
+    TokenResponse.get_caller_identity = get_caller_identity  # type: ignore[method-assign]

@@ -233,6 +233,21 @@ def test_bad_input_gives_one_line_and_exit_2(
     assert bed.object_keys() == []
 
 
+def test_expired_credentials_give_one_line_and_exit_2(bed: Bed) -> None:
+    """A role session that ended: STS refuses its token, and the run stops before any work."""
+    bed.create_bucket()
+    bed.make_repo("kept", content="simple")
+    bed.moto.expired_tokens.add(SESSION_TOKEN)
+
+    run = bed.run("--bucket", BUCKET)
+
+    assert run.code == 2, run.text
+    (line,) = run.err.strip().splitlines()
+    assert "the AWS credentials have expired: refresh them" in line
+    assert SESSION_TOKEN not in run.text and "Traceback" not in run.text
+    assert bed.object_keys() == [] and bed.git_server.requests == []
+
+
 def test_upload_failing_midway_leaves_no_object_and_no_temp_files(
     bed: Bed, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
