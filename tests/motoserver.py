@@ -26,6 +26,7 @@ from typing import Any
 from moto.codecommit.exceptions import InvalidRepositoryNameException, RepositoryDoesNotExistException
 from moto.codecommit.responses import CodeCommitResponse
 from moto.core.exceptions import JsonRESTError
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
 from moto.sts.exceptions import STSClientError
 from moto.sts.responses import TokenResponse
@@ -33,6 +34,9 @@ from moto.sts.responses import TokenResponse
 ACCOUNT_ID = "123456789012"  # moto's default account; STS agrees
 _MOTO_CREATE_REPOSITORY = CodeCommitResponse.create_repository  # before any install wraps it
 _MOTO_GET_CALLER_IDENTITY = TokenResponse.get_caller_identity
+_MOTO_BUCKET_RESPONSE = S3Response._bucket_response
+_MOTO_KEY_RESPONSE = S3Response._key_response
+_SIGNED_REGION = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/s3/")
 _REPOSITORY_NAME = re.compile(r"[\w.-]+")  # what moto's own CodeCommit calls valid
 
 
@@ -42,6 +46,9 @@ class MotoServer:
         self.list_calls = 0
         self.throttle_next = 0  # answer this many ListRepositories calls with ThrottlingException
         self.expired_tokens: set[str] = set()  # session tokens STS answers with ExpiredToken
+        # S3 answers a request signed for another region than the bucket's with PermanentRedirect (301)
+        self.bucket_regions_enforced = False
+        self.redirects = 0
         # Kept by reset(): they tie moto to a git server for the whole session.
         self.on_create_repository: Callable[[str, str], None] | None = None
         self.on_update_default_branch: Callable[[str, str, str], None] | None = None
@@ -54,6 +61,7 @@ class MotoServer:
         install_repository_hooks(self)
         install_update_default_branch(self)
         install_expired_tokens(self)
+        install_bucket_regions(self)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -72,6 +80,8 @@ class MotoServer:
         self.list_calls = 0
         self.throttle_next = 0
         self.expired_tokens.clear()
+        self.bucket_regions_enforced = False
+        self.redirects = 0
 
     def __enter__(self) -> MotoServer:
         return self.start()
@@ -170,3 +180,36 @@ def install_expired_tokens(server: MotoServer) -> None:
         return _MOTO_GET_CALLER_IDENTITY(self)
 
     TokenResponse.get_caller_identity = get_caller_identity  # type: ignore[method-assign]
+
+
+def install_bucket_regions(server: MotoServer) -> None:
+    """Give moto's S3 the answer AWS gives a request signed for the wrong region: HTTP 301
+    PermanentRedirect with the bucket's region in ``x-amz-bucket-region``, which botocore follows."""
+
+    def redirect(self: Any, request: Any, full_url: str) -> Any:
+        if not server.bucket_regions_enforced:
+            return None
+        name = self.parse_bucket_name_from_url(request, full_url)
+        bucket = self.backend.buckets.get(name) if name else None
+        signed = _SIGNED_REGION.search(request.headers.get("Authorization", ""))
+        if bucket is None or signed is None or signed["region"] == bucket.region_name:
+            return None
+        server.redirects += 1
+        headers = {"x-amz-bucket-region": bucket.region_name}
+        if request.method == "HEAD":
+            return 301, headers, ""
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code><Message>The bucket you '
+            "are attempting to access must be addressed using the specified endpoint. Please send all future "
+            f"requests to this endpoint.</Message><Bucket>{name}</Bucket></Error>"
+        )
+        return 301, {**headers, "content-type": "application/xml"}, body
+
+    def bucket_response(self: Any, request: Any, full_url: str) -> Any:
+        return redirect(self, request, full_url) or _MOTO_BUCKET_RESPONSE(self, request, full_url)
+
+    def key_response(self: Any, request: Any, full_url: str) -> Any:
+        return redirect(self, request, full_url) or _MOTO_KEY_RESPONSE(self, request, full_url)
+
+    S3Response._bucket_response = bucket_response  # type: ignore[method-assign]
+    S3Response._key_response = key_response  # type: ignore[method-assign]

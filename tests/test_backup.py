@@ -441,3 +441,19 @@ def test_python_module_runs_with_settings_from_environment(bed: Bed) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_a_bucket_in_another_region_is_followed_there(bed: Bed) -> None:
+    """S3 answers 301 PermanentRedirect with the bucket's region, and botocore follows it: a second
+    region for the backups is a sound choice, not an error."""
+    bed.client("s3", "eu-west-1").create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    bed.make_repo("far", content="simple")
+    bed.moto.bucket_regions_enforced = True
+
+    run = bed.run("--bucket", BUCKET)
+
+    assert run.code == 0, run.text
+    assert bed.moto.redirects >= 1  # the first request was signed for us-east-1 and sent on
+    assert [key.rsplit("/", 2)[1] for key in bed.object_keys() if key.endswith(".zip")] == ["far"]
