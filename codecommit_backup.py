@@ -407,10 +407,9 @@ class RefListing:
             raise ConfigError(
                 f"GIT_SSL_CAINFO={env.get('GIT_SSL_CAINFO')!r} is not a readable CA file: {error}"
             ) from None
-        proxy = env.get("https_proxy") or env.get("HTTPS_PROXY")
         options = {"maxsize": connections, "ssl_context": context, "retries": False}
         self.direct = urllib3.PoolManager(**options)
-        self.proxied = urllib3.ProxyManager(proxy, **options) if proxy else None
+        self.proxied = proxy_manager(env.get("https_proxy") or env.get("HTTPS_PROXY"), options)
         self.no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
         self.env = env
 
@@ -441,34 +440,64 @@ class RefListing:
         return parse_advertisement(response.data, url)
 
 
+def proxy_manager(proxy: str | None, options: dict[str, Any]) -> Any:
+    """A urllib3 proxy pool for https_proxy as git reads it: `host:port` means http://, and a user
+    and password in the URL become a Proxy-Authorization header (urllib3 ignores them there)."""
+    import urllib3
+
+    if not proxy:
+        return None
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        headers = {}
+        if parts.username is not None:
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            headers = urllib3.make_headers(proxy_basic_auth=f"{user}:{password}")
+        address = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urllib3.ProxyManager(address, proxy_headers=headers, **options)
+    except (ValueError, urllib3.exceptions.HTTPError):
+        raise ConfigError(f"https_proxy is not a proxy URL ({parts.scheme}://{parts.hostname}...)") from None
+
+
+PKT_LENGTH = re.compile(rb"[0-9a-f]{4}")
+
+
 def parse_advertisement(data: bytes, url: str) -> RefState:
     """Read the pkt-lines of a v0 upload-pack advertisement: a service line, then `<oid> <ref>` lines,
     the first with the capabilities (`symref=HEAD:<ref>` names HEAD's target)."""
+    unreadable = RepositoryError(f"listing refs failed: an unreadable or cut-short answer from {url}")
     lines: list[bytes] = []
     position = 0
-    try:
-        while position < len(data):
-            length = int(data[position : position + 4], 16)
-            if length:
-                lines.append(data[position + 4 : position + length].rstrip(b"\n"))
-            position += length or 4  # 0000 is a flush
-    except ValueError:
-        raise RepositoryError(f"listing refs failed: an unreadable answer from {url}") from None
+    while position < len(data):
+        if not PKT_LENGTH.fullmatch(data[position : position + 4]):
+            raise unreadable
+        length = int(data[position : position + 4], 16)
+        if 0 < length < 4 or position + length > len(data):
+            raise unreadable
+        if length:
+            lines.append(data[position + 4 : position + length].rstrip(b"\n"))
+        position += length or 4  # 0000 is a flush
+    if not data.endswith(b"0000"):  # the advertisement ends with a flush: anything else was cut short
+        raise unreadable
     if not lines or lines[0] != b"# service=git-upload-pack":
         raise RepositoryError(f"listing refs failed: {url} did not answer as a git smart-HTTP server")
     refs: dict[str, str] = {}
     head = None
-    for index, line in enumerate(lines[1:]):
-        if line.startswith(b"ERR "):
-            raise RepositoryError(f"listing refs failed: {line[4:].decode(errors='replace')}")
-        if index == 0:
-            line, _, capabilities = line.partition(b"\0")
-            for capability in capabilities.decode().split():
-                if capability.startswith("symref=HEAD:"):
-                    head = capability.removeprefix("symref=HEAD:")
-        oid, _, name = line.decode().partition(" ")
-        if name not in ("HEAD", "capabilities^{}") and not name.endswith("^{}"):  # peeled tags aren't refs
-            refs[name] = oid
+    try:
+        for index, line in enumerate(lines[1:]):
+            if line.startswith(b"ERR "):
+                raise RepositoryError(f"listing refs failed: {line[4:].decode(errors='replace')}")
+            if index == 0:
+                line, _, capabilities = line.partition(b"\0")
+                for capability in capabilities.decode().split():
+                    if capability.startswith("symref=HEAD:"):
+                        head = capability.removeprefix("symref=HEAD:")
+            oid, _, name = line.decode().partition(" ")
+            if name not in ("HEAD", "capabilities^{}") and not name.endswith("^{}"):  # peeled tags aren't refs
+                refs[name] = oid
+    except UnicodeDecodeError:
+        raise RepositoryError(f"listing refs failed: a ref name from {url} is not UTF-8") from None
     return RefState(refs, head if head in refs else None)
 
 
@@ -688,6 +717,7 @@ class S3Store:
         # botocore retries each request and the job retries the whole upload; smart_open's own retry
         # would add six 10-second sleeps per part while an endpoint is down, and hide the cause.
         smart_open.s3.RETRY.exceptions = []
+        smart_open.s3.RETRY.client_error_codes = []
         create_args = {
             **self.write_args(),
             "Metadata": dict(metadata),
@@ -954,7 +984,7 @@ def upload_failure(error: Exception) -> RepositoryError:
 def checking_threads(workers: int) -> int:
     """Threads for a run. Checking a repository for changes is two small requests, so more
     repositories are checked at once than are cloned and uploaded (at most `workers`)."""
-    return min(max(workers * 4, 8), 64)
+    return max(workers, min(workers * 4, 64), 8)
 
 
 class Job:
@@ -1043,7 +1073,13 @@ class Job:
         """The fingerprint, if the repository's refs equal those its newest backup recorded."""
 
         def listing() -> RefState:
-            credentials = self.clients.credentials()  # refreshed here when a role's session nears its end
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            self.check_stop()
+            try:
+                credentials = self.clients.credentials()  # refreshed here when a role's session nears its end
+            except (BotoCoreError, ClientError) as error:
+                raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
             return self.ref_listing.read(repo, credentials, dt.datetime.now(dt.timezone.utc))
 
         remote = self.git(repo, label, listing)

@@ -54,17 +54,20 @@ class FaultProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if self.down.is_set():
-                self.refused += 1
-                _reset(client)
-                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
                 _reset(client)
                 continue
-            with self._lock:
-                self._open.update((client, upstream))
+            with self._lock:  # the same lock as the cut: a connection is either refused or cut with the rest
+                refused = self.down.is_set()
+                if not refused:
+                    self._open.update((client, upstream))
+            if refused:
+                self.refused += 1
+                _reset(client)
+                _reset(upstream)
+                continue
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
@@ -91,7 +94,7 @@ class FaultProxy:
             if self._budget > 0:
                 return False
             self._budget = None
-        self.down.set()
+            self.down.set()
         self.cuts += 1
         self._reset_all()
         if self.on_cut is not None:

@@ -360,3 +360,71 @@ def test_a_check_for_changes_that_fails_is_retried_then_named(bed: Bed) -> None:
     assert "failed: us-east-1/sick: listing refs failed: HTTP 503" in err
     assert sorted(slept) == [2.0, 2.0, 4.0]  # one retry for flaky, two for sick
     assert len([key for key in bed.object_keys() if key.endswith(".zip")]) == 2  # the first run's, no more
+
+
+def pkt(text: bytes) -> bytes:
+    return b"%04x" % (len(text) + 4) + text
+
+
+ADVERTISEMENT = (
+    pkt(b"# service=git-upload-pack\n")
+    + b"0000"
+    + pkt(b"a" * 40 + b" HEAD\0multi_ack symref=HEAD:refs/heads/main agent=git/2.39\n")
+    + pkt(b"a" * 40 + b" refs/heads/main\n")
+    + pkt(b"b" * 40 + b" refs/tags/v1\n")
+    + pkt(b"c" * 40 + b" refs/tags/v1^{}\n")
+    + b"0000"
+)
+
+
+def test_a_ref_advertisement_gives_refs_and_head_without_peeled_tags() -> None:
+    state = codecommit_backup.parse_advertisement(ADVERTISEMENT, "https://host/v1/repos/x")
+    assert state == codecommit_backup.RefState(
+        {"refs/heads/main": "a" * 40, "refs/tags/v1": "b" * 40}, "refs/heads/main"
+    )
+    empty = pkt(b"# service=git-upload-pack\n") + b"0000" + pkt(b"0" * 40 + b" capabilities^{}\0agent=x\n") + b"0000"
+    assert codecommit_backup.parse_advertisement(empty, "u") == codecommit_backup.RefState({}, None)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (ADVERTISEMENT[:-4], "cut-short"),  # no closing flush: a branch may be missing
+        (ADVERTISEMENT[:-30], "cut-short"),  # cut inside a line
+        (ADVERTISEMENT.replace(b"0000", b"0002", 1), "cut-short"),  # a length below 4
+        (b"0x1e" + ADVERTISEMENT[4:], "cut-short"),  # not four hex digits
+        (b"<html>sign in</html>", "cut-short"),
+        (pkt(b"# service=git-receive-pack\n") + b"0000", "did not answer as a git smart-HTTP server"),
+        (ADVERTISEMENT[:-4] + pkt(b"ERR access denied\n") + b"0000", "access denied"),
+        (ADVERTISEMENT[:-4] + pkt(b"d" * 40 + b" refs/heads/\xff\n") + b"0000", "not UTF-8"),
+    ],
+)
+def test_an_unreadable_ref_advertisement_is_a_failure_never_unchanged(data: bytes, reason: str) -> None:
+    with pytest.raises(codecommit_backup.RepositoryError, match="listing refs failed") as raised:
+        codecommit_backup.parse_advertisement(data, "https://host/v1/repos/x")
+    assert reason in str(raised.value)
+
+
+@pytest.mark.parametrize("proxy_auth", [True, False], ids=["user and password in the URL", "host:port only"])
+def test_behind_an_https_proxy_the_clones_and_the_checks_go_through_it(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch, proxy_auth: bool
+) -> None:
+    from tests.httpproxy import ConnectProxy
+
+    bed.create_bucket()
+    bed.make_repo("proxied", content="simple")
+    secret = "proxy-s3cret"  # noqa: S105  # a loopback proxy stand-in's password
+    with ConnectProxy(*(("proxy-user", secret) if proxy_auth else ())) as proxy:
+        address = f"127.0.0.1:{proxy.port}"
+        monkeypatch.setenv("https_proxy", f"http://proxy-user:{secret}@{address}" if proxy_auth else address)
+        first = run_at(bed, 0, "--bucket", BUCKET)
+        git("-C", bed.git_server.repo_path("us-east-1", "proxied"), "update-ref", "refs/heads/new", "HEAD")
+        second = run_at(bed, 1, "--bucket", BUCKET)
+        third = run_at(bed, 2, "--bucket", BUCKET)
+
+    assert (first[0], second[0], third[0]) == (0, 0, 0), (first, second, third)
+    assert "summary: 1 ok, 0 unchanged" in second[2]  # the new branch was seen through the proxy
+    assert "summary: 0 ok, 1 unchanged" in third[2]
+    endpoint = bed.git_server.endpoint
+    assert proxy.tunnels.count(endpoint) >= 4  # two clones and two checks, at least
+    assert all(secret not in text for run in (first, second, third) for text in run[1:])
