@@ -2,10 +2,11 @@
 
 The module reads top to bottom in the order the data flows:
 
-settings -> errors -> source (list repositories) -> mirror (clone, fingerprint)
+settings -> errors -> source (list repositories) -> mirror (clone) -> refs (every ref
+and HEAD, and their fingerprint: read remotely with a signed request, or from a mirror)
 -> archive (zip into a stream, hashing as it goes) -> store (S3, the one place
 that knows the key layout) -> run (one repository at a time, in parallel)
--> report -> cli (argparse, logging, exit codes).
+-> report -> restore, verify -> cli (argparse, logging, exit codes).
 
 Only the CLI reads the environment and creates clients; everything below it gets
 its settings, clients and clock passed in.
@@ -347,6 +348,9 @@ def terminate_git_children() -> None:
             continue  # the process ended meanwhile, or is not ours to stop
 
 
+# ------------------------------------------------------------------------------- refs
+
+
 @dataclasses.dataclass(frozen=True)
 class RefState:
     """Every ref of a repository and where HEAD points."""
@@ -407,7 +411,8 @@ class RefListing:
             raise ConfigError(
                 f"GIT_SSL_CAINFO={env.get('GIT_SSL_CAINFO')!r} is not a readable CA file: {error}"
             ) from None
-        options = {"maxsize": connections, "ssl_context": context, "retries": False}
+        timeout = urllib3.Timeout(connect=10, read=int(GIT_LOW_SPEED_TIME))
+        options = {"maxsize": connections, "ssl_context": context, "retries": False, "timeout": timeout}
         self.direct = urllib3.PoolManager(**options)
         self.proxied = proxy_manager(env.get("https_proxy") or env.get("HTTPS_PROXY"), options)
         self.no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
@@ -424,18 +429,13 @@ class RefListing:
         http = self.proxied if self.proxied is not None and not bypass else self.direct
         headers = {"Authorization": authorization, "User-Agent": f"git/2 ({PROJECT} {__version__})"}
         try:
-            response = http.request(
-                "GET",
-                f"{url}/info/refs?service=git-upload-pack",
-                headers=headers,
-                timeout=urllib3.Timeout(connect=10, read=int(GIT_LOW_SPEED_TIME)),
-            )
+            response = http.request("GET", f"{url}/info/refs?service=git-upload-pack", headers=headers)
         except urllib3.exceptions.HTTPError as error:
             raise TransientError(f"listing refs failed: {type(error).__name__} at {url}") from None
         if response.status != 200:
-            reason = f"listing refs failed: HTTP {response.status} from {url}"
-            raise (TransientError if response.status in (408, 429) or response.status >= 500 else RepositoryError)(
-                reason
+            retry = response.status in (408, 429) or response.status >= 500
+            raise (TransientError if retry else RepositoryError)(
+                f"listing refs failed: HTTP {response.status} from {url}"
             )
         return parse_advertisement(response.data, url)
 
@@ -457,7 +457,9 @@ def proxy_manager(proxy: str | None, options: dict[str, Any]) -> Any:
         address = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urllib3.ProxyManager(address, proxy_headers=headers, **options)
     except (ValueError, urllib3.exceptions.HTTPError):
-        raise ConfigError(f"https_proxy is not a proxy URL ({parts.scheme}://{parts.hostname}...)") from None
+        raise ConfigError(
+            f"https_proxy is not a proxy URL ({parts.scheme}://{parts.hostname}...): set it to http://host:port"
+        ) from None
 
 
 PKT_LENGTH = re.compile(rb"[0-9a-f]{4}")
@@ -972,10 +974,8 @@ def upload_failure(error: Exception) -> RepositoryError:
         return RepositoryError(f"upload failed: no space left: {text}")
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
-        if code in ("AccessDenied", "NoSuchBucket", "InvalidAccessKeyId", "KMS.NotFoundException"):
+        if code in ("AccessDenied", "NoSuchBucket", "InvalidAccessKeyId", "InvalidArgument", "KMS.NotFoundException"):
             return RepositoryError(f"upload failed: {text}")
-    if isinstance(error, ValueError) and "forbidden" in text:
-        return RepositoryError(f"upload failed: {text}")
     if isinstance(error, (ClientError, BotoCoreError, OSError, ValueError)):
         return TransientError(f"upload failed: {text}")
     return RepositoryError(f"upload failed: {type(error).__name__}: {text}")
