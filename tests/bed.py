@@ -32,6 +32,18 @@ SESSION_TOKEN = "TeStSeSsIoNtOkEn-IQoJb3JpZ2luX2VjEJr-9f8e7d6c5b4a"  # noqa: S10
 REGIONS = ("us-east-1", "eu-west-1")
 BUCKET = "backup-bucket"
 PREFIX = "projects/codecommit-backup"
+# What the job does to its objects, and so what a bucket policy must grant it on its prefix: PutObject
+# (and the multipart upload), its ACL and tags, abort, HeadObject/GetObject, DeleteObject(s).
+OBJECT_ACTIONS = frozenset(
+    {
+        "s3:PutObject",
+        "s3:PutObjectAcl",
+        "s3:PutObjectTagging",
+        "s3:AbortMultipartUpload",
+        "s3:GetObject",
+        "s3:DeleteObject",
+    }
+)
 
 
 @pytest.fixture(scope="session")

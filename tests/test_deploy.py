@@ -19,7 +19,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.bed import ACCESS_KEY, SECRET_KEY, Bed
+from tests.bed import ACCESS_KEY, OBJECT_ACTIONS, SECRET_KEY, Bed
 from tests.motoserver import ACCOUNT_ID, MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,16 +36,6 @@ PREFIX = "projects/codecommit-backup"
 KEY_ARN = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PROJECT = "codecommit-backup"
 
-# What the job does to its objects: PutObject (and the multipart upload), its ACL and tags, abort,
-# HeadObject/GetObject, DeleteObject(s).
-OBJECT_ACTIONS = {
-    "s3:PutObject",
-    "s3:PutObjectAcl",
-    "s3:PutObjectTagging",
-    "s3:AbortMultipartUpload",
-    "s3:GetObject",
-    "s3:DeleteObject",
-}
 OBJECT_LEVEL = re.compile(r"s3:(Put|Get|Delete|Abort|Restore|Replicate|Bypass)", re.IGNORECASE)
 PROJECT_ROLE_ALLOWED = OBJECT_ACTIONS | {
     "codecommit:ListRepositories",

@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import codecommit_backup
-from tests.bed import PREFIX, Bed, Run, git, ref_state
+from tests.bed import OBJECT_ACTIONS, PREFIX, Bed, Run, git, ref_state
 from tests.motoserver import ACCOUNT_ID
 from tests.rgw import Rgw, rgw
 
@@ -48,14 +48,7 @@ def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED, bulk_dele
                 "Sid": "SourceWritesItsPrefix",
                 "Effect": "Allow",
                 "Principal": {"AWS": [writer_arn]},
-                "Action": [
-                    "s3:PutObject",
-                    "s3:PutObjectAcl",
-                    "s3:PutObjectTagging",
-                    "s3:AbortMultipartUpload",
-                    "s3:GetObject",
-                    "s3:DeleteObject",
-                ],
+                "Action": sorted(OBJECT_ACTIONS),
                 "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
             },
             {
