@@ -1747,8 +1747,6 @@ def configure_logging(log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)  # libraries speak only when something is wrong
-    # smart_open logs each retry of a part as CRITICAL with a traceback; the job reports the outcome.
-    logging.getLogger("smart_open").setLevel(logging.CRITICAL + 1)
     logger.setLevel(logging.INFO)
 
 
