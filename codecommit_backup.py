@@ -262,6 +262,21 @@ def shard_of(region: str, name: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count + 1
 
 
+def existing_repositories(codecommit_for: Callable[[str], Any], regions: Iterable[str]) -> dict[str, set[str] | None]:
+    """Each region's repository names; None where the region could not be listed (then nothing is
+    assumed deleted)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found: dict[str, set[str] | None] = {}
+    for region in sorted(set(regions)):
+        try:
+            found[region] = set(list_repository_names(codecommit_for(region)))
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
+            found[region] = None
+    return found
+
+
 def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
     """The repository's metadata, or None if it does not exist."""
     try:
@@ -1163,6 +1178,13 @@ def human_size(size: float) -> str:
     raise AssertionError("unreachable")
 
 
+def human_age(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length:
+            return f"{seconds / length:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
 def log_result(result: Result, store: S3Store) -> None:
     """One line per repository: status, size, time and key (and JSON fields for Logs Insights)."""
     repo = result.repository
@@ -1923,27 +1945,12 @@ def write_reports(ctx: Context, results: list[Result], started: dt.datetime, fin
     return True
 
 
-def existing_repositories(clients: Clients, regions: Iterable[str]) -> dict[str, set[str] | None]:
-    """Each region's repository names; None where the region could not be listed (then nothing is
-    assumed deleted)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    found: dict[str, set[str] | None] = {}
-    for region in sorted(set(regions)):
-        try:
-            found[region] = set(list_repository_names(clients.codecommit_for(region)))
-        except (BotoCoreError, ClientError) as error:
-            logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
-            found[region] = None
-    return found
-
-
 def run_prune(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
     """Print the retention plan for every repository under the account's prefix, then apply it."""
     ctx = connect(args, env)
     settings, store = ctx.settings, ctx.store
     catalog = store.list_backups(ctx.clients.account_id)
-    existing = existing_repositories(ctx.clients, (region for region, _ in catalog))
+    existing = existing_repositories(ctx.clients.codecommit_for, (region for region, _ in catalog))
     now = clock()
     doomed: list[str] = []
     kept = 0
@@ -1970,18 +1977,11 @@ def run_prune(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[
     return EXIT_OK
 
 
-def human_age(seconds: float) -> str:
-    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= length:
-            return f"{seconds / length:.0f}{unit}"
-    return f"{max(seconds, 0):.0f}s"
-
-
 def run_list(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
     """The backups per repository, newest first, marking repositories gone from CodeCommit."""
     ctx = connect(args, env)
     catalog = ctx.store.list_backups(ctx.clients.account_id, args.region, args.repo)
-    existing = existing_repositories(ctx.clients, (region for region, _ in catalog))
+    existing = existing_repositories(ctx.clients.codecommit_for, (region for region, _ in catalog))
     now = clock()
     entries = []
     for (region, name), backups in sorted(catalog.items()):
