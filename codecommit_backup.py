@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -289,22 +290,104 @@ def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
 
 
 def codecommit_url(repo: Repository, profile: str | None) -> str:
-    """The git-remote-codecommit URL: it signs each request with the session's credentials,
-    so no password is ever stored in the mirror's config."""
+    """The git-remote-codecommit URL of a repository: what a mirror's config keeps as its remote,
+    so that a restorer with the helper can fetch from it, and no password is ever stored."""
     user = f"{profile}@" if profile else ""
     return f"codecommit::{repo.region}://{user}{repo.name}"
 
 
+# git reads config from GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n> since 2.31: how the
+# job hands git the Authorization header it signs, without a command line (`ps` shows those) or a file.
+MIN_GIT_VERSION = (2, 31)
+# Each trace2 target is off when its variable says "0", and the variable wins over the system and global
+# config (trace2.eventTarget and the like), which could otherwise log the header: trace2.envVars and
+# trace2.configParams print the values of the variables and settings they name.
+TRACE2_OFF = {"GIT_TRACE2": "0", "GIT_TRACE2_EVENT": "0", "GIT_TRACE2_PERF": "0"}
+
+
+def git_version_check(env: Mapping[str, str]) -> None:
+    """Refuse a git that cannot take its config from the environment (older than 2.31), or no git."""
+    wanted = ".".join(map(str, MIN_GIT_VERSION))
+    try:
+        done = subprocess.run(["git", "--version"], env=dict(env), capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        raise ConfigError(f"git was not found on PATH: install git {wanted} or newer") from None
+    match = re.search(r"(\d+)\.(\d+)(?:\.\d+)?", done.stdout)
+    if done.returncode != 0 or match is None:
+        raise ConfigError(f"`git --version` did not say which git this is: install git {wanted} or newer")
+    if (int(match[1]), int(match[2])) < MIN_GIT_VERSION:
+        raise ConfigError(f"git {match[0]} is too old: install git {wanted} or newer (for config in the environment)")
+
+
 def git_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """The environment for git: git-remote-codecommit on PATH, and never a prompt."""
-    # git's traces print the signed URL, whose password is a SigV4 signature of the credentials.
+    """The environment for every git command of the job: no trace, never a prompt. Raises ConfigError
+    for a git older than 2.31, which would ignore the header that authorized_git_env() gives it."""
+    # git's traces would print the Authorization header, or the signed URL of a git-remote-codecommit remote.
     env = {name: value for name, value in base.items() if not name.startswith(("GIT_TRACE", "GIT_CURL_VERBOSE"))}
-    helper_dir = os.path.dirname(sys.executable)  # git-remote-codecommit sits beside this Python
+    env.update(TRACE2_OFF)
+    # git-remote-codecommit, where installed beside this Python, for a `restore --push-to codecommit::` URL.
+    helper_dir = os.path.dirname(sys.executable)
     env["PATH"] = os.pathsep.join(p for p in (helper_dir, base.get("PATH", "")) if p)
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", GIT_LOW_SPEED_LIMIT)
     env.setdefault("GIT_HTTP_LOW_SPEED_TIME", GIT_LOW_SPEED_TIME)
+    git_version_check(env)
     return env
+
+
+def authorized_git_env(
+    base: Mapping[str, str], url: str, authorization: str, alias: str | None = None
+) -> dict[str, str]:
+    """`base` plus settings given to git through its environment (git 2.31+), never its command line:
+    an Authorization header for requests below `url` only; no redirects, which would carry the header
+    to wherever they point; and, with `alias`, that name for `url` (`url.<url>.insteadOf`), so a clone
+    of `alias` keeps `alias` as its remote. Settings already given this way stay."""
+    settings = [(f"http.{url}.extraHeader", f"Authorization: {authorization}"), ("http.followRedirects", "false")]
+    if alias:
+        settings.append((f"url.{url}.insteadOf", alias))
+    env = dict(base)
+    given = env.get("GIT_CONFIG_COUNT", "")
+    count = int(given) if given.isdigit() else 0
+    for index, (key, value) in enumerate(settings, start=count):
+        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+    env["GIT_CONFIG_COUNT"] = str(count + len(settings))
+    return env
+
+
+def codecommit_git_env(
+    base: Mapping[str, str], repo: Repository, credentials: Any, now: dt.datetime, alias: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The repository's https URL, and the environment for one git process that works on it: its
+    requests carry the header signed now with `credentials` (botocore's frozen credentials, taken
+    fresh for this process). A signature is good for minutes, so one process gets one, as it would
+    from git-remote-codecommit, without the helper's process and its command line."""
+    url, authorization = signed_git_request(repo, credentials, base, now)
+    return url, authorized_git_env(base, url, authorization, alias)
+
+
+class SigningGitEnvironment(Mapping[str, str]):
+    """The environment for git commands against one CodeCommit repository, signed anew each time it is
+    copied: each git call takes `dict(env)` once, so each git process (every batch of a restore's push,
+    its ls-remote) gets a signature from the credentials current when it starts. For code that takes an
+    environment and runs several git processes with it; a long restore outlives a set of credentials."""
+
+    def __init__(self, base: Mapping[str, str], repo: Repository, credentials: Callable[[], Any]) -> None:
+        self.base, self.repo, self.credentials = base, repo, credentials
+        self.current: dict[str, str] | None = None
+
+    def sign(self) -> dict[str, str]:
+        now = dt.datetime.now(dt.timezone.utc)
+        self.current = codecommit_git_env(self.base, self.repo, self.credentials(), now)[1]
+        return self.current
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sign())  # a copy starts here: its values are read from this signature
+
+    def __getitem__(self, name: str) -> str:
+        return (self.current if self.current is not None else self.sign())[name]
+
+    def __len__(self) -> int:
+        return len(self.current if self.current is not None else self.sign())
 
 
 # Phrases in git's error output that no retry will change.
@@ -334,9 +417,10 @@ def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
     import git  # GitPython; imported here so that `--help` and config errors stay fast
 
     try:
-        # The codecommit:: protocol is git-remote-codecommit's. The empty --template (an option GitPython
-        # calls unsafe, as a template could bring hooks) leaves out the sample hooks: local files, not
-        # repository data. Every argument here is ours; the name in the URL is a checked CodeCommit name.
+        # A codecommit:: URL is git-remote-codecommit's; codecommit_git_env() makes it a name for the https
+        # URL, so that git clones over https and the mirror's config keeps the name. The empty --template
+        # (an option GitPython calls unsafe, as a template could bring hooks) leaves out the sample hooks:
+        # local files, not repository data. Every argument here is ours; the name is a checked CodeCommit name.
         git.Repo.clone_from(
             url,
             destination,
@@ -389,6 +473,11 @@ def codecommit_host(region: str, env: Mapping[str, str]) -> str:
     return env.get("CODE_COMMIT_ENDPOINT") or f"git-codecommit.{region}.{domain}"
 
 
+def codecommit_git_url(repo: Repository, env: Mapping[str, str]) -> str:
+    """The repository's plain https URL: no user, no password. A request to it needs the signed header."""
+    return f"https://{codecommit_host(repo.region, env)}/v1/repos/{repo.name}"
+
+
 def signed_git_request(repo: Repository, credentials: Any, env: Mapping[str, str], now: dt.datetime) -> tuple[str, str]:
     """The repository's https URL and the Authorization header git-remote-codecommit would send:
     Basic, with a SigV4 signature of "GIT <path>" made with the session's credentials
@@ -403,7 +492,7 @@ def signed_git_request(repo: Repository, credentials: Any, env: Mapping[str, str
     signer = SigV4Auth(credentials, "codecommit", repo.region)
     signature = signer.signature(signer.string_to_sign(request, f"GIT\n{path}\n\nhost:{host}\n\nhost\n"), request)
     user = credentials.access_key + (f"%{credentials.token}" if credentials.token else "")
-    return f"https://{host}{path}", "Basic " + base64.b64encode(f"{user}:{stamp}Z{signature}".encode()).decode()
+    return codecommit_git_url(repo, env), "Basic " + base64.b64encode(f"{user}:{stamp}Z{signature}".encode()).decode()
 
 
 class RefListing:
@@ -1088,29 +1177,34 @@ class Job:
         """The fingerprint, if the repository's refs equal those its newest backup recorded."""
 
         def listing() -> RefState:
-            from botocore.exceptions import BotoCoreError, ClientError
-
             self.check_stop()
-            try:
-                credentials = self.clients.credentials()  # refreshed here when a role's session nears its end
-            except (BotoCoreError, ClientError) as error:
-                raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
-            return self.ref_listing.read(repo, credentials, dt.datetime.now(dt.timezone.utc))
+            return self.ref_listing.read(repo, self.fresh_credentials(), dt.datetime.now(dt.timezone.utc))
 
         remote = self.git(repo, label, listing)
         recorded = self.store.recorded_fingerprint(newest.key)
         return remote.fingerprint if remote.fingerprint == recorded else None
 
+    def fresh_credentials(self) -> Any:
+        """The session's credentials now: botocore refreshes them here when they near their end."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.clients.credentials()
+        except (BotoCoreError, ClientError) as error:
+            raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
+
     def mirror_and_upload(self, repo: Repository, label: str, result: Result) -> None:
         with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.settings.work_dir) as work:
             mirror = Path(work) / f"{repo.name}.git"
             when = self.clock()
-            url = codecommit_url(repo, self.settings.profile)
+            name = codecommit_url(repo, self.settings.profile)  # the remote the mirror's config keeps
 
             def clone() -> None:
                 self.check_stop()
                 shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
-                clone_mirror(url, mirror, self.git_env)
+                now = dt.datetime.now(dt.timezone.utc)
+                _, env = codecommit_git_env(self.git_env, repo, self.fresh_credentials(), now, alias=name)
+                clone_mirror(name, mirror, env)
 
             self.git(repo, label, clone)
             self.check_stop()
@@ -1517,7 +1611,9 @@ def restore(ctx: Context, args: argparse.Namespace, env: Mapping[str, str]) -> s
                 codecommit.create_repository(
                     repositoryName=args.create_repo, repositoryDescription=f"restored from {backup.key}"
                 )
-            url = codecommit_url(Repository(region, args.create_repo, ""), ctx.settings.profile)
+            created = Repository(region, args.create_repo, "")
+            url = codecommit_git_url(created, git_env)
+            git_env = SigningGitEnvironment(git_env, created, ctx.clients.credentials)  # signed for each push
         else:
             url = args.push_to
         push_refs(unpacked.mirror, url, unpacked.state, git_env)
@@ -1564,7 +1660,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 OPTIONS: dict[str, tuple[str, str]] = {
     "--bucket": ("CODECOMMIT_BACKUP_BUCKET", "the backup bucket (required)"),
     "--prefix": ("CODECOMMIT_BACKUP_PREFIX", f"key prefix in the bucket (default {DEFAULT_PREFIX})"),
-    "--profile": ("AWS_PROFILE", "the AWS profile (also used by git-remote-codecommit)"),
+    "--profile": ("AWS_PROFILE", "the AWS profile"),
     "--log-format": ("CODECOMMIT_BACKUP_LOG_FORMAT", "text (default) or json, for CloudWatch Logs Insights"),
     "--regions": ("CODECOMMIT_BACKUP_REGIONS", "comma-separated regions (default: the session's region)"),
     "--include": ("CODECOMMIT_BACKUP_INCLUDE", "back up only names matching this glob; repeatable"),
