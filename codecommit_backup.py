@@ -320,8 +320,8 @@ def git_version_check(env: Mapping[str, str]) -> None:
 
 
 def git_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """The environment for every git command of the job: no trace, never a prompt. Raises ConfigError
-    for a git older than 2.31, which would ignore the header that authorized_git_env() gives it."""
+    """The environment for every git command of the job: no trace, never a prompt. The git it finds
+    must be 2.31 or newer (git_version_check), or it would ignore what authorized_git_env() adds."""
     # git's traces would print the Authorization header, or the signed URL of a git-remote-codecommit remote.
     env = {name: value for name, value in base.items() if not name.startswith(("GIT_TRACE", "GIT_CURL_VERBOSE"))}
     env.update(TRACE2_OFF)
@@ -331,7 +331,6 @@ def git_environment(base: Mapping[str, str]) -> dict[str, str]:
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", GIT_LOW_SPEED_LIMIT)
     env.setdefault("GIT_HTTP_LOW_SPEED_TIME", GIT_LOW_SPEED_TIME)
-    git_version_check(env)
     return env
 
 
@@ -2188,6 +2187,8 @@ def main(
         return int(stop.code or 0)
     configure_logging(args.log_format)
     try:
+        if args.command in ("backup", "restore", "verify"):
+            git_version_check(git_environment(env))  # before any AWS call: an old git is a one-line exit 2
         if args.command == "prune":
             return run_prune(args, env, clock)
         if args.command == "list":
