@@ -1,8 +1,9 @@
 """The test bed: moto (STS, S3, CodeCommit) and a real HTTPS git server, on loopback.
 
-The job under test reaches CodeCommit's git endpoint exactly as in production:
-`codecommit::<region>://<name>` -> git-remote-codecommit -> HTTPS with a SigV4
-password, here pointed at the local server by CODE_COMMIT_ENDPOINT.
+The job under test reaches CodeCommit's git endpoint exactly as in production: git over
+HTTPS to `https://<endpoint>/v1/repos/<name>`, each request with the Authorization header
+(a SigV4 password) the job signs, here pointed at the local server by CODE_COMMIT_ENDPOINT.
+A container credentials endpoint can stand in for CodeBuild's rotating credentials.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import boto3
 import pytest
 
 import codecommit_backup
+from tests.credserver import CredentialsServer
 from tests.gitserver import GitServer
 from tests.motoserver import MotoServer
 
@@ -49,6 +51,13 @@ OBJECT_ACTIONS = frozenset(
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoServer]:
     with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def credentials_server(git_server: GitServer) -> Iterator[CredentialsServer]:
+    """The container credentials endpoint, handing out keys the git server accepts until they expire."""
+    with CredentialsServer(git_server.add_key) as server:
         yield server
 
 
@@ -217,10 +226,11 @@ def bed(
     monkeypatch.chdir(tmp_path)  # the job writes its reports/ into the working folder
     for variable, value in environment.items():
         monkeypatch.setenv(variable, value)
-    # The subprocess test needs git-remote-codecommit and the console script on PATH.
+    # The subprocess tests need the console script on PATH (git-remote-codecommit, too, for cross-checks).
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     git_server.fail_clear()
     git_server.requests.clear()
+    git_server.authorizations.clear()
     git_server.pushes.clear()
     git_server.max_refs_per_push = 4000  # CodeCommit's limit
     # One CodeCommit: a repository created through the API can be cloned and pushed at once, and

@@ -10,6 +10,12 @@ auth after a 401 challenge.  Point git-remote-codecommit at it with
 
 Like CodeCommit, it refuses a push of more than ``max_refs_per_push`` ref updates with
 HTTP 403 before anything lands, and it records each push it lets through in ``pushes``.
+
+The job itself sends the same Basic credentials in an ``Authorization`` header from the first
+request on. Keys added with ``add_key(..., expires=...)`` are refused once expired, as CodeCommit
+refuses a signature made with temporary credentials that have run out. ``slow()`` makes the
+server wait, after checking the signature, before it answers a service: a transfer that takes
+a while, during which the client's processes can be watched.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -153,6 +160,9 @@ class GitServer:
         self.credentials = dict(credentials)
         self.regions = tuple(regions)
         self.requests: list[tuple[str, str, int]] = []
+        self.expiry: dict[str, datetime] = {}  # access key -> when it stops being accepted
+        self.authorizations: list[str] = []  # every Authorization header that was accepted, in order
+        self._slow: dict[str, tuple[float, int | None]] = {}  # service -> (seconds, times)
         # CodeCommit's limit on ref updates in one push; None for no limit.
         self.max_refs_per_push: int | None = MAX_REFS_PER_PUSH
         # (repository name, ref updates) for each receive-pack POST passed to the backend. git
@@ -234,9 +244,33 @@ class GitServer:
                 self._failures[name] = (status, times)
 
     def fail_clear(self) -> None:
-        """Forget every pending injected failure."""
+        """Forget every pending injected failure and slowness."""
         with self._lock:
             self._failures.clear()
+            self._slow.clear()
+
+    def add_key(self, access_key: str, secret: str, expires: datetime | None = None) -> None:
+        """Accept a key from now on; after `expires`, refuse it (HTTP 403), as for an expired session."""
+        with self._lock:
+            self.credentials[access_key] = secret
+            if expires is not None:
+                self.expiry[access_key] = expires
+
+    def slow(self, service: str, seconds: float, times: int | None = None) -> None:
+        """Wait `seconds` before answering the next `times` authenticated requests (all if None) for
+        `service` ("/git-upload-pack", "/git-receive-pack" or "/info/refs")."""
+        with self._lock:
+            self._slow[service] = (seconds, times)
+
+    def _take_slowness(self, service: str) -> float:
+        with self._lock:
+            seconds, times = self._slow.get(service, (0.0, None))
+            if times is not None:
+                if times <= 1:
+                    self._slow.pop(service, None)
+                else:
+                    self._slow[service] = (seconds, times - 1)
+            return seconds
 
     def _take_failure(self, name: str) -> int | None:
         with self._lock:
@@ -281,8 +315,11 @@ class GitServer:
         region = self._authenticate(header, environ.get("HTTP_HOST", ""), f"/v1/repos/{name}")
         if region is None:
             return _reply(start_response, 403, "access denied: invalid or expired signature")
+        with self._lock:
+            self.authorizations.append(header)
         if not self.repo_path(region, name).is_dir():
             return _reply(start_response, 404, "repository not found")
+        time.sleep(self._take_slowness(service))
         return self._backend(environ, start_response, region, name, service)
 
     def _authenticate(self, header: str, host: str, path: str) -> str | None:
@@ -291,10 +328,13 @@ class GitServer:
         if auth is None or auth.type != "basic" or not auth.username or not auth.password:
             return None
         access_key = auth.username.split("%", 1)[0]  # "<key>%<session token>"
-        secret = self.credentials.get(access_key)
+        with self._lock:
+            secret, expires = self.credentials.get(access_key), self.expiry.get(access_key)
         match = _PASSWORD.fullmatch(auth.password)
         if secret is None or match is None:
             return None
+        if expires is not None and datetime.now(timezone.utc) >= expires:
+            return None  # the session behind the key has ended
         try:
             signed = datetime.strptime(match["timestamp"], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
         except ValueError:
