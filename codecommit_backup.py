@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -606,17 +607,6 @@ def parse_advertisement(data: bytes, url: str) -> RefState:
     return RefState(refs, head if head in refs else None)
 
 
-def remote_refs(url: str, env: Mapping[str, str]) -> RefState:
-    """The refs and HEAD a clone would get, without cloning (`git ls-remote --symref`)."""
-    import git
-
-    try:
-        listing = git.Git().ls_remote("--symref", url, allow_unsafe_protocols=True, env=dict(env))
-    except git.GitCommandError as error:
-        raise git_failure("git ls-remote", error) from None
-    return parse_ls_remote(listing)
-
-
 def parse_ls_remote(listing: str) -> RefState:
     refs: dict[str, str] = {}
     head = None
@@ -629,17 +619,47 @@ def parse_ls_remote(listing: str) -> RefState:
     return RefState(refs, head if head in refs else None)
 
 
-def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
-    import git
+class GitFailure(RepositoryError, RestoreError):
+    """A git command on a local repository failed: a repository's failure in a backup, the restore's
+    in a restore."""
 
-    repo = git.Repo(mirror)
-    try:
-        listing = repo.git.for_each_ref("--format=%(objectname) %(refname)", env=dict(env))
-        head_ref = repo.git.symbolic_ref("-q", "HEAD", with_exceptions=False, env=dict(env))
-    finally:
-        repo.close()
+
+def git_in(
+    git_dir: Path | None,
+    *args: str,
+    env: Mapping[str, str],
+    work_tree: Path | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run git on the repository at `git_dir`, named explicitly: no discovery, no repository named by the
+    environment, with hooks and fsmonitor off and no transport but those `args` allow."""
+    command = [
+        "git",
+        *([f"--git-dir={git_dir}"] if git_dir else []),
+        *([f"--work-tree={work_tree}"] if work_tree else []),
+    ]
+    clean = {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES}
+    done = subprocess.run(
+        [*command, *HARDENED_GIT, *args],
+        env=clean,
+        cwd=cwd or work_tree or git_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        action = next(arg for index, arg in enumerate(args) if not arg.startswith("-") and args[index - 1] != "-c")
+        failure = subprocess.CalledProcessError(done.returncode, "git", stderr=done.stderr)
+        raise GitFailure(str(git_failure(f"git {action}", failure)))
+    return done
+
+
+def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
+    """Every ref and HEAD of a local repository."""
+    listing = git_in(mirror, "for-each-ref", "--format=%(objectname) %(refname)", env=env).stdout
+    head = git_in(mirror, "symbolic-ref", "-q", "HEAD", env=env, check=False).stdout.strip()
     refs = dict(reversed(line.split(" ", 1)) for line in listing.splitlines() if line)
-    head = head_ref.strip()
     return RefState(refs, head if head in refs else None)  # None: unborn, as in an empty repository
 
 
@@ -1398,6 +1418,12 @@ def run_manifest(
 
 
 # --------------------------------------------------------------------- restore, verify
+#
+# The trust model: the bucket is written by the source accounts, and a backup must survive exactly
+# the case where one of them is compromised. So an archive is untrusted input, even when its SHA-256
+# and refs fingerprint match: a writer of the object can write those too. Only what a bare mirror
+# needs is taken from it (HEAD, packed-refs, refs/, objects/ without alternates); the config is the
+# tool's own; and every git command names its repository and runs with hooks and fsmonitor off.
 
 # A mirror's files are mostly packs, already compressed: even deflated, a real archive expands a few
 # times at most. Declared or real sizes beyond this factor mean a zip bomb, not a repository.
@@ -1405,9 +1431,53 @@ MAX_EXPANSION = 50
 MIN_EXTRACT_BOUND = 64 * 1024**2
 CODECOMMIT_MAX_REFS_PER_PUSH = 4000  # CodeCommit accepts at most 4,000 ref updates in one push
 
+# All that is taken from an archive: what `git clone --mirror` needs to read every ref and object.
+MIRROR_FILES = frozenset({"HEAD", "packed-refs"})
+MIRROR_FOLDERS = frozenset({"refs", "objects"})
+# Files that make git read objects from another repository: an archive must hold its own.
+BORROWED_OBJECTS = frozenset({"objects/info/alternates", "objects/info/http-alternates"})
+# What every backup of this tool holds besides the mirror's data: replaced by a config of the tool's own.
+REPLACED = frozenset({"config"})
+SYMBOLIC_HEAD = re.compile(r"ref: (refs/[^\x00-\x20\x7f~^:?*\[\\]+)\n?")
+DETACHED_HEAD = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64})\n?")
+# Settings that could run a program or look beyond the repository: off for every git command run on
+# a restored repository, whatever the operator's own git config says. The repository's config is the
+# tool's own, so this guards against a mistake, not the archive.
+HARDENED_GIT = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never")
+# Variables that point git at another repository, index or object store.
+REPOSITORY_VARIABLES = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+    }
+)
+# The transports a restore may push with; `ext::` and `fd::` run commands and are never allowed.
+PUSH_TRANSPORTS = ("https", "http", "ssh", "git", "file", "codecommit")
+
 # fsck's complaints about an object's format ("error in commit <oid>: badTimezone: ..."): real,
 # legitimate histories have them. Missing or corrupt objects are reported in other words.
 FSCK_FORMAT_ISSUE = re.compile(r"^(?:error|warning) in (?:commit|tree|tag|blob) [0-9a-f]+: \w+: ")
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreRequest:
+    """What `restore` does: which backup, and exactly one target."""
+
+    name: str
+    region: str
+    at: str = "latest"
+    to: Path | None = None  # a folder: the bare mirror, or with `checkout` a working copy
+    push_to: str | None = None  # any git remote
+    create_repo: str | None = None  # a new CodeCommit repository
+    checkout: bool = False
+    force: bool = False  # replace a non-empty target
+    work_dir: str | None = None
+    profile: str | None = None
 
 
 def choose_backup(backups: Sequence[Backup], at: str, label: str) -> Backup:
@@ -1434,71 +1504,156 @@ def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, di
     archive = work / "archive.zip"
     sha256, metadata = store.download(backup.key, archive)
     if "sha256" not in metadata or "refs-fingerprint" not in metadata:
-        raise RestoreError(f"{backup.key} has no sha256 or refs-fingerprint metadata: not a backup of this tool")
+        raise RestoreError("it has no sha256 or refs-fingerprint metadata: not a backup of this tool")
     if sha256 != metadata["sha256"]:
         raise RestoreError(
-            f"{backup.key} does not match the SHA-256 recorded when it was uploaded: the object is corrupt "
+            "it does not match the SHA-256 recorded when it was uploaded: the object is corrupt "
             "or was altered; nothing was extracted"
         )
     return archive, metadata
 
 
-def extract_safely(archive: Path, top: str, target: Path) -> None:
-    """Extract the members below `top/` into `target`, refusing anything that could write elsewhere:
-    absolute paths, '..', links, or more bytes than a sane bound. Every member is checked before
-    the first byte is written."""
+@dataclasses.dataclass(frozen=True)
+class Extraction:
+    """What an archive's members become: the files and folders to write, and what is left out."""
+
+    files: list[tuple[zipfile.ZipInfo, str]]  # (member, path below the mirror)
+    folders: list[str]
+    skipped: list[str]  # paths below the mirror that are not extracted (but the config)
+
+
+def member_path(info: zipfile.ZipInfo, top: str) -> str:
+    """The member's path below `top/` ("" for the folder itself), or RestoreError for a member that
+    could land anywhere else, or that is not a plain file or folder."""
+    name = info.filename
+    parts = name.removesuffix("/").split("/")
+    if (
+        name.startswith("/")
+        or "\\" in name
+        or parts[0] != top
+        or any(part in ("", ".", "..") for part in parts)
+        or any(ord(char) < 0x20 for char in name)
+    ):
+        raise RestoreError(f"refusing archive member {name!r}: outside the folder {top}/")
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind == stat.S_IFLNK:
+        raise RestoreError(f"refusing archive member {name!r}: a link (a mirror has none)")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise RestoreError(f"refusing archive member {name!r}: a device, pipe or socket (a mirror has none)")
+    if kind and (kind == stat.S_IFDIR) != info.is_dir():
+        raise RestoreError(f"refusing archive member {name!r}: its type and its name disagree")
+    return "/".join(parts[1:])
+
+
+def taken(path: str) -> bool:
+    """Whether a path below the mirror is part of what a bare mirror needs."""
+    return path not in BORROWED_OBJECTS and (path in MIRROR_FILES or path.split("/", 1)[0] in MIRROR_FOLDERS)
+
+
+def plan_extraction(members: Sequence[zipfile.ZipInfo], top: str) -> Extraction:
+    """Check every member before anything is written; RestoreError for a malformed archive: a member
+    outside `top/`, a link or device, a path given twice, or a path that is both a file and a folder."""
+    files: dict[str, zipfile.ZipInfo] = {}
+    folders: set[str] = set()
+    for info in members:
+        path = member_path(info, top)
+        if path in files or (not info.is_dir() and path in folders):
+            raise RestoreError(f"refusing archive: {info.filename!r} appears twice, or as a file and a folder")
+        if info.is_dir():
+            folders.add(path)
+        else:
+            files[path] = info
+    for path in [*files, *folders]:
+        parents = path.split("/")[:-1]
+        for depth in range(1, len(parents) + 1):
+            parent = "/".join(parents[:depth])
+            if parent in files:
+                raise RestoreError(f"refusing archive: {top}/{parent} is both a file and a folder")
+            folders.add(parent)
+    folders.discard("")
+    for name in MIRROR_FILES:
+        if name in folders:
+            raise RestoreError(f"refusing archive: {top}/{name} is a folder, not a file")
+    for name in MIRROR_FOLDERS:
+        if name in files:
+            raise RestoreError(f"refusing archive: {top}/{name} is a file, not a folder")
+    if "HEAD" not in files:
+        raise RestoreError(f"refusing archive: {top}/HEAD is missing, so it is not a git mirror")
+    return Extraction(
+        files=[(info, path) for path, info in sorted(files.items()) if taken(path)],
+        folders=sorted(path for path in folders if taken(path)),
+        skipped=sorted(path for path in files if not taken(path) and path not in REPLACED),
+    )
+
+
+def extract_mirror(archive: Path, top: str, target: Path) -> list[str]:
+    """Extract what a bare mirror needs from below `top/` into `target` (a new folder), checking
+    every member before the first byte is written, and bounding what it may expand to.
+    Returns the paths it left out."""
     bound = max(archive.stat().st_size * MAX_EXPANSION, MIN_EXTRACT_BOUND)
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
-            for info in members:
-                name = info.filename
-                parts = name.rstrip("/").split("/")
-                if name.startswith("/") or "\\" in name or ".." in parts or parts[0] != top:
-                    raise RestoreError(f"refusing archive member {name!r}: outside the folder {top}/")
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise RestoreError(f"refusing archive member {name!r}: a link (a mirror has none)")
             if sum(info.file_size for info in members) > bound:
                 raise RestoreError(f"refusing archive: it declares more than {human_size(bound)} of content")
-            target.mkdir(parents=True, exist_ok=True)
+            plan = plan_extraction(members, top)
+            target.mkdir(parents=True)
+            for folder in ("refs/heads", "refs/tags", "objects/info", "objects/pack", *plan.folders):
+                target.joinpath(folder).mkdir(parents=True, exist_ok=True)
             written = 0
-            for info in members:
-                path = target.joinpath(*info.filename.rstrip("/").split("/")[1:])
-                if info.is_dir():
-                    path.mkdir(parents=True, exist_ok=True)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as source, open(path, "xb") as out:
+            for info, path in plan.files:
+                with zf.open(info) as source, open(target / path, "xb") as out:
                     while chunk := source.read(COPY_CHUNK):
                         written += len(chunk)
                         if written > bound:
                             raise RestoreError(f"refusing archive: it expands beyond {human_size(bound)}")
                         out.write(chunk)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as error:
         raise RestoreError(f"the archive is damaged: {error}") from None
+    except OSError as error:
+        raise RestoreError(f"the archive could not be extracted: {error.strerror or error}") from None
+    check_head((target / "HEAD").read_text(errors="replace"))
+    return plan.skipped
 
 
-def check_repository(path: Path, env: Mapping[str, str]) -> list[str]:
+def check_head(text: str) -> None:
+    """HEAD must name a ref below refs/ or an object id: git reads it before anything else."""
+    symbolic = SYMBOLIC_HEAD.fullmatch(text)
+    if DETACHED_HEAD.fullmatch(text) is None and (symbolic is None or ".." in symbolic[1] or symbolic[1].endswith("/")):
+        raise RestoreError(f"refusing archive: its HEAD {text[:80]!r} names neither a ref nor an object")
+
+
+def write_config(git_dir: Path, url: str, *, bare: bool) -> None:
+    """The tool's own config for a restored repository: its origin, and nothing else. The object format
+    follows the ids in the refs (CodeCommit's are SHA-1)."""
+    sha256 = bool(re.search(r"\b[0-9a-f]{64}\b", (git_dir / "HEAD").read_text() + packed_refs_text(git_dir)))
+    lines = [
+        "[core]",
+        f"\trepositoryformatversion = {1 if sha256 else 0}",
+        "\tfilemode = true",
+        f"\tbare = {'true' if bare else 'false'}",
+        *(["[extensions]", "\tobjectformat = sha256"] if sha256 else []),
+        '[remote "origin"]',
+        f"\turl = {url}",
+        "\tfetch = +refs/*:refs/*" if bare else "\tfetch = +refs/heads/*:refs/remotes/origin/*",
+        *(["\tmirror = true"] if bare else []),
+    ]
+    (git_dir / "config").write_text("\n".join(lines) + "\n")
+
+
+def packed_refs_text(git_dir: Path) -> str:
+    packed = git_dir / "packed-refs"
+    return packed.read_text(errors="replace") if packed.exists() else ""
+
+
+def check_repository(git_dir: Path, env: Mapping[str, str]) -> list[str]:
     """`git fsck --full`: every object intact and every ref's history complete. Returns format
     warnings, which are not corruption; raises RestoreError for missing or corrupt objects."""
-    import git
-
-    repo = git.Repo(path)
-    try:
-        status, out, err = repo.git.fsck(
-            "--full",
-            "--no-dangling",
-            "--no-progress",
-            with_extended_output=True,
-            with_exceptions=False,
-            env=dict(env),
-        )
-    finally:
-        repo.close()
-    lines = [line for line in f"{out}\n{err}".splitlines() if line.strip()]
+    done = git_in(git_dir, "fsck", "--full", "--no-dangling", "--no-progress", env=env, check=False)
+    lines = [line for line in f"{done.stdout}\n{done.stderr}".splitlines() if line.strip()]
     warnings = [line for line in lines if FSCK_FORMAT_ISSUE.match(line)]
     problems = [line for line in lines if not FSCK_FORMAT_ISSUE.match(line) and not line.startswith("notice")]
-    if status != 0 and problems:
+    if done.returncode != 0 and problems:
         raise RestoreError(f"git fsck found a damaged repository: {'; '.join(problems[:3])}")
     return warnings
 
@@ -1511,117 +1666,179 @@ class Unpacked:
     state: RefState
     metadata: dict[str, str]
     warnings: list[str]
+    skipped: list[str]  # what the archive held beyond a mirror's data: not extracted
 
 
-def unpack_backup(store: S3Store, backup: Backup, name: str, work: Path, env: Mapping[str, str]) -> Unpacked:
-    """Download, check, extract and verify one backup into work/<name>.git."""
-    archive, metadata = fetch_verified(store, backup, work)
-    mirror = work / f"{name}.git"
-    extract_safely(archive, f"{name}.git", mirror)
-    archive.unlink()
-    warnings = check_repository(mirror, env)
-    state = read_refs(mirror, env)
+def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, env: Mapping[str, str]) -> Unpacked:
+    """Download, check, extract and verify one backup into work/<name>.git, with a config of the
+    tool's own. Every error names the backup."""
+    try:
+        archive, metadata = fetch_verified(store, backup, work)
+        mirror = work / f"{repo.name}.git"
+        skipped = extract_mirror(archive, f"{repo.name}.git", mirror)
+        archive.unlink()
+        write_config(mirror, codecommit_url(repo, None), bare=True)
+        warnings = check_repository(mirror, env)
+        state = read_refs(mirror, env)
+    except RestoreError as error:
+        raise RestoreError(f"{backup.key}: {error}") from None
     if state.fingerprint != metadata["refs-fingerprint"]:
         raise RestoreError(
-            f"the restored refs do not match those recorded at backup time ({state.fingerprint} != "
+            f"{backup.key}: the restored refs do not match those recorded at backup time ({state.fingerprint} != "
             f"{metadata['refs-fingerprint']}): the archive does not hold what was backed up"
         )
-    return Unpacked(mirror, state, metadata, warnings)
+    return Unpacked(mirror, state, metadata, warnings, skipped)
 
 
-def remote_is_empty(url: str, env: Mapping[str, str]) -> bool:
-    return not remote_refs(url, env).refs
+def described(paths: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
-def push_refs(mirror: Path, url: str, state: RefState, env: Mapping[str, str]) -> None:
+def push_transport(url: str) -> str:
+    """The transport git would use for a remote, as `protocol.<name>.allow` names it; ConfigError for one
+    that runs a command (`ext::`, `fd::`) or that git does not know."""
+    if "::" in url.split("/", 1)[0]:
+        transport = url.split("::", 1)[0].lower()
+    elif "://" in url:
+        transport = url.split("://", 1)[0].lower()
+    elif ":" in url.split("/", 1)[0]:
+        transport = "ssh"  # scp-like: host:path
+    else:
+        transport = "file"
+    if transport not in PUSH_TRANSPORTS:
+        raise ConfigError(f"cannot push to {redact(url)!r}: use an https, ssh or git URL, or a path")
+    return transport
+
+
+def allowed_transport(url: str) -> tuple[str, ...]:
+    """git options that allow the remote's own transport and no other (git-remote-codecommit goes on
+    over https)."""
+    transport = push_transport(url)
+    names = (transport, "https") if transport == "codecommit" else (transport,)
+    return tuple(option for name in names for option in ("-c", f"protocol.{name}.allow=always"))
+
+
+def listed_refs(url: str, env: Mapping[str, str], git_dir: Path | None, cwd: Path | None = None) -> RefState:
+    """The refs and HEAD a remote holds (`git ls-remote --symref`), with only its own transport allowed."""
+    return parse_ls_remote(
+        git_in(git_dir, *allowed_transport(url), "ls-remote", "--symref", url, env=env, cwd=cwd).stdout
+    )
+
+
+def push_refs(mirror: Path, url: str, env: Mapping[str, str]) -> None:
     """Push every ref, in batches CodeCommit accepts.
 
     Each batch is pushed with the one refspec `+refs/*:refs/*` from a ref list trimmed to that
     batch: git matches explicit refspecs against refs in quadratic time (4,000 took 32 s here to a
     local remote, the glob 1 s). The objects stay; only `packed-refs` changes. Over HTTP git itself
     still spells the glob out ref by ref (4,000 refs: 16 s in send-pack), which no batching avoids."""
-    import git
-
-    repo = git.Repo(mirror)
     packed = mirror / "packed-refs"
+    git_in(mirror, "pack-refs", "--all", env=env)
+    original = packed.read_text() if packed.exists() else ""
+    header = [line for line in original.splitlines(keepends=True) if line.startswith("#")]
+    entries: dict[str, str] = {}  # ref -> its line, plus the peeled "^oid" line of a tag
+    for line in original.splitlines(keepends=True):
+        if line.startswith("^") and entries:
+            last = next(reversed(entries))
+            entries[last] += line
+        elif not line.startswith("#"):
+            entries[line.rstrip("\n").split(" ", 1)[1]] = line
+    names = sorted(entries)
     try:
-        repo.git.pack_refs("--all", env=dict(env))
-        original = packed.read_text() if packed.exists() else ""
-        header = [line for line in original.splitlines(keepends=True) if line.startswith("#")]
-        entries: dict[str, str] = {}  # ref -> its line, plus the peeled "^oid" line of a tag
-        for line in original.splitlines(keepends=True):
-            if line.startswith("^") and entries:
-                last = next(reversed(entries))
-                entries[last] += line
-            elif not line.startswith("#"):
-                entries[line.rstrip("\n").split(" ", 1)[1]] = line
-        names = sorted(entries)
-        try:
-            for start in range(0, len(names), CODECOMMIT_MAX_REFS_PER_PUSH):
-                batch = names[start : start + CODECOMMIT_MAX_REFS_PER_PUSH]
-                packed.write_text("".join(header + [entries[name] for name in batch]))
-                repo.git.push(url, "+refs/*:refs/*", env=dict(env))
-        finally:
-            packed.write_text(original)
-    except git.GitCommandError as error:
-        raise RestoreError(str(git_failure("git push", error))) from None
+        for start in range(0, len(names), CODECOMMIT_MAX_REFS_PER_PUSH):
+            batch = names[start : start + CODECOMMIT_MAX_REFS_PER_PUSH]
+            packed.write_text("".join(header + [entries[name] for name in batch]))
+            git_in(mirror, *allowed_transport(url), "push", url, "+refs/*:refs/*", env=env)
     finally:
-        repo.close()
+        packed.write_text(original)
 
 
-def restore(ctx: Context, args: argparse.Namespace, env: Mapping[str, str]) -> str:
+def install(unpacked: Unpacked, target: Path, checkout: bool, env: Mapping[str, str]) -> None:
+    """Put the restored repository at `target`: built beside it, then swapped in, so that a failure
+    leaves a target that existed as it was. With `checkout`, a working copy of HEAD."""
+    target = target.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.restoring-", dir=target.parent))
+    try:
+        built = staging / "new"
+        if checkout:
+            built.mkdir()
+            git_dir = built / ".git"
+            shutil.move(str(unpacked.mirror), str(git_dir))
+            write_config(git_dir, codecommit_origin(git_dir), bare=False)
+            if unpacked.state.head:
+                git_in(git_dir, "checkout", "--force", "--quiet", "HEAD", env=env, work_tree=built)
+        else:
+            shutil.move(str(unpacked.mirror), str(built))
+        if target.exists():
+            os.rename(target, staging / "old")
+        try:
+            os.rename(built, target)
+        except OSError:
+            if (staging / "old").exists():
+                os.rename(staging / "old", target)
+            raise
+    except (OSError, GitFailure) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise RestoreError(f"could not restore to {target} ({reason}); nothing there was changed") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def codecommit_origin(git_dir: Path) -> str:
+    """The origin URL the tool wrote into a restored repository's config."""
+    match = re.search(r"^\turl = (.*)$", (git_dir / "config").read_text(), re.MULTILINE)
+    return match[1] if match else ""
+
+
+def check_restore_target(request: RestoreRequest, codecommit: Any, env: Mapping[str, str], work: Path) -> None:
+    """Refuse a target in the way before anything is downloaded."""
+    target = request.to
+    in_the_way = target is not None and target.exists() and (not target.is_dir() or any(target.iterdir()))
+    if in_the_way and not request.force:
+        raise RestoreError(f"{target} exists and is not empty: choose another folder or give --force")
+    if request.create_repo and get_repository(codecommit, request.create_repo) is not None and not request.force:
+        raise RestoreError(f"CodeCommit repository {request.create_repo} exists in {request.region}: choose a new name")
+    if request.push_to and not request.force and listed_refs(request.push_to, env, None, work).refs:
+        raise RestoreError(f"{redact(request.push_to)} already has refs: push to an empty repository or give --force")
+
+
+def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapping[str, str]) -> str:
     """Restore one backup to a folder, any git remote, or a new CodeCommit repository.
     Returns a line that says what was restored where."""
-    import git
-
-    name, region = args.name, ctx.settings.regions[0]
-    catalog = ctx.store.list_backups(ctx.clients.account_id, region, name)
-    backup = choose_backup(catalog.get((region, name), []), args.at, f"{region}/{name}")
+    name, region = request.name, request.region
+    catalog = store.list_backups(clients.account_id, region, name)
+    backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}")
     git_env = git_environment(env)
-    target = Path(args.to) if args.to else None
-    if target is not None and target.exists() and any(target.iterdir()) and not args.force:
-        raise RestoreError(f"{target} exists and is not empty: choose another folder or give --force")
-    codecommit = ctx.clients.codecommit_for(region)
-    if args.create_repo and get_repository(codecommit, args.create_repo) is not None and not args.force:
-        raise RestoreError(f"CodeCommit repository {args.create_repo} exists in {region}: choose a new name")
-    if args.push_to and not args.force and not remote_is_empty(args.push_to, git_env):
-        raise RestoreError(f"{redact(args.push_to)} already has refs: push to an empty repository or give --force")
-    with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=args.work_dir) as work:
-        unpacked = unpack_backup(ctx.store, backup, name, Path(work), git_env)
+    codecommit = clients.codecommit_for(region)
+    with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
+        check_restore_target(request, codecommit, git_env, Path(work))
+        unpacked = unpack_backup(store, backup, Repository(region, name, ""), Path(work), git_env)
+        if unpacked.skipped:
+            logger.warning("%s: not restored, as a mirror never needs them: %s", name, described(unpacked.skipped))
         for warning in unpacked.warnings:
             logger.warning("%s: %s", name, warning)
         refs = len(unpacked.state.refs)
-        if target is not None:
-            if target.exists():
-                shutil.rmtree(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if args.checkout:
-                target.mkdir(parents=True)
-                shutil.move(str(unpacked.mirror), str(target / ".git"))
-                work_tree = git.Git(str(target))
-                work_tree.config("core.bare", "false")
-                if unpacked.state.head:
-                    work_tree.checkout("--force", unpacked.state.head.removeprefix("refs/heads/"), env=dict(git_env))
-            else:
-                shutil.move(str(unpacked.mirror), str(target))
-            return f"restored {backup.key} ({refs} refs) to {target}"
-        if args.create_repo:
-            if get_repository(codecommit, args.create_repo) is None:
+        if request.to is not None:
+            install(unpacked, request.to, request.checkout, git_env)
+            return f"restored {backup.key} ({refs} refs) to {request.to}"
+        if request.create_repo:
+            if get_repository(codecommit, request.create_repo) is None:
                 codecommit.create_repository(
-                    repositoryName=args.create_repo, repositoryDescription=f"restored from {backup.key}"
+                    repositoryName=request.create_repo, repositoryDescription=f"restored from {backup.key}"
                 )
-            created = Repository(region, args.create_repo, "")
+            created = Repository(region, request.create_repo, "")
             url = codecommit_git_url(created, git_env)
-            git_env = SigningGitEnvironment(git_env, created, ctx.clients.credentials)  # signed for each push
+            git_env = SigningGitEnvironment(git_env, created, clients.credentials)  # signed for each git process
         else:
-            url = args.push_to
-        push_refs(unpacked.mirror, url, unpacked.state, git_env)
-        pushed = remote_refs(url, git_env)
-        if pushed.refs != unpacked.state.refs:
+            url = request.push_to or ""
+        push_refs(unpacked.mirror, url, git_env)
+        if listed_refs(url, git_env, unpacked.mirror).refs != unpacked.state.refs:
             raise RestoreError(f"after the push, {redact(url)} does not hold exactly the backed-up refs")
-        if args.create_repo and unpacked.state.head:
+        if request.create_repo and unpacked.state.head:
             codecommit.update_default_branch(
-                repositoryName=args.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
+                repositoryName=request.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
             )
         return f"restored {backup.key} ({refs} refs) to {redact(url)}"
 
@@ -1629,23 +1846,26 @@ def restore(ctx: Context, args: argparse.Namespace, env: Mapping[str, str]) -> s
 def verify_backup(
     store: S3Store, backup: Backup, repo: Repository, work_dir: str | None, env: Mapping[str, str]
 ) -> Result:
-    """A restore drill for one backup: download, check, extract, fsck, compare fingerprints."""
+    """A restore drill for one backup: download, check, extract, fsck, compare fingerprints. An archive
+    that holds anything a backup never has fails, though restore would leave it out."""
     started = time.monotonic()
     result = Result(repo, "failed", key=backup.key, size=backup.size)
     try:
         with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-verify-", dir=work_dir) as work:
-            unpacked = unpack_backup(store, backup, repo.name, Path(work), env)
+            unpacked = unpack_backup(store, backup, repo, Path(work), env)
+        if unpacked.skipped:
+            raise RestoreError(
+                f"{backup.key}: the archive holds what this tool never writes: {described(unpacked.skipped)}; "
+                "the object was altered or not made by codecommit-backup (restore would leave these out)"
+            )
         result.status, result.fingerprint = "ok", unpacked.state.fingerprint
-        result.sha256, result.refs, result.warnings = (
-            unpacked.metadata["sha256"],
-            len(unpacked.state.refs),
-            unpacked.warnings,
-        )
+        result.sha256, result.refs = unpacked.metadata["sha256"], len(unpacked.state.refs)
+        result.warnings = unpacked.warnings
     except RestoreError as error:
         result.reason = str(error)
     except Exception as error:
         logger.exception("%s/%s: unexpected error", repo.region, repo.name)
-        result.reason = f"unexpected {type(error).__name__}: {redact(str(error))}"
+        result.reason = f"{backup.key}: unexpected {type(error).__name__}: {redact(str(error))}"
     result.seconds = time.monotonic() - started
     return result
 
@@ -2118,13 +2338,22 @@ def run_restore(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for name in (args.name, args.create_repo):
         if name is not None and not valid_repository_name(name):
             raise ConfigError(f"invalid repository name {name!r}: use letters, digits, '.', '_' and '-'")
-    import git
-
+    if args.push_to:
+        push_transport(args.push_to)
     ctx = connect(args, env)
-    try:
-        print(restore(ctx, args, env))
-    except git.GitCommandError as error:
-        raise RestoreError(str(git_failure("restore", error))) from None
+    request = RestoreRequest(
+        name=args.name,
+        region=ctx.settings.regions[0],
+        at=args.at,
+        to=Path(args.to) if args.to else None,
+        push_to=args.push_to,
+        create_repo=args.create_repo,
+        checkout=args.checkout,
+        force=args.force,
+        work_dir=args.work_dir,
+        profile=ctx.settings.profile,
+    )
+    print(restore(ctx.store, ctx.clients, request, env))
     return EXIT_OK
 
 
@@ -2201,7 +2430,7 @@ def main(
     except ConfigError as error:
         print(f"{PROJECT}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except RestoreError as error:
+    except BackupError as error:  # RestoreError, or a git command's failure
         print(f"{PROJECT}: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except (BotoCoreError, ClientError) as error:

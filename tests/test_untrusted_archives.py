@@ -1,0 +1,328 @@
+"""An archive is untrusted input: a source account that writes the bucket may be compromised.
+
+Each test here rewrites a real backup as an attacker who can write the object would, with a SHA-256
+and a refs fingerprint that match, so that every check the tool made before this work passes. Each
+payload touches a marker file: the tests show that no code ran, that nothing was written outside
+the target, and that the outcome is the documented refusal or warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import stat
+import subprocess
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.bed import BUCKET, Bed, git, ref_state
+from tests.test_restore import backup, tamper, the_key
+
+Members = Sequence[tuple[zipfile.ZipInfo | str, bytes | str]]
+
+
+def rewrite(
+    bed: Bed,
+    key: str,
+    *,
+    config: str | None = None,
+    add: Members = (),
+    keep: Callable[[str], bool] = lambda name: True,
+) -> None:
+    """Rewrite a backup: replace its config, add members, drop members; keep sha256 and fingerprint valid."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(bed.download(key))) as source, zipfile.ZipFile(buffer, "w") as out:
+        for info in source.infolist():
+            if not keep(info.filename):
+                continue
+            replaced = config is not None and info.filename.endswith(".git/config")
+            out.writestr(info, config if replaced else source.read(info))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns of a duplicate name: some tests want one
+            for member, data in add:
+                out.writestr(member, data)
+    data = buffer.getvalue()
+    tamper(bed, key, data, sha256=hashlib.sha256(data).hexdigest())
+
+
+def executable(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFREG | 0o755) << 16
+    return info
+
+
+def empty_index() -> bytes:
+    """A valid, empty git index (version 2, no entries, its SHA-1 trailer): what makes git consult
+    core.fsmonitor."""
+    header = b"DIRC" + (2).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    return header + hashlib.sha1(header).digest()  # noqa: S324  # git's own checksum, not a security use
+
+
+def config(body: str) -> str:
+    """An archive's config as git reads it: the usual header, then the attacker's settings."""
+    return "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n" + body
+
+
+def a_backup(bed: Bed, name: str, content: str = "simple") -> str:
+    bed.create_bucket()
+    bed.make_repo(name, content=content)
+    backup(bed)
+    return the_key(bed, name)
+
+
+def nothing_ran(marker: Path) -> None:
+    assert not marker.exists(), "the archive ran code"
+    assert not list(marker.parent.glob(f"{marker.name}*")), "the archive ran code"
+
+
+@pytest.mark.parametrize("shape", ["worktree", "linked-worktree"])
+def test_verify_does_not_run_fsmonitor_from_a_fake_worktree(bed: Bed, tmp_path: Path, shape: str) -> None:
+    key = a_backup(bed, "wt")
+    marker = tmp_path / "pwned"
+    settings = config(f'[core]\n\tbare = false\n\tworktree = .\n\tfsmonitor = "touch {marker}; false"\n')
+    members: Members = [("wt.git/index", empty_index())]
+    if shape == "linked-worktree":
+        members += [
+            ("wt.git/gitdir", "wt.git/wt/.git\n"),
+            ("wt.git/commondir", "..\n"),
+            ("wt.git/wt/.git", "gitdir: ..\n"),
+        ]
+    rewrite(bed, key, config=settings, add=members)
+
+    run = bed.run("verify", "--bucket", BUCKET, "--repo", "wt")
+
+    nothing_ran(marker)
+    assert run.code == 1
+    skipped = "commondir, gitdir, index, wt/.git" if shape == "linked-worktree" else "index"
+    assert f"{key}: the archive holds what this tool never writes: {skipped};" in run.err
+    (report,) = Path("reports").glob("codecommit-backup-verify-*.xml")
+    assert 'name="wt"' in report.read_text() and key in report.read_text()
+
+
+@pytest.mark.parametrize("attack", ["fsmonitor", "smudge-filter", "hooks"])
+def test_a_checkout_runs_nothing_from_the_archive(bed: Bed, tmp_path: Path, attack: str) -> None:
+    key = a_backup(bed, "co")
+    marker = tmp_path / "pwned"
+    script = f"#!/bin/sh\ntouch {marker}\n"
+    if attack == "fsmonitor":
+        rewrite(
+            bed,
+            key,
+            config=config(f'[core]\n\tbare = true\n\tfsmonitor = "touch {marker}; false"\n'),
+            add=[("co.git/index", empty_index())],
+        )
+    elif attack == "smudge-filter":
+        rewrite(
+            bed,
+            key,
+            config=config(
+                f'[core]\n\tbare = true\n[filter "evil"]\n\tsmudge = "touch {marker}; cat"\n\trequired = true\n'
+            ),
+            add=[("co.git/info/attributes", "* filter=evil\n")],
+        )
+    else:
+        hooks = ("post-checkout", "reference-transaction", "pre-push", "post-index-change")
+        rewrite(bed, key, add=[(executable(f"co.git/hooks/{hook}"), script) for hook in hooks])
+    target = tmp_path / "co"
+
+    run = bed.run("restore", "co", "--bucket", BUCKET, "--to", str(target), "--checkout")
+
+    nothing_ran(marker)
+    assert run.code == 0, run.text
+    assert (target / "README.md").read_text() == "hello\n"
+    assert not (target / ".git" / "hooks").exists() and not (target / ".git" / "info").exists()
+    assert "not restored, as a mirror never needs them: " in run.err
+    git("-C", target, "status", "--porcelain")  # the operator's next command runs nothing either
+    nothing_ran(marker)
+
+
+def test_a_worktree_elsewhere_writes_nothing_outside_the_target(bed: Bed, tmp_path: Path) -> None:
+    key = a_backup(bed, "away")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rewrite(bed, key, config=config(f"[core]\n\tworktree = {elsewhere}\n"))
+    target = tmp_path / "away"
+
+    run = bed.run("restore", "away", "--bucket", BUCKET, "--to", str(target), "--checkout")
+
+    assert run.code == 0, run.text
+    assert list(elsewhere.iterdir()) == []
+    assert (target / "README.md").read_text() == "hello\n"
+
+
+def test_a_push_ignores_the_archives_url_rewrites_and_ssh_command(bed: Bed, tmp_path: Path) -> None:
+    source_key = a_backup(bed, "pushy")
+    marker = tmp_path / "pwned"
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", remote)
+    settings = (
+        f'[core]\n\tbare = true\n\tsshCommand = "touch {marker}; false"\n'
+        f'[url "ssh://evil.invalid/x"]\n\tpushInsteadOf = {remote}\n\tinsteadOf = {remote}\n'
+    )
+    rewrite(bed, source_key, config=config(settings))
+
+    run = bed.run("restore", "pushy", "--bucket", BUCKET, "--push-to", str(remote))
+
+    nothing_ran(marker)
+    assert run.code == 0, run.text
+    assert ref_state(remote)[0] == ref_state(bed.git_server.repo_path("us-east-1", "pushy"))[0]
+
+
+def test_a_new_codecommit_repository_is_not_pushed_through_ext(bed: Bed, tmp_path: Path) -> None:
+    key = a_backup(bed, "extish")
+    marker = tmp_path / "pwned"
+    command = f"ext::sh -c touch% {marker};% :% "
+    settings = f'[core]\n\tbare = true\n[protocol "ext"]\n\tallow = always\n[url "{command}"]\n'
+    settings += "\tinsteadOf = codecommit::\n\tinsteadOf = https://\n\tpushInsteadOf = https://\n"
+    rewrite(bed, key, config=config(settings))
+
+    run = bed.run("restore", "extish", "--bucket", BUCKET, "--create-repo", "extish-again")
+
+    nothing_ran(marker)
+    assert run.code == 0, run.text
+    restored = bed.git_server.repo_path("us-east-1", "extish-again")
+    assert ref_state(restored)[0] == ref_state(bed.git_server.repo_path("us-east-1", "extish"))[0]
+
+
+def test_borrowed_objects_fail_verify_and_restore(bed: Bed, tmp_path: Path) -> None:
+    """No pack, but objects/info/alternates pointing at another local repository that has them."""
+    key = a_backup(bed, "hollow")
+    lender = bed.git_server.repo_path("us-east-1", "hollow")
+    rewrite(
+        bed,
+        key,
+        keep=lambda name: not name.startswith("hollow.git/objects/") or name.endswith("/"),
+        add=[("hollow.git/objects/info/alternates", f"{lender}/objects\n")],
+    )
+
+    run = bed.run("verify", "--bucket", BUCKET, "--repo", "hollow")
+    assert run.code == 1
+    assert f"FAILED us-east-1/hollow: {key}: git fsck found a damaged repository" in run.err
+
+    target = tmp_path / "hollow.git"
+    run = bed.run("restore", "hollow", "--bucket", BUCKET, "--to", str(target))
+    assert run.code == 1 and "git fsck found a damaged repository" in run.err
+    assert not target.exists()
+
+
+def test_a_restored_mirror_has_the_tools_own_config(bed: Bed, tmp_path: Path) -> None:
+    """Even a plain restore hands over nothing that runs at the operator's next git command."""
+    key = a_backup(bed, "plain")
+    marker = tmp_path / "pwned"
+    settings = (
+        f'[core]\n\tbare = true\n\tpager = "touch {marker}; cat"\n\tfsmonitor = "touch {marker}; false"\n'
+        f'[alias]\n\tlog = "!touch {marker}"\n[include]\n\tpath = /etc/passwd\n'
+    )
+    rewrite(bed, key, config=config(settings))
+    target = tmp_path / "plain.git"
+
+    run = bed.run("restore", "plain", "--bucket", BUCKET, "--to", str(target))
+
+    assert run.code == 0, run.text
+    settings = git("config", "--file", target / "config", "--list").splitlines()
+    assert settings == [
+        "core.repositoryformatversion=0",
+        "core.filemode=true",
+        "core.bare=true",
+        "remote.origin.url=codecommit::us-east-1://plain",
+        "remote.origin.fetch=+refs/*:refs/*",
+        "remote.origin.mirror=true",
+    ]
+    git("--git-dir", target, "log", "--oneline")
+    nothing_ran(marker)
+
+
+def test_a_symlinked_objects_folder_is_refused(bed: Bed, tmp_path: Path) -> None:
+    key = a_backup(bed, "linked")
+    link = zipfile.ZipInfo("linked.git/objects")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    lender = bed.git_server.repo_path("us-east-1", "linked")
+    rewrite(bed, key, keep=lambda name: not name.startswith("linked.git/objects"), add=[(link, f"{lender}/objects")])
+    target = tmp_path / "linked.git"
+
+    run = bed.run("restore", "linked", "--bucket", BUCKET, "--to", str(target))
+
+    assert run.code == 1
+    assert f"{key}: refusing archive member 'linked.git/objects': a link" in run.err
+    assert not target.exists()
+
+
+def device(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFCHR | 0o644) << 16
+    return info
+
+
+@pytest.mark.parametrize(
+    ("added", "message"),
+    [
+        ([("bad.git/packed-refs", "# pack-refs with: peeled\n")], "'bad.git/packed-refs' appears twice"),
+        ([("bad.git/refs/heads/x", "0" * 40), ("bad.git/refs/heads/x/y", "0" * 40)], "is both a file and a folder"),
+        ([("bad.git/refs/tags/", b""), ("bad.git/refs/tags", "0" * 40)], "appears twice, or as a file and a folder"),
+        ([(device("bad.git/objects/info/packs"), "")], "a device, pipe or socket"),
+        ([("bad.git/HEAD", "ref: ../../../etc/passwd\n")], "appears twice"),
+    ],
+    ids=["duplicate", "file-and-folder", "folder-then-file", "device", "second-head"],
+)
+def test_a_malformed_archive_is_one_line_naming_the_backup(
+    bed: Bed, tmp_path: Path, added: Members, message: str
+) -> None:
+    key = a_backup(bed, "bad")
+    rewrite(bed, key, add=added)
+    target = tmp_path / "bad.git"
+
+    run = bed.run("restore", "bad", "--bucket", BUCKET, "--to", str(target))
+
+    assert run.code == 1, run.text
+    assert len(run.err.strip().splitlines()) == 1, run.err
+    assert f"error: {key}: refusing archive" in run.err and message in run.err
+    assert "Traceback" not in run.text and not target.exists()
+    run = bed.run("verify", "--bucket", BUCKET, "--repo", "bad")
+    assert run.code == 1 and "Traceback" not in run.text
+    (report,) = Path("reports").glob("codecommit-backup-verify-*.xml")
+    assert f'<failure message="{key}: refusing archive' in report.read_text()
+
+
+def test_a_head_that_names_no_ref_is_refused(bed: Bed, tmp_path: Path) -> None:
+    key = a_backup(bed, "headless")
+    rewrite(bed, key, keep=lambda name: not name.endswith(".git/HEAD"), add=[("headless.git/HEAD", "ref: ../../x\n")])
+    run = bed.run("restore", "headless", "--bucket", BUCKET, "--to", str(tmp_path / "headless.git"))
+    assert run.code == 1
+    assert f"{key}: refusing archive: its HEAD 'ref: ../../x\\n' names neither a ref nor an object" in run.err
+
+
+def test_a_failed_forced_restore_leaves_the_old_target(bed: Bed, tmp_path: Path) -> None:
+    """A tree with a `.git` entry: fsck calls it a format issue, but no checkout can write it."""
+    bed.create_bucket()
+    source = bed.make_repo("dotgit", content="simple")
+    blob = subprocess.run(
+        ["git", "--git-dir", str(source), "hash-object", "-w", "--stdin"],
+        input="x\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = subprocess.run(
+        ["git", "--git-dir", str(source), "mktree"],
+        input=f"100644 blob {blob}\t.git\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    commit = git("--git-dir", source, "commit-tree", tree, "-p", "main", "-m", "evil").strip()
+    git("--git-dir", source, "update-ref", "refs/heads/main", commit)
+    backup(bed)
+    target = tmp_path / "dotgit"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+
+    run = bed.run("restore", "dotgit", "--bucket", BUCKET, "--to", str(target), "--checkout", "--force")
+
+    assert run.code == 1
+    assert "invalid path '.git" in run.err and "nothing there was changed" in run.err
+    assert [path.name for path in target.iterdir()] == ["keep.txt"]
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".dotgit")) == []
