@@ -1347,6 +1347,12 @@ def summarize(results: Sequence[Result], seconds: float) -> tuple[str, list[str]
     return line, failures
 
 
+def summary_fields(results: Sequence[Result], seconds: float) -> dict[str, Any]:
+    """The summary line's numbers as fields of the JSON log: repositories by status, bytes uploaded, seconds."""
+    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    return {**count, "bytes": sum(r.size for r in results if r.status == "ok"), "seconds": round(seconds, 3)}
+
+
 def junit_report(results: Sequence[Result], suite: str) -> bytes:
     """JUnit XML, one test case per repository, for a CodeBuild report group:
     passed = backed up, skipped = unchanged or gone, failed = with the reason."""
@@ -2061,7 +2067,10 @@ def settings_from_args(args: argparse.Namespace, session_region: str | None) -> 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the fields given in `extra`, for CloudWatch Logs Insights."""
 
-    FIELDS = ("event", "region", "repository", "status", "size", "seconds", "key", "reason", "ok", "failed", "gone")
+    FIELDS = (
+        *("event", "region", "repository", "status", "size", "seconds", "key", "reason"),
+        *("ok", "unchanged", "failed", "gone", "bytes"),  # a summary's counts
+    )
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -2202,9 +2211,10 @@ def run_backup(
             print(f"no such repository: {name} (searched {regions})")
         return EXIT_FAILED if selection.missing else EXIT_OK
     results += missing_results(selection.missing)
-    line, failures = summarize(results, time.monotonic() - timer)
+    seconds = time.monotonic() - timer
+    line, failures = summarize(results, seconds)
     reported = write_reports(ctx, results, started, clock())
-    logger.info(line, extra={"event": "summary"})
+    logger.info(line, extra={"event": "summary", **summary_fields(results, seconds)})
     for failure in failures:
         logger.error("failed: %s", failure, extra={"event": "failure"})
     if received:
@@ -2393,7 +2403,7 @@ def run_verify(args: argparse.Namespace, env: Mapping[str, str], clock: Callable
         len(results) - len(failed),
         len(failed),
         report,
-        extra={"event": "summary"},
+        extra={"event": "summary", "ok": len(results) - len(failed), "failed": len(failed)},
     )
     for result in failed:
         logger.error("failed: %s/%s: %s", result.repository.region, result.repository.name, result.reason)

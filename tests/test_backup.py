@@ -373,7 +373,11 @@ def test_json_logs_have_one_object_per_line(bed: Bed) -> None:
     (repo,) = [entry for entry in entries if entry.get("event") == "repository"]
     assert repo["repository"] == "logged" and repo["status"] == "ok" and repo["size"] > 0
     assert [repo["key"]] == list(keys_by_name(bed).values())
-    assert any(entry.get("event") == "summary" for entry in entries)
+    (summary,) = [entry for entry in entries if entry.get("event") == "summary"]
+    assert summary["message"].startswith("summary: 1 ok, 0 unchanged, 0 failed, 0 gone; ")
+    counts = {field: summary[field] for field in ("ok", "unchanged", "failed", "gone", "bytes")}
+    assert counts == {"ok": 1, "unchanged": 0, "failed": 0, "gone": 0, "bytes": repo["size"]}
+    assert 0 < summary["seconds"] < 60
 
 
 def test_no_secret_in_output_or_archive(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:

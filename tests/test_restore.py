@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import stat
 import subprocess
 import zipfile
@@ -257,6 +258,9 @@ def test_verify_all_reports_each_repository(bed: Bed, tmp_path: Path) -> None:
     (report,) = Path("reports").glob("codecommit-backup-verify-*.xml")
     text = report.read_text()
     assert 'tests="3"' in text and 'failures="1"' in text
+    logged = bed.run("verify", "--bucket", BUCKET, "--all", "--log-format", "json")
+    (summary,) = [entry for entry in map(json.loads, logged.err.splitlines()) if entry.get("event") == "summary"]
+    assert (summary["ok"], summary["failed"]) == (2, 1)
 
 
 def test_format_warnings_are_not_corruption(bed: Bed) -> None:
