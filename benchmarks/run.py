@@ -8,18 +8,23 @@ then measures, on the same corpus in the same run:
 
   (a) a full backup: `codecommit_backup.py --bucket B --workers 4 --force`;
   (b) the naive pipeline: for each repository in turn `git clone --mirror`, `zip -r`, boto3 upload_file;
-  (c) the clone floor: `git clone --mirror` of every repository, 4 in parallel;
+  (c) the helper's clone floor: `git clone --mirror` of every repository through git-remote-codecommit,
+      4 in parallel;
+  (s) the signed clone floor: the same clones over https with the Authorization header signed in the
+      driving process and handed to git in its environment, as the tool does;
   (d) the tool again with nothing changed;
   (e) the tool again after one new commit was pushed to one medium repository;
-  plus backups of only the small and only the large repositories (peak memory), and a dry run
-  over 10,000 repositories listed 1,000 a page.
+  plus backups of only the small and only the large repositories (peak memory), a dry run
+  over 10,000 repositories listed 1,000 a page, and the tool's own CPU per unchanged repository
+  at 1,000 repositories (a run that checks them all, less one that lists them and checks none).
 
 Each measured thing is a child process: wall time, CPU time (user + sys of the child and every
 process it waited for, from wait4), peak RSS of the child's own Python process (VmHWM, polled) and
 peak size of its temporary folder (polled every 50 ms). The results go to a Markdown file.
 
-The same script runs the pieces that must be separate processes: `serve` (the stand-ins, so their
-CPU is not counted as the tool's), `naive` (b) and `clones` (c).
+The tool runs with `--log-format json`; its counts and timings are read from that log. The same
+script runs the pieces that must be separate processes: `serve` (the stand-ins, so their CPU is not
+counted as the tool's), `naive` (b) and `clones` (c) and (s).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ SEED = 42
 CORPUS_VERSION = 1  # bump when the generator changes, so that old caches are not reused
 REGION = "us-east-1"
 LISTING_REGION = "eu-west-1"  # holds only the records of the listing benchmark
+UNCHANGED_REGION = "us-west-2"  # repositories that all share one small repository's data, each already backed up
 BUCKET = "benchmark-backups"
 WORKERS = 4
 UPLOAD_PART = 16 * 1024**2  # the part size the tool documents: one such buffer per worker
@@ -91,11 +97,12 @@ class Scale:
     refs: int  # refs of the one repository with many refs
     refs_commits: int
     listing: int  # repository records for the listing benchmark (no git data)
+    unchanged: int  # unchanged repositories for the tool's CPU per check
 
 
 SCALES = {
-    "full": Scale("full", 30, 200, 8, 3000, 20 * MB, 2, 160 * MB, 400, 5000, 300, 10_000),
-    "small": Scale("small", 8, 200, 2, 450, 3 * MB, 1, 20 * MB, 100, 5000, 300, 10_000),
+    "full": Scale("full", 30, 200, 8, 3000, 20 * MB, 2, 160 * MB, 400, 5000, 300, 10_000, 1000),
+    "small": Scale("small", 8, 200, 2, 450, 3 * MB, 1, 20 * MB, 100, 5000, 300, 10_000, 200),
 }
 
 
@@ -316,27 +323,39 @@ def serve(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="run.py serve")
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--listing", type=int, default=0)
+    parser.add_argument("--unchanged", type=int, default=0)
     args = parser.parse_args(argv)
     from moto.codecommit.models import codecommit_backends
 
     from tests.gitserver import GitServer
     from tests.motoserver import ACCOUNT_ID, MotoServer
 
-    with MotoServer() as moto, GitServer(args.root, {ACCESS_KEY: SECRET_KEY}, regions=(REGION,)) as git_server:
+    regions = (REGION, UNCHANGED_REGION)
+    with MotoServer() as moto, GitServer(args.root, {ACCESS_KEY: SECRET_KEY}, regions=regions) as git_server:
         backend = codecommit_backends[ACCOUNT_ID][LISTING_REGION]
         for index in range(args.listing):  # records only: a dry run clones nothing
             backend.create_repository(f"listed-{index:05d}", "listing benchmark record")
+        backend = codecommit_backends[ACCOUNT_ID][UNCHANGED_REGION]
+        for index in range(args.unchanged):  # their git data: links to one small repository
+            backend.create_repository(unchanged_name(index), "unchanged benchmark repository")
         ready = {"moto": moto.url, "endpoint": git_server.endpoint, "ca_file": str(git_server.ca_file)}
         print(json.dumps(ready), flush=True)
         sys.stdin.read()
     return 0
 
 
+def unchanged_name(index: int) -> str:
+    return f"same-{index:04d}"
+
+
 class StandIns:
-    def __init__(self, root: Path, listing: int, log: Path) -> None:
+    def __init__(self, root: Path, listing: int, unchanged: int, log: Path) -> None:
         self.log = open(log, "wb")  # noqa: SIM115  # closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "serve", "--root", str(root), "--listing", str(listing)],
+            [
+                *(sys.executable, str(Path(__file__).resolve()), "serve", "--root", str(root)),
+                *("--listing", str(listing), "--unchanged", str(unchanged)),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -404,12 +423,16 @@ def clones(argv: Sequence[str]) -> int:
     parser.add_argument("--work", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--sizes", required=True, type=Path)
+    parser.add_argument("--signed", action="store_true", help="sign here, as the tool does; no helper")
     parser.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
 
     def clone(name: str) -> int:
         mirror = args.work / f"{name}.git"
-        subprocess.run(["git", "clone", "--mirror", "--quiet", codecommit_url(name), str(mirror)], check=True)
+        url, env = codecommit_url(name), dict(os.environ)
+        if args.signed:  # one signature per clone, from this process, in git's environment
+            url, env = signed_clone(name, env)
+        subprocess.run(["git", "clone", "--mirror", "--quiet", url, str(mirror)], env=env, check=True)
         size = tree_bytes(mirror)
         shutil.rmtree(mirror)
         return size
@@ -418,6 +441,17 @@ def clones(argv: Sequence[str]) -> int:
         sizes = dict(zip(args.names, pool.map(clone, args.names), strict=True))
     args.sizes.write_text(json.dumps(sizes))
     return 0
+
+
+def signed_clone(name: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The https URL and git's environment with the header signed now, by the tool's own functions."""
+    from botocore.credentials import ReadOnlyCredentials
+
+    import codecommit_backup as tool
+
+    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
+    now = dt.datetime.now(dt.timezone.utc)
+    return tool.codecommit_git_env(tool.git_environment(env), tool.Repository(REGION, name, ""), credentials, now)
 
 
 def helper_cost(name: str, env: dict[str, str], times: int = 9) -> tuple[float, float]:
@@ -440,10 +474,8 @@ def helper_cost(name: str, env: dict[str, str], times: int = 9) -> tuple[float, 
     through_helper, signed_here = [], []
     for _ in range(times):
         through_helper.append(cpu_of(["git", "ls-remote", codecommit_url(name)], env))
-        url, authorization = tool.signed_git_request(repo, credentials, env, dt.datetime.now(dt.timezone.utc))
-        header = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader"}
-        header["GIT_CONFIG_VALUE_0"] = f"Authorization: {authorization}"  # in the environment, not argv
-        signed_here.append(cpu_of(["git", "ls-remote", url], {**env, **header}))
+        url, signed_env = tool.codecommit_git_env(env, repo, credentials, dt.datetime.now(dt.timezone.utc))
+        signed_here.append(cpu_of(["git", "ls-remote", url], signed_env))
     return statistics.median(through_helper), statistics.median(signed_here)
 
 
@@ -553,33 +585,57 @@ def measure(
     return result, output
 
 
-OK_LINE = re.compile(r" INFO ok \S+ [\d.]+ \S+ ([\d.]+)s ")
-SUMMARY = re.compile(r"summary: (\d+) ok, (\d+) unchanged, (\d+) failed, (\d+) gone; (.*)")
+def json_log(output: str) -> list[dict[str, Any]]:
+    """The tool's JSON log entries (`--log-format json`), one object a line; other lines are its prints."""
+    entries = []
+    for line in output.splitlines():
+        try:
+            entry = json.loads(line) if line.startswith("{") else None
+        except json.JSONDecodeError:
+            entry = None
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
 
 
 def check_summary(result: Measurement, output: str, ok: int, unchanged: int) -> None:
-    """The tool's own summary line must say what the scenario expects."""
-    match = SUMMARY.search(output)
-    if match is None:
+    """The counts on the tool's summary log entry must be what the scenario expects."""
+    entries = json_log(output)
+    summary = next((entry for entry in entries if entry.get("event") == "summary"), None)
+    if summary is None or "ok" not in summary:
         result.ok = False
-        result.note = result.note or "no summary line in the output"
+        result.note = result.note or "no summary with counts in the JSON log"
         return
-    result.note = match[0].removeprefix("summary: ")
-    result.slowest_ok = max((float(seconds) for seconds in OK_LINE.findall(output)), default=0.0)
-    result.first_repository = logged_at(output, " INFO backing up ", result.started_at)
-    if (int(match[1]), int(match[2]), int(match[3])) != (ok, unchanged, 0):
+    result.note = summary["message"].removeprefix("summary: ")
+    repositories = [entry for entry in entries if entry.get("event") == "repository"]
+    result.slowest_ok = max((entry["seconds"] for entry in repositories if entry["status"] == "ok"), default=0.0)
+    starts = [entry["time"] for entry in entries if entry["message"].startswith("backing up ")]
+    if starts:  # the log's times are UTC, to the millisecond
+        result.first_repository = dt.datetime.fromisoformat(starts[0]).timestamp() - result.started_at
+    counts = (summary["ok"], summary["unchanged"], summary["failed"], summary["gone"])
+    if counts != (ok, unchanged, 0, 0) or len(repositories) != ok + unchanged:
         result.ok = False
-        result.note += f" (expected {ok} ok, {unchanged} unchanged, 0 failed)"
+        result.note += f" (expected {ok} ok, {unchanged} unchanged, 0 failed, 0 gone)"
 
 
-def logged_at(output: str, marker: str, started_at: float) -> float:
-    """Seconds from the child's start to its first log line holding marker, from the line's timestamp
-    (the tool logs local time, to the millisecond)."""
-    lines = [line for line in output.splitlines() if marker in line]
-    if not lines:
-        return 0.0
-    stamp = dt.datetime.strptime(lines[0][:23], "%Y-%m-%d %H:%M:%S,%f")
-    return stamp.timestamp() - started_at
+def put_unchanged_backups(template: Path, count: int, client_args: dict[str, str]) -> None:
+    """A backup in the bucket for each unchanged repository, recording the refs fingerprint they all
+    share, as the tool's last run would have left them (the archive itself is never read back)."""
+    import boto3
+
+    import codecommit_backup as tool
+    from tests.motoserver import ACCOUNT_ID
+
+    fingerprint = tool.read_refs(template, tool.git_environment(git_env())).fingerprint
+    s3 = boto3.client("s3", **client_args)
+
+    def put(index: int) -> None:
+        name = unchanged_name(index)
+        key = f"{tool.DEFAULT_PREFIX}/{ACCOUNT_ID}/{UNCHANGED_REGION}/{name}/{name}-2026-01-01-04-00-00.zip"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"not read", Metadata={"refs-fingerprint": fingerprint})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, range(count)))
 
 
 def push_one_commit(served: Path, scratch: Path) -> None:
@@ -661,11 +717,22 @@ class Check:
 
 
 def checks(runs: dict[str, Measurement], largest_mirror: int, listing: int) -> list[Check]:
-    a, b, c, d, e = (runs[key] for key in ("a", "b", "c", "d", "e"))
+    a, b, c, d, e, signed = (runs[key] for key in ("a", "b", "c", "d", "e", "s"))
     small, large = runs["a-small"], runs["a-large"]
     found = [
         Check("(a)/(b) wall time: tool vs naive pipeline", "<= 0.5", f"{a.wall / b.wall:.2f}", a.wall <= 0.5 * b.wall),
-        Check("(a)/(c) wall time: tool vs clone floor", "<= 1.25", f"{a.wall / c.wall:.2f}", a.wall <= 1.25 * c.wall),
+        Check(
+            "(a)/(s) wall time: tool vs signed clone floor",
+            "<= 1.25",
+            f"{a.wall / signed.wall:.2f}",
+            a.wall <= 1.25 * signed.wall,
+        ),
+        Check(
+            "(a)/(c) wall time: tool vs the helper's clone floor",
+            "<= 0.7",
+            f"{a.wall / c.wall:.2f}",
+            a.wall <= 0.7 * c.wall,
+        ),
         Check(
             "(d)/(a) wall time: nothing changed vs full", "<= 0.05", f"{d.wall / a.wall:.3f}", d.wall <= 0.05 * a.wall
         ),
@@ -727,7 +794,8 @@ def write_results(
         f" moto {info['moto']}",
         "- Stand-ins on loopback, in one separate process on the same cores: moto in server mode (STS, S3,",
         "  CodeCommit with ListRepositories paging 1,000 a page) and the tests' HTTPS git server (`git",
-        "  http-backend` behind werkzeug, checking git-remote-codecommit's SigV4 passwords).",
+        "  http-backend` behind werkzeug, checking the SigV4 password of every request, whether",
+        "  git-remote-codecommit or the tool signed it).",
         "",
         "## Corpus",
         "",
@@ -754,7 +822,7 @@ def write_results(
     lines += [
         "",
         "- **wall s**: elapsed time of the child process. **CPU s**: user + sys of the child and every process it",
-        "  waited for (git, git-remote-codecommit, zip), from `wait4`.",
+        "  waited for (git, and for (b) and (c) git-remote-codecommit and zip), from `wait4`.",
         "- **peak RSS MB**: VmHWM of the child's own Python process (the tool; for (b) and (c) the driving",
         "  script), polled every 50 ms. git's subprocesses are separate processes and are not included.",
         "- **peak temp disk MB**: the largest size of the run's dedicated temporary folder (the tool's",
@@ -765,6 +833,7 @@ def write_results(
         + ".",
         "- CPU used meanwhile by other processes on the machine, outside the benchmark (interference; near 0",
         "  on a quiet machine): " + ", ".join(f"{r.label} {r.other_cpu:.1f} s" for r in runs.values()) + ".",
+        *unchanged_cost(runs, scale.unchanged),
         "",
         "## Targets",
         "",
@@ -793,32 +862,44 @@ def write_results(
     return found
 
 
+def unchanged_cost(runs: dict[str, Measurement], count: int) -> list[str]:
+    """The tool's own CPU per unchanged repository, from runs u and u-0."""
+    checked, listed = runs["u"], runs["u-0"]
+    per = (checked.own_cpu - listed.own_cpu) / count if count else 0.0
+    return [
+        f"- **The tool's own CPU per unchanged repository**, at {count:,} repositories: {1000 * per:.1f} ms"
+        f" ({checked.own_cpu:.2f} CPU s of its Python process in u, less {listed.own_cpu:.2f} in u-0, which lists",
+        f"  the same repositories and bucket and checks none; u took {checked.wall:.1f} s, its git server"
+        f" {checked.stand_in_cpu:.1f} CPU s to answer the {count:,} ref listings).",
+    ]
+
+
 def where_the_time_goes(runs: dict[str, Measurement], helper: tuple[float, float], count: int, cores: int) -> list[str]:
-    """The measurements that explain the wall times of (a) and (c), for the targets they set."""
-    a, b, c, d, e = (runs[key] for key in ("a", "b", "c", "d", "e"))
+    """The measurements that explain the wall times of (a), (c) and (s), for the targets they set."""
+    a, c, d, e, signed = (runs[key] for key in ("a", "c", "d", "e", "s"))
     through_helper, signed_here = helper
     start = max(0.0, through_helper - signed_here)
     helpers = start * count
-    busy_a, busy_c = a.cpu + a.stand_in_cpu, c.cpu + c.stand_in_cpu
-    ingest = a.stand_in_cpu - c.stand_in_cpu
+    busy_a, busy_c, busy_s = (r.cpu + r.stand_in_cpu for r in (a, c, signed))
+    ingest = a.stand_in_cpu - signed.stand_in_cpu
+    without = a.wall - ingest / cores
     return [
         "## Where the time goes",
         "",
         f"- **(a) is CPU-bound.** Its process tree used {a.cpu:.1f} CPU s and the stand-ins"
         f" {a.stand_in_cpu:.1f} CPU s:",
-        f"  {busy_a:.1f} CPU s on {cores} cores is at least {busy_a / cores:.1f} s of its {a.wall:.1f} s. (c) needs"
-        f" {busy_c:.1f} CPU s, at least {busy_c / cores:.1f} s of its {c.wall:.1f} s.",
-        f"- **git-remote-codecommit** starts once per clone, in (a), (b) and (c) alike. Measured here: `git ls-remote`"
-        f" through it takes {through_helper:.2f} CPU s, the same listing over https with the header the tool signs",
-        f"  itself {signed_here:.2f} CPU s: {start:.2f} CPU s per start, {helpers:.1f} CPU s for {count} clones, "
-        f"{100 * helpers / a.cpu:.0f}% of (a)'s tree",
-        f"  and {100 * helpers / c.cpu:.0f}% of (c)'s. The check for changes in (d) and (e) does not start it (the "
-        "tool reads the refs itself); the clones do, as the design asks.",
+        f"  {busy_a:.1f} CPU s on {cores} cores is at least {busy_a / cores:.1f} s of its {a.wall:.1f} s. (s) needs"
+        f" {busy_s:.1f} CPU s, at least {busy_s / cores:.1f} s of its {signed.wall:.1f} s; (c) {busy_c:.1f} CPU s,"
+        f" at least {busy_c / cores:.1f} s of its {c.wall:.1f} s.",
+        f"- **git-remote-codecommit** starts once per clone in (b) and (c), never in the tool. Measured here:"
+        f" `git ls-remote` through it takes {through_helper:.2f} CPU s, the same listing over https with the header"
+        f" signed in-process {signed_here:.2f} CPU s: {start:.2f} CPU s per start, {helpers:.1f} CPU s for"
+        f" {count} clones. (c) used {c.cpu - signed.cpu:.1f} CPU s more than (s) and took"
+        f" {c.wall - signed.wall:.1f} s longer. The tool signs each clone's header itself, as (s) does.",
         f"- **The S3 stand-in** shares the cores: receiving the uploads cost moto {ingest:.1f} CPU s more in (a)"
-        f" than in (c), about {ingest / cores:.1f} s of wall time that a real S3",
-        "  would not take from this machine. Without that share, (a) would take about"
-        f" {a.wall - ingest / cores:.1f} s: (a)/(b) {(a.wall - ingest / cores) / b.wall:.2f},"
-        f" (a)/(c) {(a.wall - ingest / cores) / c.wall:.2f} (an estimate, not a run).",
+        f" than in (s), about {ingest / cores:.1f} s of wall time that a real S3",
+        f"  would not take from this machine. Without that share, (a) would take about {without:.1f} s:"
+        f" (a)/(s) {without / signed.wall:.2f}, (a)/(c) {without / c.wall:.2f} (an estimate, not a run).",
         f"- **The tool's own Python process** used {a.own_cpu:.1f} CPU s in (a) (listing, zipping each mirror twice to"
         f" hash it before the upload, uploading), {d.own_cpu:.1f} in (d) and {e.own_cpu:.1f} in (e).",
         f"- **(d) and (e)** took {d.wall:.1f} s and {e.wall:.1f} s. Before its first repository, each spent"
@@ -826,9 +907,8 @@ def where_the_time_goes(runs: dict[str, Measurement], helper: tuple[float, float
         " creating the clients, asking STS who it is and listing the repositories and the bucket (from"
         f" the tool's log). (d) then checked {count} repositories in {d.wall - d.first_repository:.1f} s,"
         f" one ref listing and one HeadObject each, {4 * WORKERS} at a time. In (e) the changed repository"
-        f" took {e.slowest_ok:.1f} s from its check to its upload, one step after the other; its clone"
-        f" alone starts the helper ({start:.2f} CPU s). Start-up plus that chain is"
-        f" {e.first_repository + e.slowest_ok:.1f} s, against 0.1 x (a) = {0.1 * a.wall:.1f} s.",
+        f" took {e.slowest_ok:.1f} s from its check to its upload, one step after the other. Start-up plus"
+        f" that chain is {e.first_repository + e.slowest_ok:.1f} s, against 0.1 x (a) = {0.1 * a.wall:.1f} s.",
     ]
 
 
@@ -888,9 +968,14 @@ def benchmark(scale: Scale, out: Path) -> int:
             with open(os.path.join(folder, file), "rb") as handle:
                 while handle.read(MIB):
                     pass
+    template = run / "unchanged-template.git"  # every unchanged repository serves this one's data
+    subprocess.run(["cp", "-al", str(corpus / REGION / names[0]), str(template)], check=True)
+    (run / "git" / UNCHANGED_REGION).mkdir()
+    for index in range(scale.unchanged):
+        (run / "git" / UNCHANGED_REGION / unchanged_name(index)).symlink_to(template)
 
     print(f"starting the stand-ins ({scale.listing:,} listing records) ...", flush=True)
-    stand_ins = StandIns(run / "git", scale.listing, run / "stand-ins.log")
+    stand_ins = StandIns(run / "git", scale.listing, scale.unchanged, run / "stand-ins.log")
     try:
         import boto3
 
@@ -910,7 +995,8 @@ def benchmark(scale: Scale, out: Path) -> int:
 
         def tool_run(label: str, what: str, *extra: str, ok: int = 0, unchanged: int = 0) -> Measurement:
             work = run / f"work-{label}"
-            args = [*tool, "--work-dir", str(work), "--report-dir", str(run / "reports"), *extra]
+            args = [*tool, "--work-dir", str(work), "--report-dir", str(run / "reports"), "--log-format", "json"]
+            args += extra
             result, output = measure(label, what, args, tool_env(run, stand_ins, work), work, run, stand_ins)
             if "--dry-run" in extra:
                 expected = f"dry run: {scale.listing} repositories"
@@ -935,7 +1021,7 @@ def benchmark(scale: Scale, out: Path) -> int:
         sizes_file = run / "mirror-sizes.json"
         clone_floor = helper_run(
             "c",
-            f"clone floor: `git clone --mirror` only, {WORKERS} in parallel",
+            f"helper's clone floor: `git clone --mirror` through git-remote-codecommit, {WORKERS} in parallel",
             "clones",
             "--sizes",
             str(sizes_file),
@@ -944,6 +1030,15 @@ def benchmark(scale: Scale, out: Path) -> int:
         sizes = json.loads(sizes_file.read_text()) if sizes_file.exists() else {}
         largest_mirror = max(sizes.values(), default=0)
         clone_floor.note = f"{len(sizes)} mirrors, {mb(sum(sizes.values()))} MB" if clone_floor.ok else clone_floor.note
+        signed_sizes = run / "signed-mirror-sizes.json"
+        signed_floor = helper_run(
+            "s",
+            f"signed clone floor: the same clones over https, the header signed here, {WORKERS} in parallel",
+            *("clones", "--signed", "--sizes", str(signed_sizes), *sorted(names)),
+        )
+        signed = json.loads(signed_sizes.read_text()) if signed_sizes.exists() else {}
+        signed_floor.note = f"{len(signed)} mirrors, {mb(sum(signed.values()))} MB" if signed_floor.ok else ""
+        signed_floor.note = signed_floor.note or f"exit code {signed_floor.code}"
         naive_run = helper_run(
             "b", "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`", "naive", "--bucket", BUCKET
         )
@@ -975,6 +1070,15 @@ def benchmark(scale: Scale, out: Path) -> int:
             LISTING_REGION,
             "--dry-run",
         )
+        # The tool's own CPU per unchanged repository: a run that checks them all, less one that lists
+        # them (and the bucket) but checks none. Their backups are put in the bucket only now, so that
+        # the runs above list the bucket as they would without them.
+        put_unchanged_backups(template, scale.unchanged, client_args)
+        for label, what, include, expected in (
+            ("u-0", f"tool, {scale.unchanged:,} repositories listed, none checked", ("--include", "none-*"), 0),
+            ("u", f"tool, {scale.unchanged:,} unchanged repositories checked", (), scale.unchanged),
+        ):
+            tool_run(label, what, "--regions", UNCHANGED_REGION, *include, unchanged=expected)
         helper = helper_cost(small[0], tool_env(run, stand_ins, run / "work-helper"))
     finally:
         stand_ins.stop()
