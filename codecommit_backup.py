@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.parse
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,10 +94,11 @@ class Settings:
     api_max_attempts: int = 10  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
 
 
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# Checked with fullmatch: `$` would accept a trailing newline.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # CodeCommit repository names: letters, digits, '.', '_' and '-', at most 100 characters.
-REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+REPOSITORY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
@@ -105,7 +106,7 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
     bucket = settings.bucket
     if not bucket:
         raise ConfigError("no bucket: give --bucket NAME or set CODECOMMIT_BACKUP_BUCKET")
-    if not BUCKET_NAME.match(bucket) or ".." in bucket or IP_ADDRESS.match(bucket):
+    if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket or IP_ADDRESS.fullmatch(bucket):
         raise ConfigError(f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, dots and hyphens")
     prefix = settings.prefix
     parts = prefix.split("/")
@@ -144,7 +145,7 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
 
 
 def valid_repository_name(name: str) -> bool:
-    return bool(REPOSITORY_NAME.match(name)) and name not in (".", "..")
+    return bool(REPOSITORY_NAME.fullmatch(name)) and name not in (".", "..")
 
 
 # ----------------------------------------------------------------------------- errors
@@ -182,12 +183,16 @@ class RestoreError(BackupError):
     """A backup could not be restored or verified: corrupt, altered, unsafe, or a target in the way."""
 
 
-SIGNED_URL_CREDENTIALS = re.compile(r"(?i)(https?://)[^/\s@]+@")
+# The user information of a URL of any scheme, up to the last '@' before the host: a password may hold
+# an unescaped '@'. And an Authorization header's value, to the end of its line.
+URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+AUTHORIZATION_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization:)[^\r\n]*")
 
 
 def redact(text: str) -> str:
-    """Remove credentials from URLs in text (git-remote-codecommit signs them into the URL)."""
-    return SIGNED_URL_CREDENTIALS.sub(r"\1***@", text)
+    """Remove credentials from text: the user and password of URLs, and Authorization headers
+    (the job signs a password for git; proxies and remotes may carry their own)."""
+    return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
 
 
 # ----------------------------------------------------------------------------- source
@@ -408,6 +413,12 @@ def signed_git_request(repo: Repository, credentials: Any, env: Mapping[str, str
     return f"https://{host}{path}", "Basic " + base64.b64encode(f"{user}:{stamp}Z{signature}".encode()).decode()
 
 
+# The ref advertisement is about 80 bytes a ref: 16 MiB holds some 200,000 refs, and bounds the memory
+# of the (at most 64) listings at once. A listing is done in 2 minutes, or tried again.
+MAX_ADVERTISEMENT = 16 * 1024**2
+LISTING_DEADLINE = 120.0
+
+
 class RefListing:
     """A repository's refs and HEAD, as `git ls-remote --symref` reports them, read in one signed
     HTTPS request: the smart-HTTP ref advertisement (protocol v0) that every fetch starts with.
@@ -417,7 +428,14 @@ class RefListing:
     kept open between repositories. Like git, it trusts GIT_SSL_CAINFO when set, and honours
     https_proxy and no_proxy. The header never leaves this process but for the endpoint."""
 
-    def __init__(self, env: Mapping[str, str], connections: int) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        connections: int,
+        *,
+        max_bytes: int = MAX_ADVERTISEMENT,
+        deadline: float = LISTING_DEADLINE,
+    ) -> None:
         import ssl
 
         import urllib3
@@ -428,12 +446,14 @@ class RefListing:
             raise ConfigError(
                 f"GIT_SSL_CAINFO={env.get('GIT_SSL_CAINFO')!r} is not a readable CA file: {error}"
             ) from None
-        timeout = urllib3.Timeout(connect=10, read=int(GIT_LOW_SPEED_TIME))
+        timeout = urllib3.Timeout(connect=10, read=min(int(GIT_LOW_SPEED_TIME), deadline))
         options = {"maxsize": connections, "ssl_context": context, "retries": False, "timeout": timeout}
         self.direct = urllib3.PoolManager(**options)
         self.proxied = proxy_manager(env.get("https_proxy") or env.get("HTTPS_PROXY"), options)
         self.no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
         self.env = env
+        self.max_bytes = max_bytes
+        self.deadline = deadline
 
     def read(self, repo: Repository, credentials: Any, now: dt.datetime) -> RefState:
         import urllib.request
@@ -445,16 +465,41 @@ class RefListing:
         bypass = urllib.request.proxy_bypass_environment(host, {"no": self.no_proxy}) if self.no_proxy else False
         http = self.proxied if self.proxied is not None and not bypass else self.direct
         headers = {"Authorization": authorization, "User-Agent": f"git/2 ({PROJECT} {__version__})"}
+        started = time.monotonic()
         try:
-            response = http.request("GET", f"{url}/info/refs?service=git-upload-pack", headers=headers)
+            response = http.request(
+                "GET", f"{url}/info/refs?service=git-upload-pack", headers=headers, preload_content=False
+            )
+            try:
+                if response.status != 200:
+                    retry = response.status in (408, 429) or response.status >= 500
+                    raise (TransientError if retry else RepositoryError)(
+                        f"listing refs failed: HTTP {response.status} from {url}"
+                    )
+                data = self.body(response, url, started)
+            except BaseException:
+                response.close()  # never hand a half-read connection back to the pool
+                raise
+            response.release_conn()
         except urllib3.exceptions.HTTPError as error:
             raise TransientError(f"listing refs failed: {type(error).__name__} at {url}") from None
-        if response.status != 200:
-            retry = response.status in (408, 429) or response.status >= 500
-            raise (TransientError if retry else RepositoryError)(
-                f"listing refs failed: HTTP {response.status} from {url}"
-            )
-        return parse_advertisement(response.data, url)
+        return parse_advertisement(data, url)
+
+    def body(self, response: Any, url: str, started: float) -> bytes:
+        """The answer, read as it arrives: at most `max_bytes`, and done within `deadline` seconds of the
+        request, however slowly the server sends it (each read waits at most the read timeout)."""
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.read1(COPY_CHUNK):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise RepositoryError(
+                    f"listing refs failed: the answer from {url} is over {human_size(self.max_bytes)}"
+                )
+            if time.monotonic() - started > self.deadline:
+                raise TransientError(f"listing refs failed: no complete answer from {url} in {self.deadline:.0f}s")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def proxy_manager(proxy: str | None, options: dict[str, Any]) -> Any:
@@ -655,12 +700,11 @@ class Backup:
     key: str
     time: dt.datetime  # UTC, from the key's timestamp
     size: int = 0
+    uploaded: dt.datetime | None = None  # S3's LastModified: when the object was written
 
 
 # <region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix
-BACKUP_KEY = re.compile(
-    r"^(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-(?P<stamp>\d{4}(?:-\d\d){5})\.zip$"
-)
+BACKUP_KEY = re.compile(r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-(?P<stamp>\d{4}(?:-\d\d){5})\.zip")
 Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups, newest first
 
 
@@ -703,11 +747,11 @@ class S3Store:
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    match = BACKUP_KEY.match(item["Key"][len(below) :])
+                    match = BACKUP_KEY.fullmatch(item["Key"][len(below) :])
                     if match is None or (name and match["name"] != name):
                         continue
                     when = dt.datetime.strptime(match["stamp"], KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
-                    backup = Backup(item["Key"], when, item.get("Size", 0))
+                    backup = Backup(item["Key"], when, item.get("Size", 0), item.get("LastModified"))
                     catalog.setdefault((match["region"], match["name"]), []).append(backup)
         except ClientError as error:
             raise self.access_error(error, account_id) from None
@@ -892,6 +936,12 @@ class Decision:
     backup: Backup
     keep: bool
     reason: str  # every rule that keeps it, joined with ", "; for a delete, why no rule keeps it
+    future: bool = False  # dated in the future: kept, and worth a warning
+
+
+# A key's time comes from the clock of the run that wrote it. Beyond this skew (S3's own tolerance for
+# a request's clock), a key is dated in the future: its run's clock was wrong, and its time says nothing.
+CLOCK_SKEW = dt.timedelta(minutes=15)
 
 
 def _calendar_bucket(rule: str, time: dt.datetime) -> str:
@@ -922,21 +972,34 @@ def _calendar_marks(ordered: Sequence[Backup], rule: str, count: int) -> list[tu
     return marks
 
 
-def plan_retention(backups: Sequence[Backup], policy: RetentionPolicy, now: dt.datetime) -> list[Decision]:
+def plan_retention(
+    backups: Sequence[Backup], policy: RetentionPolicy, now: dt.datetime, protect: Collection[str] = ()
+) -> list[Decision]:
     """One decision per backup, newest first (equal times by key, descending). Pure: the clock
-    is `now`. Raises ConfigError for a policy that check() refuses."""
+    is `now`. Never deletes the keys in `protect` (the backup a run has just uploaded), the newest
+    backup by upload time, or a backup dated in the future, which the rules do not count either: a
+    run with a fast clock must not make the backups after it look old. Raises ConfigError for a
+    policy that check() refuses."""
     policy.check()
     if now.tzinfo is None or any(backup.time.tzinfo is None for backup in backups):
         raise ValueError("retention needs timezone-aware times")
     ordered = sorted(backups, key=lambda backup: (backup.time, backup.key), reverse=True)
+    dated = [backup for backup in ordered if backup.time <= now + CLOCK_SKEW]
+    uploads = [backup for backup in ordered if backup.uploaded is not None]
+    newest_upload = max(uploads, key=lambda backup: backup.uploaded or now) if uploads else None
     max_age = dt.timedelta(days=policy.max_age_days) if policy.max_age_days else None
     age = _days(policy.max_age_days or 0)
-    calendar = [_calendar_marks(ordered, rule, count) for rule, count in policy.calendar_rules().items() if count]
+    calendar = [_calendar_marks(dated, rule, count) for rule, count in policy.calendar_rules().items() if count]
     decisions = []
-    for index, backup in enumerate(ordered):
+    for backup in ordered:
+        if backup.time > now + CLOCK_SKEW:
+            reason = "dated in the future, so kept: check the clock of the run that wrote it"
+            decisions.append(Decision(backup, True, reason, future=True))
+            continue
+        index = len(decisions) - sum(decision.future for decision in decisions)  # its place among the dated
         keep = ["newest"] if index == 0 else []
         why: list[str] = []  # for a delete: each rule that does not keep it
-        within = max_age is not None and now - backup.time < max_age  # a backup from the future is within
+        within = max_age is not None and now - backup.time < max_age
         if max_age is not None and not within:
             why.append(f"older than {age}")
         if policy.keep_last:
@@ -949,6 +1012,10 @@ def plan_retention(backups: Sequence[Backup], policy: RetentionPolicy, now: dt.d
         for marks in calendar:
             kept, reason = marks[index]
             (keep if kept else why).append(reason)
+        if backup is newest_upload and index:
+            keep.append("newest upload")
+        if backup.key in protect:
+            keep.append("this run's upload")
         decisions.append(Decision(backup, True, ", ".join(keep)) if keep else Decision(backup, False, ", ".join(why)))
     return decisions
 
@@ -1182,7 +1249,9 @@ class Job:
         return sha256, size
 
     def prune(self, result: Result, backups: list[Backup]) -> None:
-        doomed = [d.backup.key for d in plan_retention(backups, self.settings.policy, self.clock()) if not d.keep]
+        decisions = plan_retention(backups, self.settings.policy, self.clock(), protect={result.key or ""})
+        doomed = [decision.backup.key for decision in decisions if not decision.keep]
+        result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
         refused = self.store.delete(doomed)
         result.deleted = [key for key in doomed if key not in refused]
         result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
@@ -2184,6 +2253,8 @@ def run_prune(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[
         print(f"{region}/{name}:")
         for decision in plan_retention(backups, settings.policy, now):
             print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
+            if decision.future:
+                logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
             if decision.keep:
                 kept += 1
             else:
