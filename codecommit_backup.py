@@ -700,7 +700,8 @@ class Backup:
     key: str
     time: dt.datetime  # UTC, from the key's timestamp
     size: int = 0
-    uploaded: dt.datetime | None = None  # S3's LastModified: when the object was written
+    # S3's LastModified: when the object was written (not part of a backup's identity)
+    uploaded: dt.datetime | None = dataclasses.field(default=None, compare=False)
 
 
 # <region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix
