@@ -2221,15 +2221,16 @@ def status_junit(status: Status) -> bytes:
         failures=str(len(status.failing)),
         skipped=str(len(status.not_in_codecommit)),
     )
-    for item in [*status.repositories, *status.not_in_codecommit]:
+    for item in status.repositories:
         case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
         text = status_line(item, status.max_age)
-        if item in status.not_in_codecommit:
-            ET.SubElement(case, "skipped", message=f"no longer in CodeCommit: {text}")
-        elif not item.fresh:
-            ET.SubElement(case, "failure", message=text).text = text
-        else:
+        if item.fresh:
             ET.SubElement(case, "system-out").text = text
+        else:
+            ET.SubElement(case, "failure", message=text).text = text
+    for item in status.not_in_codecommit:
+        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
+        ET.SubElement(case, "skipped", message=f"no longer in CodeCommit: {status_line(item, status.max_age)}")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
