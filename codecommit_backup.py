@@ -882,6 +882,32 @@ class S3Store:
                 refused[error["Key"]] = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
         return refused
 
+    def run_manifests(self, account_id: str, since: dt.datetime) -> Iterator[tuple[dt.datetime, Any]]:
+        """The manifests of the runs that started at or after `since`, oldest first, each with its
+        start time. Keys sort by time, so S3 lists only those (StartAfter)."""
+        runs = f"{self.account_prefix(account_id)}runs/"
+        earliest = since.astimezone(dt.timezone.utc).replace(microsecond=0)
+        # runs/<earliest>.json and runs/<earliest>-shard-... sort after runs/<earliest>; older runs before it.
+        start_after = runs + earliest.strftime(KEY_TIME_FORMAT)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=runs, StartAfter=start_after
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                stamp = item["Key"][len(runs) : len(runs) + 19]
+                try:
+                    started = dt.datetime.strptime(stamp, KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+                except ValueError:
+                    continue  # not a manifest this tool wrote
+                if started >= earliest and item["Key"].endswith(".json"):
+                    body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+                    try:
+                        manifest = json.loads(body)
+                    except ValueError:
+                        logger.warning("skipping %s: not a JSON run manifest", self.url(item["Key"]))
+                        continue
+                    yield started, manifest
+
 
 # -------------------------------------------------------------------------- retention
 
@@ -1392,6 +1418,66 @@ def run_manifest(
             }
             for r in results
         ],
+    }
+
+
+# CloudWatch Embedded Metric Format (EMF): a JSON log line that CloudWatch Logs turns into metrics.
+# Each metric with each dimension value is one custom metric, billed by the month, so the only
+# dimension is Scope: "all" for a run that lists the repositories (the nightly one, or a shard of
+# it), "named" for one given --repos (a backup on push), which must not hide a stopped nightly run.
+METRICS_NAMESPACE = "codecommit-backup"
+METRICS = {  # name -> unit, from CloudWatch's list of units
+    "Runs": "Count",  # 1 for every run that got as far as its summary
+    "SuccessfulRuns": "Count",  # 1 if no repository failed, else 0
+    "RepositoriesOk": "Count",
+    "RepositoriesUnchanged": "Count",
+    "RepositoriesFailed": "Count",
+    "RepositoriesGone": "Count",
+    "BytesUploaded": "Bytes",
+    "RunDuration": "Seconds",
+    "OldestBackupAge": "Seconds",
+}
+
+
+def oldest_backup_age(results: Sequence[Result], catalog: Catalog, now: dt.datetime) -> float:
+    """Seconds since the least recently backed-up repository of the run was last known to be whole in
+    the bucket: 0 for one backed up or found unchanged now; for one that failed, the age of its newest
+    backup. A failed repository without any backup has no age: RepositoriesFailed counts it."""
+    ages = [
+        (now - backups[0].time).total_seconds()
+        for r in results
+        if r.status == "failed" and (backups := catalog.get((r.repository.region, r.repository.name)))
+    ]
+    return max([0.0, *ages])
+
+
+def metrics_record(
+    results: Sequence[Result], seconds: float, oldest_age: float, now: dt.datetime, scope: str = "all"
+) -> dict[str, Any]:
+    """One EMF record for a run: each metric and the dimension is a top-level member, and `_aws`
+    says which members are metrics, in which namespace, with which unit."""
+    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    values = {
+        "Runs": 1,
+        "SuccessfulRuns": int(count["failed"] == 0),
+        "RepositoriesOk": count["ok"],
+        "RepositoriesUnchanged": count["unchanged"],
+        "RepositoriesFailed": count["failed"],
+        "RepositoriesGone": count["gone"],
+        "BytesUploaded": sum(r.size for r in results if r.status == "ok"),
+        "RunDuration": round(seconds, 3),
+        "OldestBackupAge": round(oldest_age),
+    }
+    directive = {
+        "Namespace": METRICS_NAMESPACE,
+        "Dimensions": [["Scope"]],
+        "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRICS.items()],
+    }
+    return {
+        "_aws": {"Timestamp": int(now.timestamp() * 1000), "CloudWatchMetrics": [directive]},
+        "event": "metrics",
+        "Scope": scope,
+        **values,
     }
 
 
@@ -1976,6 +2062,18 @@ def build_parser(env: Mapping[str, str]) -> ArgumentParser:
     listing.add_argument("--repo", metavar="NAME", help="only this repository")
     listing.add_argument("--region", metavar="REGION", help="only this region")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    checking = commands.add_parser(
+        "status", parents=[common], help="how old each repository's backup is; exit 1 if one is too old or missing"
+    )
+    add_option(checking, "--regions", env)
+    add_option(checking, "--include", env, repeated=True)
+    add_option(checking, "--exclude", env, repeated=True)
+    add_option(checking, "--report-dir", env, default="reports")
+    checking.add_argument(
+        "--max-age", type=float, default=26.0, metavar="HOURS", help="the oldest a backup may be (default 26)"
+    )
+    checking.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -2183,6 +2281,10 @@ def run_backup(
     logger.info(line, extra={"event": "summary"})
     for failure in failures:
         logger.error("failed: %s", failure, extra={"event": "failure"})
+    if args.log_format == "json":  # CloudWatch Logs reads an EMF record from the build's log
+        now, scope = clock(), "named" if settings.repos else "all"
+        age = oldest_backup_age(results, catalog, now)
+        print(json.dumps(metrics_record(results, time.monotonic() - timer, age, now, scope)), file=sys.stderr)
     if received:
         logger.error("the run was stopped by %s", received[0].name)
         return 128 + received[0].value  # the shell's convention: 143 for SIGTERM, 130 for SIGINT
@@ -2309,6 +2411,166 @@ def run_list(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[
     return EXIT_OK
 
 
+@dataclasses.dataclass(frozen=True)
+class StatusRequest:
+    """What `status` checks: the repositories of these regions (after the globs) in CodeCommit,
+    against the backups under the account's prefix."""
+
+    account_id: str
+    regions: tuple[str, ...]
+    max_age: dt.timedelta = dt.timedelta(hours=26)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupAge:
+    """How current one repository's backup is."""
+
+    region: str
+    name: str
+    newest: Backup | None  # its newest backup
+    confirmed: dt.datetime | None  # the last run within max_age that backed it up or found it unchanged
+    age: dt.timedelta | None  # since the later of the two; None without any backup
+    fresh: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    repositories: list[BackupAge]  # every selected repository in CodeCommit
+    not_in_codecommit: list[BackupAge]  # backups of repositories that no longer exist
+    max_age: dt.timedelta
+
+    @property
+    def failing(self) -> list[BackupAge]:
+        return [entry for entry in self.repositories if not entry.fresh]
+
+
+def backup_status(
+    store: S3Store, codecommit_for: Callable[[str], Any], request: StatusRequest, now: dt.datetime
+) -> Status:
+    """The age of each repository's backup. A repository whose refs have not changed keeps an old
+    newest backup, so a run that found it unchanged counts as a backup at that run's start: the
+    run manifests of the last max_age say which."""
+    catalog = store.list_backups(request.account_id)
+    confirmed: dict[tuple[str, str], dt.datetime] = {}
+    for started, manifest in store.run_manifests(request.account_id, now - request.max_age):
+        for entry in manifest.get("repositories", []):
+            if entry.get("status") in ("ok", "unchanged"):
+                confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
+
+    def age_of(region: str, name: str) -> BackupAge:
+        backups = catalog.get((region, name), [])
+        newest = backups[0] if backups else None
+        moments = [moment for moment in (newest and newest.time, confirmed.get((region, name))) if moment]
+        age = now - max(moments) if moments else None
+        fresh = age is not None and age <= request.max_age
+        return BackupAge(region, name, newest, confirmed.get((region, name)), age, fresh)
+
+    existing: dict[str, set[str]] = {}
+    for region in request.regions:
+        names = set(list_repository_names(codecommit_for(region)))  # an error here stops the command
+        existing[region] = {name for name in names if matches(name, request.include, request.exclude)}
+    gone = sorted(
+        (region, name)
+        for region, name in catalog
+        if region in existing and name not in existing[region] and matches(name, request.include, request.exclude)
+    )
+    return Status(
+        [age_of(region, name) for region in request.regions for name in sorted(existing[region])],
+        [age_of(region, name) for region, name in gone],
+        request.max_age,
+    )
+
+
+def status_document(status: Status) -> dict[str, Any]:
+    def entry(item: BackupAge) -> dict[str, Any]:
+        newest = item.newest
+        return {
+            "region": item.region,
+            "repository": item.name,
+            "newest_backup": newest and {"key": newest.key, "time": newest.time.isoformat(), "size": newest.size},
+            "confirmed": item.confirmed and item.confirmed.isoformat(),
+            "age_seconds": None if item.age is None else int(item.age.total_seconds()),
+            "fresh": item.fresh,
+        }
+
+    return {
+        "max_age_hours": status.max_age.total_seconds() / 3600,
+        "repositories": [entry(item) for item in status.repositories],
+        "not_in_codecommit": [entry(item) for item in status.not_in_codecommit],
+    }
+
+
+def status_junit(status: Status) -> bytes:
+    """JUnit XML like the other commands': one test case per repository, failed when its backup is
+    too old or missing; backups of repositories no longer in CodeCommit are skipped cases."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element(
+        "testsuite",
+        name=f"{PROJECT}-status",
+        tests=str(len(status.repositories) + len(status.not_in_codecommit)),
+        failures=str(len(status.failing)),
+        skipped=str(len(status.not_in_codecommit)),
+    )
+    for item in status.repositories:
+        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
+        text = status_line(item, status.max_age)
+        if item.fresh:
+            ET.SubElement(case, "system-out").text = text
+        else:
+            ET.SubElement(case, "failure", message=text).text = text
+    for item in status.not_in_codecommit:
+        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
+        ET.SubElement(case, "skipped", message=f"no longer in CodeCommit: {status_line(item, status.max_age)}")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def status_line(item: BackupAge, max_age: dt.timedelta) -> str:
+    if item.age is None:
+        return "no backup"
+    limit = hours(max_age)
+    newest = f"newest backup {item.newest.key}" if item.newest else "no backup object"
+    if item.confirmed and (item.newest is None or item.confirmed > item.newest.time):
+        newest += ", found unchanged"
+    verdict = "" if item.fresh else f", older than {limit}"
+    return f"{human_age(item.age.total_seconds())} ago: {newest}{verdict}"
+
+
+def hours(span: dt.timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}h"
+
+
+def run_status(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+    """Print how current each repository's backup is; exit 1 if any is older than --max-age or missing."""
+    if not args.max_age > 0:
+        raise ConfigError(f"--max-age must be a positive number of hours, not {args.max_age}")
+    now = clock()
+    ctx = connect(args, env)
+    settings = ctx.settings
+    request = StatusRequest(
+        ctx.clients.account_id, settings.regions, dt.timedelta(hours=args.max_age), settings.include, settings.exclude
+    )
+    status = backup_status(ctx.store, ctx.clients.codecommit_for, request, now)
+    folder = Path(settings.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{PROJECT}-status-{now.strftime(KEY_TIME_FORMAT)}.xml").write_bytes(status_junit(status))
+    if args.json:
+        print(json.dumps(status_document(status), indent=2))
+    else:
+        for item in status.repositories:
+            mark = "ok   " if item.fresh else "STALE" if item.age is not None else "NONE "
+            print(f"{mark} {item.region}/{item.name}  {status_line(item, status.max_age)}")
+        if status.not_in_codecommit:
+            print("backups of repositories no longer in CodeCommit:")
+            for item in status.not_in_codecommit:
+                print(f"      {item.region}/{item.name}  {status_line(item, status.max_age)}")
+        failing, limit = len(status.failing), hours(status.max_age)
+        print(f"status: {len(status.repositories)} repositories, {failing} without a backup of the last {limit}")
+    return EXIT_FAILED if status.failing else EXIT_OK
+
+
 def run_restore(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     check_at(args.at)
     if args.checkout and not args.to:
@@ -2398,6 +2660,8 @@ def main(
             return run_prune(args, env, clock)
         if args.command == "list":
             return run_list(args, env, clock)
+        if args.command == "status":
+            return run_status(args, env, clock)
         if args.command == "restore":
             return run_restore(args, env)
         if args.command == "verify":
