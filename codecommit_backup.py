@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.parse
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,10 +94,11 @@ class Settings:
     api_max_attempts: int = 10  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
 
 
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# Checked with fullmatch: `$` would accept a trailing newline.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # CodeCommit repository names: letters, digits, '.', '_' and '-', at most 100 characters.
-REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+REPOSITORY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
@@ -105,7 +106,7 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
     bucket = settings.bucket
     if not bucket:
         raise ConfigError("no bucket: give --bucket NAME or set CODECOMMIT_BACKUP_BUCKET")
-    if not BUCKET_NAME.match(bucket) or ".." in bucket or IP_ADDRESS.match(bucket):
+    if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket or IP_ADDRESS.fullmatch(bucket):
         raise ConfigError(f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, dots and hyphens")
     prefix = settings.prefix
     parts = prefix.split("/")
@@ -144,7 +145,7 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
 
 
 def valid_repository_name(name: str) -> bool:
-    return bool(REPOSITORY_NAME.match(name)) and name not in (".", "..")
+    return bool(REPOSITORY_NAME.fullmatch(name)) and name not in (".", "..")
 
 
 # ----------------------------------------------------------------------------- errors
@@ -182,12 +183,16 @@ class RestoreError(BackupError):
     """A backup could not be restored or verified: corrupt, altered, unsafe, or a target in the way."""
 
 
-SIGNED_URL_CREDENTIALS = re.compile(r"(?i)(https?://)[^/\s@]+@")
+# The user information of a URL of any scheme, up to the last '@' before the host: a password may hold
+# an unescaped '@'. And an Authorization header's value, to the end of its line.
+URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+AUTHORIZATION_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization:)[^\r\n]*")
 
 
 def redact(text: str) -> str:
-    """Remove credentials from URLs in text (git-remote-codecommit signs them into the URL)."""
-    return SIGNED_URL_CREDENTIALS.sub(r"\1***@", text)
+    """Remove credentials from text: the user and password of URLs, and Authorization headers
+    (the job signs a password for git; proxies and remotes may carry their own)."""
+    return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
 
 
 # ----------------------------------------------------------------------------- source
@@ -495,6 +500,12 @@ def signed_git_request(repo: Repository, credentials: Any, env: Mapping[str, str
     return codecommit_git_url(repo, env), "Basic " + base64.b64encode(f"{user}:{stamp}Z{signature}".encode()).decode()
 
 
+# The ref advertisement is about 80 bytes a ref: 16 MiB holds some 200,000 refs, and bounds the memory
+# of the (at most 64) listings at once. A listing is done in 2 minutes, or tried again.
+MAX_ADVERTISEMENT = 16 * 1024**2
+LISTING_DEADLINE = 120.0
+
+
 class RefListing:
     """A repository's refs and HEAD, as `git ls-remote --symref` reports them, read in one signed
     HTTPS request: the smart-HTTP ref advertisement (protocol v0) that every fetch starts with.
@@ -504,7 +515,14 @@ class RefListing:
     kept open between repositories. Like git, it trusts GIT_SSL_CAINFO when set, and honours
     https_proxy and no_proxy. The header never leaves this process but for the endpoint."""
 
-    def __init__(self, env: Mapping[str, str], connections: int) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        connections: int,
+        *,
+        max_bytes: int = MAX_ADVERTISEMENT,
+        deadline: float = LISTING_DEADLINE,
+    ) -> None:
         import ssl
 
         import urllib3
@@ -515,12 +533,14 @@ class RefListing:
             raise ConfigError(
                 f"GIT_SSL_CAINFO={env.get('GIT_SSL_CAINFO')!r} is not a readable CA file: {error}"
             ) from None
-        timeout = urllib3.Timeout(connect=10, read=int(GIT_LOW_SPEED_TIME))
+        timeout = urllib3.Timeout(connect=10, read=min(int(GIT_LOW_SPEED_TIME), deadline))
         options = {"maxsize": connections, "ssl_context": context, "retries": False, "timeout": timeout}
         self.direct = urllib3.PoolManager(**options)
         self.proxied = proxy_manager(env.get("https_proxy") or env.get("HTTPS_PROXY"), options)
         self.no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
         self.env = env
+        self.max_bytes = max_bytes
+        self.deadline = deadline
 
     def read(self, repo: Repository, credentials: Any, now: dt.datetime) -> RefState:
         import urllib.request
@@ -532,16 +552,41 @@ class RefListing:
         bypass = urllib.request.proxy_bypass_environment(host, {"no": self.no_proxy}) if self.no_proxy else False
         http = self.proxied if self.proxied is not None and not bypass else self.direct
         headers = {"Authorization": authorization, "User-Agent": f"git/2 ({PROJECT} {__version__})"}
+        started = time.monotonic()
         try:
-            response = http.request("GET", f"{url}/info/refs?service=git-upload-pack", headers=headers)
+            response = http.request(
+                "GET", f"{url}/info/refs?service=git-upload-pack", headers=headers, preload_content=False
+            )
+            try:
+                if response.status != 200:
+                    retry = response.status in (408, 429) or response.status >= 500
+                    raise (TransientError if retry else RepositoryError)(
+                        f"listing refs failed: HTTP {response.status} from {url}"
+                    )
+                data = self.body(response, url, started)
+            except BaseException:
+                response.close()  # never hand a half-read connection back to the pool
+                raise
+            response.release_conn()
         except urllib3.exceptions.HTTPError as error:
             raise TransientError(f"listing refs failed: {type(error).__name__} at {url}") from None
-        if response.status != 200:
-            retry = response.status in (408, 429) or response.status >= 500
-            raise (TransientError if retry else RepositoryError)(
-                f"listing refs failed: HTTP {response.status} from {url}"
-            )
-        return parse_advertisement(response.data, url)
+        return parse_advertisement(data, url)
+
+    def body(self, response: Any, url: str, started: float) -> bytes:
+        """The answer, read as it arrives: at most `max_bytes`, and done within `deadline` seconds of the
+        request, however slowly the server sends it (each read waits at most the read timeout)."""
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.read1(COPY_CHUNK):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise RepositoryError(
+                    f"listing refs failed: the answer from {url} is over {human_size(self.max_bytes)}"
+                )
+            if time.monotonic() - started > self.deadline:
+                raise TransientError(f"listing refs failed: no complete answer from {url} in {self.deadline:.0f}s")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def proxy_manager(proxy: str | None, options: dict[str, Any]) -> Any:
@@ -742,12 +787,12 @@ class Backup:
     key: str
     time: dt.datetime  # UTC, from the key's timestamp
     size: int = 0
+    # S3's LastModified: when the object was written (not part of a backup's identity)
+    uploaded: dt.datetime | None = dataclasses.field(default=None, compare=False)
 
 
 # <region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix
-BACKUP_KEY = re.compile(
-    r"^(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-(?P<stamp>\d{4}(?:-\d\d){5})\.zip$"
-)
+BACKUP_KEY = re.compile(r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-(?P<stamp>\d{4}(?:-\d\d){5})\.zip")
 Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups, newest first
 
 
@@ -790,11 +835,11 @@ class S3Store:
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    match = BACKUP_KEY.match(item["Key"][len(below) :])
+                    match = BACKUP_KEY.fullmatch(item["Key"][len(below) :])
                     if match is None or (name and match["name"] != name):
                         continue
                     when = dt.datetime.strptime(match["stamp"], KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
-                    backup = Backup(item["Key"], when, item.get("Size", 0))
+                    backup = Backup(item["Key"], when, item.get("Size", 0), item.get("LastModified"))
                     catalog.setdefault((match["region"], match["name"]), []).append(backup)
         except ClientError as error:
             raise self.access_error(error, account_id) from None
@@ -924,6 +969,32 @@ class S3Store:
                 refused[error["Key"]] = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
         return refused
 
+    def run_manifests(self, account_id: str, since: dt.datetime) -> Iterator[tuple[dt.datetime, Any]]:
+        """The manifests of the runs that started at or after `since`, oldest first, each with its
+        start time. Keys sort by time, so S3 lists only those (StartAfter)."""
+        runs = f"{self.account_prefix(account_id)}runs/"
+        earliest = since.astimezone(dt.timezone.utc).replace(microsecond=0)
+        # runs/<earliest>.json and runs/<earliest>-shard-... sort after runs/<earliest>; older runs before it.
+        start_after = runs + earliest.strftime(KEY_TIME_FORMAT)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=runs, StartAfter=start_after
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                stamp = item["Key"][len(runs) : len(runs) + 19]
+                try:
+                    started = dt.datetime.strptime(stamp, KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+                except ValueError:
+                    continue  # not a manifest this tool wrote
+                if started >= earliest and item["Key"].endswith(".json"):
+                    body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+                    try:
+                        manifest = json.loads(body)
+                    except ValueError:
+                        logger.warning("skipping %s: not a JSON run manifest", self.url(item["Key"]))
+                        continue
+                    yield started, manifest
+
 
 # -------------------------------------------------------------------------- retention
 
@@ -979,6 +1050,12 @@ class Decision:
     backup: Backup
     keep: bool
     reason: str  # every rule that keeps it, joined with ", "; for a delete, why no rule keeps it
+    future: bool = False  # dated in the future: kept, and worth a warning
+
+
+# A key's time comes from the clock of the run that wrote it. Beyond this skew (S3's own tolerance for
+# a request's clock), a key is dated in the future: its run's clock was wrong, and its time says nothing.
+CLOCK_SKEW = dt.timedelta(minutes=15)
 
 
 def _calendar_bucket(rule: str, time: dt.datetime) -> str:
@@ -1009,21 +1086,34 @@ def _calendar_marks(ordered: Sequence[Backup], rule: str, count: int) -> list[tu
     return marks
 
 
-def plan_retention(backups: Sequence[Backup], policy: RetentionPolicy, now: dt.datetime) -> list[Decision]:
+def plan_retention(
+    backups: Sequence[Backup], policy: RetentionPolicy, now: dt.datetime, protect: Collection[str] = ()
+) -> list[Decision]:
     """One decision per backup, newest first (equal times by key, descending). Pure: the clock
-    is `now`. Raises ConfigError for a policy that check() refuses."""
+    is `now`. Never deletes the keys in `protect` (the backup a run has just uploaded), the newest
+    backup by upload time, or a backup dated in the future, which the rules do not count either: a
+    run with a fast clock must not make the backups after it look old. Raises ConfigError for a
+    policy that check() refuses."""
     policy.check()
     if now.tzinfo is None or any(backup.time.tzinfo is None for backup in backups):
         raise ValueError("retention needs timezone-aware times")
     ordered = sorted(backups, key=lambda backup: (backup.time, backup.key), reverse=True)
+    dated = [backup for backup in ordered if backup.time <= now + CLOCK_SKEW]
+    uploads = [backup for backup in ordered if backup.uploaded is not None]
+    newest_upload = max(uploads, key=lambda backup: backup.uploaded or now) if uploads else None
     max_age = dt.timedelta(days=policy.max_age_days) if policy.max_age_days else None
     age = _days(policy.max_age_days or 0)
-    calendar = [_calendar_marks(ordered, rule, count) for rule, count in policy.calendar_rules().items() if count]
+    calendar = [_calendar_marks(dated, rule, count) for rule, count in policy.calendar_rules().items() if count]
     decisions = []
-    for index, backup in enumerate(ordered):
+    for backup in ordered:
+        if backup.time > now + CLOCK_SKEW:
+            reason = "dated in the future, so kept: check the clock of the run that wrote it"
+            decisions.append(Decision(backup, True, reason, future=True))
+            continue
+        index = len(decisions) - sum(decision.future for decision in decisions)  # its place among the dated
         keep = ["newest"] if index == 0 else []
         why: list[str] = []  # for a delete: each rule that does not keep it
-        within = max_age is not None and now - backup.time < max_age  # a backup from the future is within
+        within = max_age is not None and now - backup.time < max_age
         if max_age is not None and not within:
             why.append(f"older than {age}")
         if policy.keep_last:
@@ -1036,6 +1126,10 @@ def plan_retention(backups: Sequence[Backup], policy: RetentionPolicy, now: dt.d
         for marks in calendar:
             kept, reason = marks[index]
             (keep if kept else why).append(reason)
+        if backup is newest_upload and index:
+            keep.append("newest upload")
+        if backup.key in protect:
+            keep.append("this run's upload")
         decisions.append(Decision(backup, True, ", ".join(keep)) if keep else Decision(backup, False, ", ".join(why)))
     return decisions
 
@@ -1274,7 +1368,9 @@ class Job:
         return sha256, size
 
     def prune(self, result: Result, backups: list[Backup]) -> None:
-        doomed = [d.backup.key for d in plan_retention(backups, self.settings.policy, self.clock()) if not d.keep]
+        decisions = plan_retention(backups, self.settings.policy, self.clock(), protect={result.key or ""})
+        doomed = [decision.backup.key for decision in decisions if not decision.keep]
+        result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
         refused = self.store.delete(doomed)
         result.deleted = [key for key in doomed if key not in refused]
         result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
@@ -1420,6 +1516,66 @@ def run_manifest(
             }
             for r in results
         ],
+    }
+
+
+# CloudWatch Embedded Metric Format (EMF): a JSON log line that CloudWatch Logs turns into metrics.
+# Each metric with each dimension value is one custom metric, billed by the month, so the only
+# dimension is Scope: "all" for a run that lists the repositories (the nightly one, or a shard of
+# it), "named" for one given --repos (a backup on push), which must not hide a stopped nightly run.
+METRICS_NAMESPACE = "codecommit-backup"
+METRICS = {  # name -> unit, from CloudWatch's list of units
+    "Runs": "Count",  # 1 for every run that got as far as its summary
+    "SuccessfulRuns": "Count",  # 1 if no repository failed, else 0
+    "RepositoriesOk": "Count",
+    "RepositoriesUnchanged": "Count",
+    "RepositoriesFailed": "Count",
+    "RepositoriesGone": "Count",
+    "BytesUploaded": "Bytes",
+    "RunDuration": "Seconds",
+    "OldestBackupAge": "Seconds",
+}
+
+
+def oldest_backup_age(results: Sequence[Result], catalog: Catalog, now: dt.datetime) -> float:
+    """Seconds since the least recently backed-up repository of the run was last known to be whole in
+    the bucket: 0 for one backed up or found unchanged now; for one that failed, the age of its newest
+    backup. A failed repository without any backup has no age: RepositoriesFailed counts it."""
+    ages = [
+        (now - backups[0].time).total_seconds()
+        for r in results
+        if r.status == "failed" and (backups := catalog.get((r.repository.region, r.repository.name)))
+    ]
+    return max([0.0, *ages])
+
+
+def metrics_record(
+    results: Sequence[Result], seconds: float, oldest_age: float, now: dt.datetime, scope: str = "all"
+) -> dict[str, Any]:
+    """One EMF record for a run: each metric and the dimension is a top-level member, and `_aws`
+    says which members are metrics, in which namespace, with which unit."""
+    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    values = {
+        "Runs": 1,
+        "SuccessfulRuns": int(count["failed"] == 0),
+        "RepositoriesOk": count["ok"],
+        "RepositoriesUnchanged": count["unchanged"],
+        "RepositoriesFailed": count["failed"],
+        "RepositoriesGone": count["gone"],
+        "BytesUploaded": sum(r.size for r in results if r.status == "ok"),
+        "RunDuration": round(seconds, 3),
+        "OldestBackupAge": round(oldest_age),
+    }
+    directive = {
+        "Namespace": METRICS_NAMESPACE,
+        "Dimensions": [["Scope"]],
+        "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRICS.items()],
+    }
+    return {
+        "_aws": {"Timestamp": int(now.timestamp() * 1000), "CloudWatchMetrics": [directive]},
+        "event": "metrics",
+        "Scope": scope,
+        **values,
     }
 
 
@@ -2006,6 +2162,18 @@ def build_parser(env: Mapping[str, str]) -> ArgumentParser:
     listing.add_argument("--repo", metavar="NAME", help="only this repository")
     listing.add_argument("--region", metavar="REGION", help="only this region")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    checking = commands.add_parser(
+        "status", parents=[common], help="how old each repository's backup is; exit 1 if one is too old or missing"
+    )
+    add_option(checking, "--regions", env)
+    add_option(checking, "--include", env, repeated=True)
+    add_option(checking, "--exclude", env, repeated=True)
+    add_option(checking, "--report-dir", env, default="reports")
+    checking.add_argument(
+        "--max-age", type=float, default=26.0, metavar="HOURS", help="the oldest a backup may be (default 26)"
+    )
+    checking.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -2217,6 +2385,10 @@ def run_backup(
     logger.info(line, extra={"event": "summary", **summary_fields(results, seconds)})
     for failure in failures:
         logger.error("failed: %s", failure, extra={"event": "failure"})
+    if args.log_format == "json":  # CloudWatch Logs reads an EMF record from the build's log
+        now, scope = clock(), "named" if settings.repos else "all"
+        age = oldest_backup_age(results, catalog, now)
+        print(json.dumps(metrics_record(results, time.monotonic() - timer, age, now, scope)), file=sys.stderr)
     if received:
         logger.error("the run was stopped by %s", received[0].name)
         return 128 + received[0].value  # the shell's convention: 143 for SIGTERM, 130 for SIGINT
@@ -2288,6 +2460,8 @@ def run_prune(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[
         print(f"{region}/{name}:")
         for decision in plan_retention(backups, settings.policy, now):
             print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
+            if decision.future:
+                logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
             if decision.keep:
                 kept += 1
             else:
@@ -2339,6 +2513,166 @@ def run_list(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[
     if not entries:
         print(f"no backups under {ctx.store.url(ctx.store.account_prefix(ctx.clients.account_id))}")
     return EXIT_OK
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusRequest:
+    """What `status` checks: the repositories of these regions (after the globs) in CodeCommit,
+    against the backups under the account's prefix."""
+
+    account_id: str
+    regions: tuple[str, ...]
+    max_age: dt.timedelta = dt.timedelta(hours=26)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupAge:
+    """How current one repository's backup is."""
+
+    region: str
+    name: str
+    newest: Backup | None  # its newest backup
+    confirmed: dt.datetime | None  # the last run within max_age that backed it up or found it unchanged
+    age: dt.timedelta | None  # since the later of the two; None without any backup
+    fresh: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    repositories: list[BackupAge]  # every selected repository in CodeCommit
+    not_in_codecommit: list[BackupAge]  # backups of repositories that no longer exist
+    max_age: dt.timedelta
+
+    @property
+    def failing(self) -> list[BackupAge]:
+        return [entry for entry in self.repositories if not entry.fresh]
+
+
+def backup_status(
+    store: S3Store, codecommit_for: Callable[[str], Any], request: StatusRequest, now: dt.datetime
+) -> Status:
+    """The age of each repository's backup. A repository whose refs have not changed keeps an old
+    newest backup, so a run that found it unchanged counts as a backup at that run's start: the
+    run manifests of the last max_age say which."""
+    catalog = store.list_backups(request.account_id)
+    confirmed: dict[tuple[str, str], dt.datetime] = {}
+    for started, manifest in store.run_manifests(request.account_id, now - request.max_age):
+        for entry in manifest.get("repositories", []):
+            if entry.get("status") in ("ok", "unchanged"):
+                confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
+
+    def age_of(region: str, name: str) -> BackupAge:
+        backups = catalog.get((region, name), [])
+        newest = backups[0] if backups else None
+        moments = [moment for moment in (newest and newest.time, confirmed.get((region, name))) if moment]
+        age = now - max(moments) if moments else None
+        fresh = age is not None and age <= request.max_age
+        return BackupAge(region, name, newest, confirmed.get((region, name)), age, fresh)
+
+    existing: dict[str, set[str]] = {}
+    for region in request.regions:
+        names = set(list_repository_names(codecommit_for(region)))  # an error here stops the command
+        existing[region] = {name for name in names if matches(name, request.include, request.exclude)}
+    gone = sorted(
+        (region, name)
+        for region, name in catalog
+        if region in existing and name not in existing[region] and matches(name, request.include, request.exclude)
+    )
+    return Status(
+        [age_of(region, name) for region in request.regions for name in sorted(existing[region])],
+        [age_of(region, name) for region, name in gone],
+        request.max_age,
+    )
+
+
+def status_document(status: Status) -> dict[str, Any]:
+    def entry(item: BackupAge) -> dict[str, Any]:
+        newest = item.newest
+        return {
+            "region": item.region,
+            "repository": item.name,
+            "newest_backup": newest and {"key": newest.key, "time": newest.time.isoformat(), "size": newest.size},
+            "confirmed": item.confirmed and item.confirmed.isoformat(),
+            "age_seconds": None if item.age is None else int(item.age.total_seconds()),
+            "fresh": item.fresh,
+        }
+
+    return {
+        "max_age_hours": status.max_age.total_seconds() / 3600,
+        "repositories": [entry(item) for item in status.repositories],
+        "not_in_codecommit": [entry(item) for item in status.not_in_codecommit],
+    }
+
+
+def status_junit(status: Status) -> bytes:
+    """JUnit XML like the other commands': one test case per repository, failed when its backup is
+    too old or missing; backups of repositories no longer in CodeCommit are skipped cases."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element(
+        "testsuite",
+        name=f"{PROJECT}-status",
+        tests=str(len(status.repositories) + len(status.not_in_codecommit)),
+        failures=str(len(status.failing)),
+        skipped=str(len(status.not_in_codecommit)),
+    )
+    for item in status.repositories:
+        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
+        text = status_line(item, status.max_age)
+        if item.fresh:
+            ET.SubElement(case, "system-out").text = text
+        else:
+            ET.SubElement(case, "failure", message=text).text = text
+    for item in status.not_in_codecommit:
+        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
+        ET.SubElement(case, "skipped", message=f"no longer in CodeCommit: {status_line(item, status.max_age)}")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def status_line(item: BackupAge, max_age: dt.timedelta) -> str:
+    if item.age is None:
+        return "no backup"
+    limit = hours(max_age)
+    newest = f"newest backup {item.newest.key}" if item.newest else "no backup object"
+    if item.confirmed and (item.newest is None or item.confirmed > item.newest.time):
+        newest += ", found unchanged"
+    verdict = "" if item.fresh else f", older than {limit}"
+    return f"{human_age(item.age.total_seconds())} ago: {newest}{verdict}"
+
+
+def hours(span: dt.timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}h"
+
+
+def run_status(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+    """Print how current each repository's backup is; exit 1 if any is older than --max-age or missing."""
+    if not args.max_age > 0:
+        raise ConfigError(f"--max-age must be a positive number of hours, not {args.max_age}")
+    now = clock()
+    ctx = connect(args, env)
+    settings = ctx.settings
+    request = StatusRequest(
+        ctx.clients.account_id, settings.regions, dt.timedelta(hours=args.max_age), settings.include, settings.exclude
+    )
+    status = backup_status(ctx.store, ctx.clients.codecommit_for, request, now)
+    folder = Path(settings.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{PROJECT}-status-{now.strftime(KEY_TIME_FORMAT)}.xml").write_bytes(status_junit(status))
+    if args.json:
+        print(json.dumps(status_document(status), indent=2))
+    else:
+        for item in status.repositories:
+            mark = "ok   " if item.fresh else "STALE" if item.age is not None else "NONE "
+            print(f"{mark} {item.region}/{item.name}  {status_line(item, status.max_age)}")
+        if status.not_in_codecommit:
+            print("backups of repositories no longer in CodeCommit:")
+            for item in status.not_in_codecommit:
+                print(f"      {item.region}/{item.name}  {status_line(item, status.max_age)}")
+        failing, limit = len(status.failing), hours(status.max_age)
+        print(f"status: {len(status.repositories)} repositories, {failing} without a backup of the last {limit}")
+    return EXIT_FAILED if status.failing else EXIT_OK
 
 
 def run_restore(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -2432,6 +2766,8 @@ def main(
             return run_prune(args, env, clock)
         if args.command == "list":
             return run_list(args, env, clock)
+        if args.command == "status":
+            return run_status(args, env, clock)
         if args.command == "restore":
             return run_restore(args, env)
         if args.command == "verify":

@@ -1,12 +1,13 @@
-"""deploy/ and buildspec-batch.yml: cfn-lint, least privilege, and the backup stack on moto.
+"""deploy/ and buildspec-batch.yml: cfn-lint, least privilege, the bucket policy on paper, the alarms
+and dashboard against the job's metrics, and the backup stack on moto.
 
-The policy tests read the templates as a deployment would get them: `Stack` applies parameters,
-decides the conditions and resolves the intrinsic functions, so that each option's statements
-are checked with concrete ARNs, not only the template's text.
+The tests read the templates through `tests.cfn.Stack`, as a deployment would get them, so that
+each option's statements are checked with concrete ARNs, not only the template's text.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import inspect
 import json
 import re
@@ -19,18 +20,26 @@ import boto3
 import pytest
 import yaml
 
+import codecommit_backup
 from tests.bed import ACCESS_KEY, OBJECT_ACTIONS, SECRET_KEY, Bed
+from tests.cfn import (
+    BACKUP_TEMPLATE,
+    REGION,
+    ROOT,
+    SOURCE_ACCOUNT,
+    SOURCE_TEMPLATE,
+    Stack,
+    allowed_actions,
+    load,
+    role_statements,
+    statements,
+)
 from tests.motoserver import ACCOUNT_ID, MotoServer
 
-ROOT = Path(__file__).resolve().parent.parent
-BACKUP_TEMPLATE = ROOT / "deploy" / "backup-account.yaml"
-SOURCE_TEMPLATE = ROOT / "deploy" / "source-account.yaml"
 BUILDSPEC = ROOT / "buildspec.yml"
 BATCH_BUILDSPEC = ROOT / "buildspec-batch.yml"
 
 PARTITION = "aws"
-REGION = "us-east-1"
-SOURCE_ACCOUNT = "222233334444"  # the account a source stack is deployed in
 BUCKET = "example-backups"
 PREFIX = "projects/codecommit-backup"
 KEY_ARN = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -43,6 +52,8 @@ PROJECT_ROLE_ALLOWED = OBJECT_ACTIONS | {
     "codecommit:GitPull",
     "s3:ListBucket",
     "s3:GetObjectVersion",  # only on the project's own source zip, with SourceType S3
+    "s3:GetBucketAcl",  # only on that zip's bucket, as AWS's minimal CodeBuild role has it
+    "s3:GetBucketLocation",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "codebuild:CreateReport",
@@ -76,212 +87,7 @@ ALL_OPTIONS = {
     "RestoreRolePrincipal": "arn:aws:iam::222233334444:role/operator",
 }
 
-
-# ------------------------------------------------------------------ reading the templates
-
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags: !Ref x -> {"Ref": x}, !Sub s -> {"Fn::Sub": s}, ..."""
-
-
-def _short_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _short_tag)
-
-
-def load(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506  # SafeLoader plus CloudFormation tags
-
-
-NO_VALUE = object()
-
-
-class Stack:
-    """A template with its parameters applied, much as CloudFormation would: parameters checked
-    against their constraints, conditions decided, intrinsic functions resolved, AWS::NoValue
-    dropped, and the resources and outputs whose condition is false left out."""
-
-    def __init__(self, path: Path, account: str = SOURCE_ACCOUNT, **given: str) -> None:
-        self.template = load(path)
-        self.pseudo = {
-            "AWS::Partition": PARTITION,
-            "AWS::Region": REGION,
-            "AWS::AccountId": account,
-            "AWS::StackName": "test-stack",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        self.params = self._parameters(given)
-        self._conditions: dict[str, bool] = {}
-        raw = self.template["Resources"]
-        self.resources = {
-            name: self.resolve({k: v for k, v in spec.items() if k != "Condition"})
-            for name, spec in raw.items()
-            if self.condition(spec.get("Condition"))
-        }
-        self.outputs = {
-            name: self.resolve(spec["Value"])
-            for name, spec in self.template.get("Outputs", {}).items()
-            if self.condition(spec.get("Condition"))
-        }
-
-    def _parameters(self, given: dict[str, str]) -> dict[str, Any]:
-        specs = self.template["Parameters"]
-        unknown = set(given) - set(specs)
-        assert not unknown, f"no such parameter: {unknown}"
-        values: dict[str, Any] = {}
-        for name, spec in specs.items():
-            if name in given:
-                value = given[name]
-            elif "Default" in spec:
-                value = str(spec["Default"])
-            else:
-                raise AssertionError(f"parameter {name} has no default and was not given")
-            if name in given:  # CloudFormation checks what is given against the constraints
-                if "AllowedPattern" in spec:
-                    assert re.fullmatch(spec["AllowedPattern"], value), f"{name}={value!r} breaks AllowedPattern"
-                if "AllowedValues" in spec:
-                    assert value in [str(v) for v in spec["AllowedValues"]], f"{name}={value!r} not allowed"
-                if spec["Type"] == "Number":
-                    assert spec.get("MinValue", float("-inf")) <= float(value) <= spec.get("MaxValue", float("inf"))
-            values[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
-        return values
-
-    def condition(self, name: str | None) -> bool:
-        if name is None:
-            return True
-        if name not in self._conditions:
-            self._conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
-        return self._conditions[name]
-
-    def ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.params:
-            return self.params[name]
-        return self.attribute(name, "Ref")
-
-    def attribute(self, logical: str, attribute: str) -> str:
-        """A resource's Ref or attribute: realistic ARNs for the ones the policies use."""
-        spec = self.template["Resources"][logical]
-        assert self.condition(spec.get("Condition")), f"{logical} is used but not created"
-        kind = spec["Type"]
-        props = spec.get("Properties", {})
-        named = next(
-            (self.resolve(props[k]) for k in ("Name", "BucketName", "LogGroupName", "RoleName") if k in props), None
-        )
-        name = named if isinstance(named, str) else f"test-stack-{logical.lower()}-generated"
-        region, account = REGION, self.pseudo["AWS::AccountId"]
-        arns = {
-            "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{name}",
-            "AWS::CodeBuild::Project": f"arn:{PARTITION}:codebuild:{region}:{account}:project/{name}",
-            "AWS::CodeBuild::ReportGroup": f"arn:{PARTITION}:codebuild:{region}:{account}:report-group/{name}",
-            "AWS::SNS::Topic": f"arn:{PARTITION}:sns:{region}:{account}:{logical}",
-            "AWS::Events::Rule": f"arn:{PARTITION}:events:{region}:{account}:rule/{logical}",
-            "AWS::IAM::Role": f"arn:{PARTITION}:iam::{account}:role/{logical}",
-        }
-        if attribute == "Arn" or (attribute == "Ref" and kind in ("AWS::CodeBuild::ReportGroup", "AWS::SNS::Topic")):
-            return arns.get(kind, f"arn:{PARTITION}:{kind}:{logical}")
-        if attribute == "Ref":
-            return name if kind in ("AWS::S3::Bucket", "AWS::CodeBuild::Project", "AWS::Logs::LogGroup") else logical
-        return f"{logical}.{attribute}"
-
-    def sub(self, text: str, variables: dict[str, Any]) -> str:
-        def one(match: re.Match[str]) -> str:
-            name = match[1]
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                value = variables[name]
-            elif "." in name and not name.startswith("AWS::"):
-                value = self.attribute(*name.split(".", 1))
-            else:
-                value = self.ref(name)
-            assert isinstance(value, str), f"${{{name}}} is not a string: {value!r}"
-            return value
-
-        return re.sub(r"\$\{([^}]+)\}", one, text)
-
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [item for item in (self.resolve(i) for i in node) if item is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Condition":
-                return self.condition(arg)
-            if key == "Fn::GetAtt":
-                return self.attribute(*arg)
-            if key == "Fn::If":
-                name, then, otherwise = arg
-                return self.resolve(then if self.condition(name) else otherwise)
-            if key.startswith("Fn::"):
-                return self.function(key, arg)
-        resolved = {k: self.resolve(v) for k, v in node.items()}
-        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
-
-    def function(self, key: str, arg: Any) -> Any:
-        if key == "Fn::Sub":
-            if isinstance(arg, str):
-                return self.sub(arg, {})
-            text, variables = arg
-            return self.sub(text, {k: self.resolve(v) for k, v in variables.items()})
-        args = self.resolve(arg)
-        if key == "Fn::Join":
-            return args[0].join(args[1])
-        if key == "Fn::Split":
-            return args[1].split(args[0])
-        if key == "Fn::Select":
-            index, items = int(args[0]), args[1]
-            assert 0 <= index < len(items), f"Fn::Select index {index} out of range of {items}"  # a failed deploy
-            return items[index]
-        if key == "Fn::Equals":
-            return str(args[0]) == str(args[1])
-        if key == "Fn::Not":
-            return not args[0]
-        if key == "Fn::And":
-            return all(args)
-        if key == "Fn::Or":
-            return any(args)
-        raise AssertionError(f"the test's resolver does not know {key}")
-
-
-def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
-    """A policy's statements, with Action and Resource always lists."""
-    found = []
-    for statement in policy["Statement"]:
-        statement = dict(statement)
-        for field in ("Action", "Resource"):
-            if isinstance(statement.get(field), str):
-                statement[field] = [statement[field]]
-        found.append(statement)
-    return found
-
-
-def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    props = role["Properties"]
-    assert "ManagedPolicyArns" not in props, "a managed policy would escape these checks"
-    return [s for policy in props.get("Policies", []) for s in statements(policy["PolicyDocument"])]
-
-
-def allowed_actions(found: list[dict[str, Any]]) -> set[str]:
-    return {action for s in found if s["Effect"] == "Allow" for action in s["Action"]}
+# ------------------------------------------------------------------ least privilege
 
 
 def assert_least_privilege(found: list[dict[str, Any]], bucket: str, prefix: str, account: str) -> None:
@@ -300,6 +106,9 @@ def assert_least_privilege(found: list[dict[str, Any]], bucket: str, prefix: str
             if s.get("Sid") == "ReadProjectSource":
                 assert set(s3_actions) == {"s3:GetObject", "s3:GetObjectVersion"}, s
                 assert all(r.startswith(f"arn:{PARTITION}:s3:::") and "*" not in r for r in s["Resource"]), s
+            elif s.get("Sid") == "ReadProjectSourceBucket":
+                assert set(s3_actions) == {"s3:GetBucketAcl", "s3:GetBucketLocation"}, s
+                assert all(re.fullmatch(rf"arn:{PARTITION}:s3:::[a-z0-9.-]+", r) for r in s["Resource"]), s
             else:
                 assert s["Resource"] == [own], f"{s.get('Sid')}: {s['Resource']} is not {own}"
         if "s3:ListBucket" in s3_actions:
@@ -372,51 +181,186 @@ def test_object_lock_is_governance_mode_when_asked() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("accounts", "prefix"),
-    [
-        (["111122223333"], PREFIX),
-        (["111122223333", "444455556666"], "backups/git"),
-        (["111122223333", "444455556666", "777788889999"], PREFIX),
-        (["111122223333", "444455556666", "777788889999", "123412341234"], PREFIX),
-        ([f"{n}00000000000"[:12] for n in range(1, 6)], PREFIX),
-    ],
-)
-def test_bucket_policy_confines_each_source_account_to_its_prefix(accounts: list[str], prefix: str) -> None:
-    stack = backup_stack(SourceAccountIds=",".join(accounts), Prefix=prefix)
+ORG_ID = "o-a1b2c3d4e5"
+MANY_ACCOUNTS = [f"{n:012d}" for n in range(100000000001, 100000000301)]  # 300: what fits in a parameter
+
+
+def principal_matches(principal: Any, account: str) -> bool:
+    """Whether a policy's Principal names a principal of `account` (an account id and its root ARN
+    mean the whole account to AWS)."""
+    if principal in ("*", {"AWS": "*"}):
+        return True
+    named = principal["AWS"]
+    named = [named] if isinstance(named, str) else named
+    return any(entry in (account, f"arn:aws:iam::{account}:root", "*") for entry in named)
+
+
+def conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """StringEquals and StringLike as IAM evaluates them; a key missing from the request fails."""
+    for operator, tests in condition.items():
+        assert operator in ("StringEquals", "StringLike", "Bool"), f"the test does not evaluate {operator}"
+        for key, wanted in tests.items():
+            values = [wanted] if isinstance(wanted, str) else wanted
+            if key not in context:
+                return False
+            if operator == "StringLike":
+                if not any(fnmatch.fnmatchcase(context[key], value) for value in values):
+                    return False
+            elif context[key] not in values:
+                return False
+    return True
+
+
+def policy_allows(policy: dict[str, Any], account: str, action: str, resource: str, **context: str) -> bool:
+    """A bucket policy evaluated on paper for a principal of `account`, as AWS would: the policy
+    variable ${aws:PrincipalAccount} becomes the caller's account id, any explicit Deny wins, and
+    otherwise an Allow whose principal, action, resource and conditions all match grants it."""
+    context = {"aws:PrincipalAccount": account, "aws:SecureTransport": "true", **context}
+
+    def substituted(text: str) -> str:
+        return text.replace("${aws:PrincipalAccount}", account)
+
+    def applies(s: dict[str, Any]) -> bool:
+        actions = s["Action"]
+        resources = [substituted(r) for r in s["Resource"]]
+        condition = json.loads(substituted(json.dumps(s.get("Condition", {}))))
+        return (
+            principal_matches(s["Principal"], account)
+            and any(fnmatch.fnmatchcase(action, a) for a in actions)
+            and any(fnmatch.fnmatchcase(resource, r) for r in resources)
+            and conditions_hold(condition, context)
+        )
+
+    found = statements(policy)
+    if any(s["Effect"] == "Deny" and applies(s) for s in found):
+        return False
+    return any(s["Effect"] == "Allow" and applies(s) for s in found)
+
+
+def access_of(policy: dict[str, Any], account: str, prefix: str, **context: str) -> dict[str, bool]:
+    """What a principal of `account` may do: in its own prefix, another account's, and the bucket."""
+    bucket_arn = f"arn:aws:s3:::{BUCKET}"
+    other = "999999999999"
+    answers = {}
+    for where, owner in (("own", account), ("other", other)):
+        key = f"{bucket_arn}/{prefix}/{owner}/us-east-1/web/web-2026-10-01-04-00-00.zip"
+        for action in sorted(OBJECT_ACTIONS):
+            answers[f"{action} {where}"] = policy_allows(policy, account, action, key, **context)
+        answers[f"list {where}"] = policy_allows(
+            policy, account, "s3:ListBucket", bucket_arn, **{"s3:prefix": f"{prefix}/{owner}/", **context}
+        )
+    answers["list everything"] = policy_allows(policy, account, "s3:ListBucket", bucket_arn, **context)
+    answers["list the prefix"] = policy_allows(
+        policy, account, "s3:ListBucket", bucket_arn, **{"s3:prefix": f"{prefix}/", **context}
+    )
+    answers["put outside the prefix"] = policy_allows(
+        policy, account, "s3:PutObject", f"{bucket_arn}/elsewhere/{account}/x", **context
+    )
+    return answers
+
+
+def only_own_prefix(answers: dict[str, bool]) -> bool:
+    return all(answers[name] == (name.endswith(" own")) for name in answers)
+
+
+def bucket_policy_of(stack: Stack) -> dict[str, Any]:
     policy = stack.resources["BucketPolicy"]["Properties"]
     assert policy["Bucket"] == BUCKET
-    found = statements(policy["PolicyDocument"])
-    bucket_arn = f"arn:aws:s3:::{BUCKET}"
+    return policy["PolicyDocument"]
 
+
+def assert_one_set_of_statements(policy: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """The TLS Deny and two Allows, whatever the number of accounts, and no wildcard in an action or
+    outside the account's own ${aws:PrincipalAccount} segment of a resource."""
+    found = statements(policy)
+    bucket_arn = f"arn:aws:s3:::{BUCKET}"
     (deny,) = [s for s in found if s["Effect"] == "Deny"]
     assert deny["Principal"] == "*"
     assert deny["Action"] == ["s3:*"]
     assert sorted(deny["Resource"]) == [bucket_arn, f"{bucket_arn}/*"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-
-    allows = [s for s in found if s["Effect"] == "Allow"]
-    assert len(allows) == 2 * len(accounts)
-    by_account: dict[str, list[dict[str, Any]]] = {}
-    for s in allows:
-        principal = s["Principal"]["AWS"]
-        match = re.fullmatch(r"arn:aws:iam::(\d{12}):root", principal)
-        assert match, principal
-        by_account.setdefault(match[1], []).append(s)
-    assert sorted(by_account) == sorted(accounts)
-    for account, granted in by_account.items():
-        assert_least_privilege(granted, BUCKET, prefix, account)
-        objects = [s for s in granted if s["Resource"] != [bucket_arn]]
-        listing = [s for s in granted if s["Resource"] == [bucket_arn]]
-        assert [set(s["Action"]) for s in objects] == [OBJECT_ACTIONS]
-        assert [s["Action"] for s in listing] == [["s3:ListBucket"]]
+    objects, listing = [s for s in found if s["Effect"] == "Allow"]
+    assert set(objects["Action"]) == OBJECT_ACTIONS
+    assert objects["Resource"] == [f"{bucket_arn}/{prefix}/${{aws:PrincipalAccount}}/*"]
+    assert listing["Action"] == ["s3:ListBucket"]
+    assert listing["Resource"] == [bucket_arn]
+    assert listing["Condition"]["StringLike"] == {"s3:prefix": f"{prefix}/${{aws:PrincipalAccount}}/*"}
+    for s in (objects, listing):
+        assert "NotAction" not in s and "NotResource" not in s and "NotPrincipal" not in s
+        assert not any("*" in action for action in s["Action"])
+    return [objects, listing]
 
 
-def test_source_account_ids_are_checked_before_anything_is_created() -> None:
+@pytest.mark.parametrize(
+    ("accounts", "prefix"),
+    [
+        (["111122223333"], PREFIX),
+        (["111122223333", "444455556666"], "backups/git"),
+        ([f"{n}00000000000"[:12] for n in range(1, 7)], PREFIX),  # six: more than the old cap of five
+        (MANY_ACCOUNTS, PREFIX),
+    ],
+    ids=["one", "two", "six", "300"],
+)
+def test_bucket_policy_confines_each_listed_account_to_its_prefix(accounts: list[str], prefix: str) -> None:
+    """Checked on paper: RGW does not evaluate ${aws:PrincipalAccount} (tests/test_rgw.py shows it
+    refuses such a policy), so `policy_allows` puts the caller's account id in, as AWS does."""
+    policy = bucket_policy_of(backup_stack(SourceAccountIds=",".join(accounts), Prefix=prefix))
+    for s in assert_one_set_of_statements(policy, prefix):
+        assert s["Principal"] == {"AWS": accounts}  # account ids; AWS stores them as :root ARNs
+        assert "Condition" not in s or set(s["Condition"]) == {"StringLike"}
+    assert len(json.dumps(policy)) < 20 * 1024  # S3's limit for a bucket policy
+    for account in {accounts[0], accounts[-1]}:
+        answers = access_of(policy, account, prefix)
+        assert only_own_prefix(answers), answers
+    stranger = access_of(policy, "555555555555", prefix)
+    assert not any(stranger.values()), stranger
+    assert not access_of(policy, accounts[0], prefix, **{"aws:SecureTransport": "false"})["s3:PutObject own"]
+
+
+def test_bucket_policy_for_an_organization_confines_each_of_its_accounts() -> None:
+    """Any account of the organization, none outside it; each to its own prefix. On paper, as above:
+    RGW has no organizations (it refuses aws:PrincipalOrgID's requests: tests/test_rgw.py)."""
+    policy = bucket_policy_of(backup_stack(OrganizationId=ORG_ID))
+    for s in assert_one_set_of_statements(policy, PREFIX):
+        assert s["Principal"] == {"AWS": "*"}
+        assert s["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": ORG_ID}  # never a bare wildcard
+    for account in ("111122223333", "444455556666"):
+        answers = access_of(policy, account, PREFIX, **{"aws:PrincipalOrgID": ORG_ID})
+        assert only_own_prefix(answers), answers
+    outside = access_of(policy, "555555555555", PREFIX, **{"aws:PrincipalOrgID": "o-zzzzzzzzzz"})
+    assert not any(outside.values()), outside
+    no_org = access_of(policy, "555555555555", PREFIX)  # an account in no organization
+    assert not any(no_org.values()), no_org
+
+
+def test_the_paper_evaluator_catches_a_policy_that_leaks() -> None:
+    """The checks above can fail: a policy with a fixed account in place of the variable, or a
+    principal-wide prefix, is caught."""
+    policy = bucket_policy_of(backup_stack(SourceAccountIds="111122223333,444455556666"))
+    fixed = json.loads(json.dumps(policy).replace("${aws:PrincipalAccount}", "111122223333"))
+    assert not only_own_prefix(access_of(fixed, "444455556666", PREFIX))
+    wide = json.loads(json.dumps(policy).replace("/${aws:PrincipalAccount}/*", "/*"))
+    assert not only_own_prefix(access_of(wide, "111122223333", PREFIX))
+
+
+def test_source_accounts_are_checked_before_anything_is_created() -> None:
     pattern = load(BACKUP_TEMPLATE)["Parameters"]["SourceAccountIds"]["AllowedPattern"]
-    good = ["111122223333", "111122223333,444455556666", ",".join(["111122223333"] * 5)]
-    bad = ["", "11112222333", "111122223333, 444455556666", "111122223333,", ",".join(["111122223333"] * 6)]
+    good = ["", "111122223333", "111122223333,444455556666", ",".join(MANY_ACCOUNTS)]
+    bad = ["11112222333", "111122223333, 444455556666", "111122223333,", ",111122223333"]
     assert [bool(re.fullmatch(pattern, v)) for v in good + bad] == [True] * len(good) + [False] * len(bad)
+    assert len(",".join(MANY_ACCOUNTS)) <= 4096  # CloudFormation's limit for a parameter value
+    org_pattern = load(BACKUP_TEMPLATE)["Parameters"]["OrganizationId"]["AllowedPattern"]
+    assert [bool(re.fullmatch(org_pattern, v)) for v in ("", ORG_ID, "r-abcd", "o-SHOUTING12")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    # The template's Rules: exactly one of the two.
+    with pytest.raises(AssertionError, match="not both"):
+        backup_stack(OrganizationId=ORG_ID, SourceAccountIds="111122223333")
+    with pytest.raises(AssertionError, match="every account"):
+        backup_stack()
 
 
 # ------------------------------------------------------------------ source account
@@ -462,6 +406,9 @@ def test_project_role_is_least_privilege(options: dict[str, str]) -> None:
     source_zip = f"arn:aws:s3:::{options.get('SourceLocation')}"
     assert sorted(resources_of("s3:GetObject")) == sorted([objects, source_zip] if from_s3 else [objects])
     assert resources_of("s3:GetObjectVersion") == ([source_zip] if from_s3 else [])
+    source_bucket = "arn:aws:s3:::example-artifacts"
+    for action in ("s3:GetBucketAcl", "s3:GetBucketLocation"):
+        assert resources_of(action) == ([source_bucket] if from_s3 else []), action
 
     trust = statements(stack.resources["ProjectRole"]["Properties"]["AssumeRolePolicyDocument"])
     assert [s["Principal"] for s in trust] == [{"Service": "codebuild.amazonaws.com"}]
@@ -495,6 +442,7 @@ def test_project_runs_the_job_with_its_settings(options: dict[str, str]) -> None
         "CODECOMMIT_BACKUP_PREFIX": PREFIX,
         "CODECOMMIT_BACKUP_REGIONS": options.get("Regions", REGION),
         "CODECOMMIT_BACKUP_WORKERS": "4",
+        "CODECOMMIT_BACKUP_LOG_FORMAT": "json",  # JSON lines, and the metrics the alarms read
     }
     if "KmsKeyArn" in options:
         expected |= {"CODECOMMIT_BACKUP_SSE": "aws:kms", "CODECOMMIT_BACKUP_KMS_KEY_ID": KEY_ARN}
@@ -523,7 +471,7 @@ def test_restore_role_is_separate_and_only_when_asked() -> None:
     assert "RestoreRole" not in source_stack().resources
     stack = source_stack(**ALL_OPTIONS)
     role = stack.resources["RestoreRole"]
-    assert role["Properties"]["RoleName"] == "codecommit-backup-restore"
+    assert role["Properties"]["RoleName"] == f"codecommit-backup-restore-{REGION}"
     restore_arn = stack.attribute("RestoreRole", "Arn")
     project_role = stack.resources["Project"]["Properties"]["ServiceRole"]
     assert project_role != restore_arn
@@ -573,7 +521,12 @@ def test_sharded_nightly_schedule_starts_a_batch() -> None:
     assert target["RoleArn"] == stack.attribute("SchedulerRole", "Arn")
     found = role_statements(stack.resources["SchedulerRole"])
     project_arn = stack.attribute("Project", "Arn")
-    assert [(s["Action"], s["Resource"]) for s in found] == [(["codebuild:StartBuildBatch"], [project_arn])]
+    queue = stack.attribute("DeadLetterQueue", "Arn")
+    assert [(s["Action"], s["Resource"]) for s in found] == [
+        (["codebuild:StartBuildBatch"], [project_arn]),
+        (["sqs:SendMessage"], [queue]),  # Scheduler sends to its dead-letter queue as this role
+    ]
+    assert target["DeadLetterConfig"] == {"Arn": queue}
 
 
 def test_failure_notifications_are_optional() -> None:
@@ -590,10 +543,19 @@ def test_failure_notifications_are_optional() -> None:
     assert "SUCCEEDED" not in pattern["detail"]["build-status"]
     topic = stack.attribute("FailureTopic", "Ref")
     assert [t["Arn"] for t in rule["Targets"]] == [topic]
-    (publish,) = statements(stack.resources["FailureTopicPolicy"]["Properties"]["PolicyDocument"])
+    publish, alarms = statements(stack.resources["FailureTopicPolicy"]["Properties"]["PolicyDocument"])
     assert publish["Principal"] == {"Service": "events.amazonaws.com"}
     assert (publish["Action"], publish["Resource"]) == (["sns:Publish"], [topic])
     assert publish["Condition"] == {"ArnEquals": {"aws:SourceArn": stack.attribute("FailureRule", "Arn")}}
+    # The policy replaces the topic's default one, so the alarms need their own grant: this stack's only.
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert (alarms["Action"], alarms["Resource"]) == (["sns:Publish"], [topic])
+    pattern = alarms["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert pattern == f"arn:aws:cloudwatch:{REGION}:{SOURCE_ACCOUNT}:alarm:codecommit-backup-*"
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": SOURCE_ACCOUNT}
+    names = [a["Properties"]["AlarmName"] for a in stack.resources.values() if a["Type"] == "AWS::CloudWatch::Alarm"]
+    arns = [f"arn:aws:cloudwatch:{REGION}:{SOURCE_ACCOUNT}:alarm:{name}" for name in names]
+    assert len(arns) == 3 and all(fnmatch.fnmatchcase(arn, pattern) for arn in arns), arns
     subscription = stack.resources["FailureSubscription"]["Properties"]
     assert subscription == {"TopicArn": topic, "Protocol": "email", "Endpoint": "ops@example.com"}
 
@@ -620,6 +582,136 @@ def test_backup_on_push_starts_a_build_for_that_repository() -> None:
             {"name": "CODECOMMIT_BACKUP_REGIONS", "value": "eu-west-1", "type": "PLAINTEXT"},
         ]
     }
+
+
+# ------------------------------------------------------------------ when backups stop
+
+
+def alarms_of(stack: Stack) -> dict[str, dict[str, Any]]:
+    return {
+        name: spec["Properties"] for name, spec in stack.resources.items() if spec["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+@pytest.mark.parametrize("options", [{}, ALL_OPTIONS, {"ShardCount": "4"}], ids=["defaults", "all", "sharded"])
+def test_every_start_that_fails_lands_in_the_dead_letter_queue(options: dict[str, str]) -> None:
+    stack = source_stack(**options)
+    queue = stack.attribute("DeadLetterQueue", "Arn")
+    rules = {name: spec["Properties"] for name, spec in stack.resources.items() if spec["Type"] == "AWS::Events::Rule"}
+    schedules = [spec["Properties"] for spec in stack.resources.values() if spec["Type"] == "AWS::Scheduler::Schedule"]
+    targets = [t for rule in rules.values() for t in rule["Targets"]] + [s["Target"] for s in schedules]
+    assert targets
+    for target in targets:
+        assert target["DeadLetterConfig"] == {"Arn": queue}, target
+        retry = target["RetryPolicy"]
+        assert int(retry["MaximumRetryAttempts"]) > 0 and 60 <= int(retry["MaximumEventAgeInSeconds"]) <= 86400
+    assert stack.resources["DeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    if rules:  # rules send as the service, each only for itself
+        (grant,) = statements(stack.resources["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"])
+        assert grant["Principal"] == {"Service": "events.amazonaws.com"}
+        assert (grant["Action"], grant["Resource"]) == (["sqs:SendMessage"], [queue])
+        arns = grant["Condition"]["ArnEquals"]["aws:SourceArn"]
+        assert sorted(arns) == sorted(stack.attribute(name, "Arn") for name in rules)
+    else:
+        assert "DeadLetterQueuePolicy" not in stack.resources
+    alarm = alarms_of(stack)["StartsFailedAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": stack.attribute("DeadLetterQueue", "QueueName")}]
+    assert (alarm["ComparisonOperator"], str(alarm["Threshold"])) == ("GreaterThanOrEqualToThreshold", "1")
+
+
+def job_metric(alarm: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    assert alarm["Namespace"] == codecommit_backup.METRICS_NAMESPACE
+    assert alarm["MetricName"] in codecommit_backup.METRICS
+    return alarm["MetricName"], {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+
+
+@pytest.mark.parametrize("hours", ["26", "50"])
+def test_backups_stopped_alarm_fires_when_no_run_succeeded(hours: str) -> None:
+    stack = source_stack(BackupsStoppedAfterHours=hours) if hours != "26" else source_stack()
+    alarm = alarms_of(stack)["BackupsStoppedAlarm"]
+    assert job_metric(alarm) == ("SuccessfulRuns", {"Scope": "all"})  # a backup on push does not count
+    assert alarm["Statistic"] == "Sum"
+    assert (alarm["ComparisonOperator"], str(alarm["Threshold"])) == ("LessThanThreshold", "1")
+    # Every hourly period of the window without a successful run, and no data counts as none.
+    assert str(alarm["EvaluationPeriods"]) == str(alarm["DatapointsToAlarm"]) == hours
+    assert int(alarm["Period"]) == 3600
+    assert int(alarm["Period"]) * int(hours) <= 7 * 86400  # CloudWatch's longest evaluation range
+    assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_repositories_failing_alarm() -> None:
+    alarm = alarms_of(source_stack())["RepositoriesFailingAlarm"]
+    assert job_metric(alarm) == ("RepositoriesFailed", {"Scope": "all"})
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], str(alarm["Threshold"])) == (
+        "Sum",
+        "GreaterThanOrEqualToThreshold",
+        "1",
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"  # no run at all is the other alarm's case
+
+
+@pytest.mark.parametrize("notify", ["true", "false"])
+def test_alarms_notify_the_failure_topic(notify: str) -> None:
+    stack = source_stack(NotifyOnFailure=notify)
+    for name, alarm in alarms_of(stack).items():
+        if notify == "true":
+            assert alarm["AlarmActions"] == [stack.attribute("FailureTopic", "Ref")], name
+        else:
+            assert "AlarmActions" not in alarm and "OKActions" not in alarm, name
+
+
+def dashboard_metrics(stack: Stack) -> list[list[Any]]:
+    body = json.loads(stack.resources["Dashboard"]["Properties"]["DashboardBody"])
+    found = []
+    for widget in body["widgets"]:
+        assert widget["type"] == "metric"
+        assert widget["properties"]["region"] == REGION
+        found += widget["properties"]["metrics"]
+    return found
+
+
+def test_dashboard_shows_exactly_the_metrics_the_job_emits() -> None:
+    found = dashboard_metrics(source_stack())
+    for namespace, name, *dimensions in found:
+        assert namespace == codecommit_backup.METRICS_NAMESPACE
+        assert dimensions == ["Scope", "all"], name
+    names = [name for _, name, *_ in found]
+    assert sorted(names) == sorted(codecommit_backup.METRICS)  # each once, none the job does not emit
+    record = codecommit_backup.metrics_record([], 1.0, 0.0, codecommit_backup.utc_now())
+    ((directive,),) = [record["_aws"]["CloudWatchMetrics"]]
+    assert sorted(m["Name"] for m in directive["Metrics"]) == sorted(names)
+    assert directive["Dimensions"] == [["Scope"]]
+
+
+def test_a_stackset_instance_per_region_makes_no_names_that_collide() -> None:
+    """A StackSet deploys the template unchanged to each account and region. Names of account-wide
+    resources (IAM roles, dashboards) must differ between regions; CloudFormation generates the
+    others' names, or they are regional (project, log group, report group, alarms)."""
+    global_types = {"AWS::IAM::Role", "AWS::CloudWatch::Dashboard"}
+    name_keys = ("RoleName", "DashboardName")
+    stacks = [
+        Stack(SOURCE_TEMPLATE, region=region, **{**ALL_OPTIONS, "BackupBucket": BUCKET})
+        for region in ("us-east-1", "eu-west-1")
+    ]
+    named = [
+        {
+            spec["Properties"][k]
+            for spec in stack.resources.values()
+            if spec["Type"] in global_types
+            for k in name_keys
+            if k in spec["Properties"]
+        }
+        for stack in stacks
+    ]
+    assert named[0] and named[1] and not named[0] & named[1], named
+    for stack in stacks:
+        assert all(not name.startswith("arn:") for name in named[0])
+        assert "Export" not in json.dumps(stack.template.get("Outputs", {}))  # exports are per region and stack
+        assert all(
+            "Default" in spec or name in ("BackupBucket", "SourceLocation")
+            for name, spec in stack.template["Parameters"].items()
+        )
 
 
 # ------------------------------------------------------------------ buildspecs

@@ -134,6 +134,21 @@ def test_backup_prunes_by_the_default_policy(bed: Bed, in_tmp: Path) -> None:
     assert "pruned 1 old" in err
 
 
+def test_a_run_after_one_with_a_fast_clock_keeps_its_own_upload(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    source = bed.make_repo("skewed", content="simple")
+    code, _, err = run_at(bed, 30, "--bucket", BUCKET)  # a run whose clock was a month fast
+    assert code == 0, err
+    git("--git-dir", source, "update-ref", "refs/heads/next", "main")
+
+    code, _, err = run_at(bed, 1, "--bucket", BUCKET, "--keep-last", "1", "--max-age-days", "0")
+
+    assert code == 0, err
+    stamps = [key.rsplit("-", 6)[-6:-3] for key in backups_of(bed, "skewed")]
+    assert stamps == [["2026", "10", "02"], ["2026", "10", "31"]]  # the new upload and the future-dated one
+    assert "skewed-2026-10-31-04-00-00.zip is dated in the future, so kept: check the clock" in err
+
+
 def test_no_prune_keeps_everything(bed: Bed, in_tmp: Path) -> None:
     bed.create_bucket()
     bed.make_repo("hoard", content="simple")
@@ -428,3 +443,74 @@ def test_behind_an_https_proxy_the_clones_and_the_checks_go_through_it(
     endpoint = bed.git_server.endpoint
     assert proxy.tunnels.count(endpoint) >= 4  # two clones and two checks, at least
     assert all(secret not in text for run in (first, second, third) for text in run[1:])
+
+
+class UnendingGitEndpoint:
+    """An HTTPS endpoint whose ref advertisement never ends: `endless` sends 64 KiB pieces as fast as
+    the client takes them, `drip` one byte every 0.2 s. A listing must give up on both."""
+
+    def __init__(self, root: Path) -> None:
+        import http.server
+        import ssl
+        import threading
+
+        from tests.gitserver import make_certificate
+
+        cert_file, key_file = make_certificate(root)
+        self.ca_file = cert_file
+        stop = self.stop = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the name http.server calls
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-git-upload-pack-advertisement")
+                self.end_headers()
+                self.wfile.write(pkt(b"# service=git-upload-pack\n") + b"0000")
+                piece, pause = (b"0" * 65536, 0.0) if "endless" in self.path else (b"0", 0.2)
+                try:
+                    while not stop.wait(pause):
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                except OSError:
+                    pass  # the client gave up: what the test wants
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.endpoint = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "transient"),
+    [("endless", "is over 1.0 MiB", False), ("drip", "no complete answer from", True)],
+)
+def test_a_ref_listing_has_a_byte_cap_and_a_deadline(tmp_path: Path, name: str, message: str, transient: bool) -> None:
+    import resource
+    import time
+
+    from botocore.credentials import ReadOnlyCredentials
+
+    endpoint = UnendingGitEndpoint(tmp_path)
+    env = {"GIT_SSL_CAINFO": str(endpoint.ca_file), "CODE_COMMIT_ENDPOINT": endpoint.endpoint}
+    listing = codecommit_backup.RefListing(env, 2, max_bytes=1024**2, deadline=1.0)
+    credentials = ReadOnlyCredentials("AKIAEXAMPLE", "secret", None)
+    repo = codecommit_backup.Repository("us-east-1", name, "")
+    started, peak = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with pytest.raises(codecommit_backup.RepositoryError, match=message) as raised:
+            listing.read(repo, credentials, dt.datetime.now(dt.timezone.utc))
+    finally:
+        endpoint.close()
+    assert raised.value.transient is transient
+    assert time.monotonic() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 64 * 1024  # KiB: the cap, not the stream

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codecommit_backup import Backup, ConfigError, Decision, RetentionPolicy, plan_retention
+from codecommit_backup import CLOCK_SKEW, Backup, ConfigError, Decision, RetentionPolicy, plan_retention
 
 NOW = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.timezone.utc)  # a Tuesday, in ISO week 2026-W49
 
@@ -31,6 +31,7 @@ def backup(entry: Entry) -> Backup:
 
 
 CALENDAR_ONLY = {"keep_last": 0, "max_age_days": None}
+FUTURE = "dated in the future, so kept: check the clock of the run that wrote it"
 
 CASES = [
     pytest.param(
@@ -87,8 +88,8 @@ CASES = [
         [-3, -0.5, 1, 10],
         RetentionPolicy(keep_last=0, max_age_days=7),
         {-3, -0.5, 1},
-        {-3: "newest, within 7 days", -0.5: "within 7 days", 10: "older than 7 days"},
-        id="future-counts-as-within",
+        {-3: FUTURE, -0.5: FUTURE, 1: "newest, within 7 days", 10: "older than 7 days"},
+        id="future-is-kept-and-not-counted",
     ),
     pytest.param(
         [
@@ -267,9 +268,38 @@ def test_every_backup_gets_one_decision_and_the_newest_is_kept(backups: list[Bac
     assert collections.Counter(decision.backup for decision in decisions) == collections.Counter(backups)
     order = [(decision.backup.time, decision.backup.key) for decision in decisions]
     assert order == sorted(order, reverse=True)
-    if backups:
-        assert decisions[0].keep
-        assert decisions[0].reason.split(", ")[0] == "newest"
-        assert decisions[0].backup.time == max(item.time for item in backups)
+    dated = [decision for decision in decisions if not decision.future]
+    assert all(decision.keep and decision.backup.time > NOW for decision in decisions if decision.future)
+    if dated:
+        assert dated[0].keep
+        assert dated[0].reason.split(", ")[0] == "newest"
+        assert dated[0].backup.time == max(item.time for item in backups if item.time <= NOW + CLOCK_SKEW)
     assert all(decision.reason for decision in decisions)
-    assert all(decision.keep for decision in decisions[: policy.keep_last])
+    assert all(decision.keep for decision in dated[: policy.keep_last])
+
+
+def test_a_key_from_the_future_never_costs_the_newest_upload() -> None:
+    """A run with a fast clock wrote a key a day ahead; the next run's upload is dated now. Neither the
+    upload nor the newest by upload time may go, even under the tightest policy."""
+    ahead = Backup("repo/repo-2026-12-02-04-00-00.zip", NOW + dt.timedelta(days=1), uploaded=NOW - dt.timedelta(days=1))
+    older = Backup("repo/repo-2026-11-29-04-00-00.zip", NOW - dt.timedelta(days=2), uploaded=NOW - dt.timedelta(days=2))
+    latest = Backup(
+        "repo/repo-2026-11-30-04-00-00.zip", NOW - dt.timedelta(days=1), uploaded=NOW - dt.timedelta(days=1)
+    )
+    just_now = Backup("repo/repo-2026-12-01-03-59-00.zip", NOW - dt.timedelta(minutes=1), uploaded=NOW)
+    policy = RetentionPolicy(keep_last=1, max_age_days=0)
+
+    assert plan_retention([older, latest, ahead], policy, NOW) == [
+        Decision(ahead, True, FUTURE, future=True),
+        Decision(latest, True, "newest, last 1"),
+        Decision(older, False, "beyond the last 1"),
+    ]
+    clock_behind = NOW - dt.timedelta(days=3)  # a run whose own clock is slow: its upload looks oldest
+    uploaded = Backup("repo/repo-2026-11-28-04-00-00.zip", clock_behind, uploaded=NOW)
+    decisions = plan_retention([older, uploaded, latest], policy, NOW, protect={uploaded.key})
+    assert [(d.backup, d.keep, d.reason) for d in decisions] == [
+        (latest, True, "newest, last 1"),
+        (older, False, "beyond the last 1"),
+        (uploaded, True, "newest upload, this run's upload"),
+    ]
+    assert plan_retention([just_now, latest], policy, NOW)[0] == Decision(just_now, True, "newest, last 1")

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 import codecommit_backup
 from tests.bed import OBJECT_ACTIONS, PREFIX, Bed, Run, git, ref_state
+from tests.cfn import BACKUP_TEMPLATE, Stack
 from tests.motoserver import ACCOUNT_ID
 from tests.rgw import Rgw, rgw
 
@@ -74,6 +75,24 @@ def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED, bulk_dele
     return policy
 
 
+def template_policy(bucket: str, writer_arn: str, account: str | None = ACCOUNT_ID, **given: str) -> dict[str, Any]:
+    """deploy/backup-account.yaml's bucket policy (its Allow statements: RGW is plain HTTP here, so no
+    TLS Deny), with the RGW writer as the principal. `account` given: as AWS evaluates the policy for
+    a caller of that account, ${aws:PrincipalAccount} replaced by its id, which RGW cannot do itself
+    (see test_rgw_refuses_the_policy_variable). None: the variable left in."""
+    given = given or {"SourceAccountIds": ACCOUNT_ID}
+    stack = Stack(BACKUP_TEMPLATE, account="999988887777", BucketName=bucket, Prefix=PREFIX, **given)
+    text = json.dumps(stack.resources["BucketPolicy"]["Properties"]["PolicyDocument"])
+    if account is not None:
+        text = text.replace("${aws:PrincipalAccount}", account)
+    policy = json.loads(text)
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    for statement in allows:
+        if statement["Principal"] != {"AWS": "*"}:  # the organization's form keeps its wildcard and condition
+            statement["Principal"] = {"AWS": [writer_arn]}
+    return {**policy, "Statement": allows}
+
+
 @dataclasses.dataclass
 class Shared:
     """A bucket of the backup account (`owner`) that the job (`writer`) may write a prefix of."""
@@ -116,7 +135,9 @@ class Shared:
 
     def grant(self, **options: Any) -> None:
         """Replace the bucket policy (see bucket_policy for the options)."""
-        policy = bucket_policy(self.bucket, self.rgw.writer.arn, **options)
+        self.put_policy(bucket_policy(self.bucket, self.rgw.writer.arn, **options))
+
+    def put_policy(self, policy: dict[str, Any]) -> None:
         self.owner.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
 
 
@@ -316,3 +337,58 @@ def test_an_unknown_kms_key_fails_the_repository_and_writes_nothing(shared: Shar
     assert run.code == 1, run.text
     assert "failed: us-east-1/secret: upload failed" in run.err and "no-such-key" in run.err
     assert shared.all_keys() == []
+
+
+# ------------------------------------------------------------------ the backup stack's bucket policy
+
+
+def test_rgw_refuses_the_policy_variable(shared: Shared) -> None:
+    """RGW 16 refuses a policy variable in a Resource (and compares one in a condition as plain text),
+    so the template's ${aws:PrincipalAccount} is checked on paper, in tests/test_deploy.py. Should
+    this start to pass, RGW evaluates variables: test the template's policy here as it stands."""
+    policy = template_policy(shared.bucket, shared.rgw.writer.arn, account=None)
+    assert "${aws:PrincipalAccount}" in json.dumps(policy)
+    with pytest.raises(ClientError) as refused:
+        shared.put_policy(policy)
+    assert refused.value.response["Error"]["Code"] == "InvalidArgument"
+
+
+def test_the_stack_policy_as_evaluated_for_an_account_confines_its_job(shared: Shared) -> None:
+    """The template's statements, as AWS evaluates them for the job's account: the job backs up and
+    lists its own prefix, and nothing else."""
+    shared.put_policy(
+        template_policy(shared.bucket, shared.rgw.writer.arn, SourceAccountIds="210987654321," + ACCOUNT_ID)
+    )
+    shared.bed.make_repo("alpha", content="simple")
+
+    run = shared.run("--bucket", shared.bucket)
+
+    assert run.code == 0, run.text
+    assert [key.split("/")[-2] for key in shared.backups()] == ["alpha"]
+    assert all(key.startswith(GRANTED) for key in shared.all_keys())
+    writer, bucket = shared.writer, shared.bucket
+    for attempt in (
+        lambda: writer.put_object(Bucket=bucket, Key=f"{PREFIX}/210987654321/probe", Body=b"out"),
+        lambda: writer.put_object(Bucket=bucket, Key=f"{PREFIX}/probe", Body=b"out"),
+        lambda: writer.list_objects_v2(Bucket=bucket),
+        lambda: writer.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/210987654321/"),
+        lambda: writer.delete_object(Bucket=bucket, Key=f"{PREFIX}/210987654321/x"),
+    ):
+        with pytest.raises(ClientError) as denied:
+            attempt()
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_the_organization_policy_grants_nothing_outside_the_organization(shared: Shared) -> None:
+    """Principal "*" is limited by aws:PrincipalOrgID: a caller RGW cannot place in the organization
+    (RGW has none) gets nothing, not even its own prefix."""
+    shared.put_policy(template_policy(shared.bucket, shared.rgw.writer.arn, OrganizationId="o-a1b2c3d4e5"))
+    shared.bed.make_repo("alpha", content="simple")
+
+    run = shared.run("--bucket", shared.bucket)
+
+    assert run.code == 2, run.text
+    assert "access denied to " in run.err
+    with pytest.raises(ClientError) as denied:
+        shared.writer.put_object(Bucket=shared.bucket, Key=f"{GRANTED}probe", Body=b"in")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"

@@ -1,0 +1,235 @@
+"""Reading the CloudFormation templates in deploy/ as a deployment would get them.
+
+`Stack` applies parameters, checks the template's Rules, decides the conditions and resolves the
+intrinsic functions, so that tests check each option's resources with concrete names and ARNs,
+not only the template's text. Shared by the deploy checks and the RGW bucket policy tests.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKUP_TEMPLATE = ROOT / "deploy" / "backup-account.yaml"
+SOURCE_TEMPLATE = ROOT / "deploy" / "source-account.yaml"
+
+PARTITION = "aws"
+REGION = "us-east-1"
+SOURCE_ACCOUNT = "222233334444"  # the account a source stack is deployed in
+
+
+# ------------------------------------------------------------------ reading the templates
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags: !Ref x -> {"Ref": x}, !Sub s -> {"Fn::Sub": s}, ..."""
+
+
+def _short_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _short_tag)
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506  # SafeLoader plus CloudFormation tags
+
+
+NO_VALUE = object()
+
+
+class Stack:
+    """A template with its parameters applied, much as CloudFormation would: parameters checked
+    against their constraints, conditions decided, intrinsic functions resolved, AWS::NoValue
+    dropped, and the resources and outputs whose condition is false left out."""
+
+    def __init__(self, path: Path, account: str = SOURCE_ACCOUNT, region: str = REGION, **given: str) -> None:
+        self.template = load(path)
+        self.pseudo = {
+            "AWS::Partition": PARTITION,
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::StackName": "test-stack",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        self.params = self._parameters(given)
+        self._conditions: dict[str, bool] = {}
+        for name, rule in self.template.get("Rules", {}).items():  # CloudFormation refuses a stack that breaks one
+            if "RuleCondition" in rule and not self.resolve(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                assert self.resolve(assertion["Assert"]), f"rule {name}: {assertion.get('AssertDescription')}"
+        raw = self.template["Resources"]
+        self.resources = {
+            name: self.resolve({k: v for k, v in spec.items() if k != "Condition"})
+            for name, spec in raw.items()
+            if self.condition(spec.get("Condition"))
+        }
+        self.outputs = {
+            name: self.resolve(spec["Value"])
+            for name, spec in self.template.get("Outputs", {}).items()
+            if self.condition(spec.get("Condition"))
+        }
+
+    def _parameters(self, given: dict[str, str]) -> dict[str, Any]:
+        specs = self.template["Parameters"]
+        unknown = set(given) - set(specs)
+        assert not unknown, f"no such parameter: {unknown}"
+        values: dict[str, Any] = {}
+        for name, spec in specs.items():
+            if name in given:
+                value = given[name]
+            elif "Default" in spec:
+                value = str(spec["Default"])
+            else:
+                raise AssertionError(f"parameter {name} has no default and was not given")
+            if name in given:  # CloudFormation checks what is given against the constraints
+                if "AllowedPattern" in spec:
+                    assert re.fullmatch(spec["AllowedPattern"], value), f"{name}={value!r} breaks AllowedPattern"
+                if "AllowedValues" in spec:
+                    assert value in [str(v) for v in spec["AllowedValues"]], f"{name}={value!r} not allowed"
+                if spec["Type"] == "Number":
+                    assert spec.get("MinValue", float("-inf")) <= float(value) <= spec.get("MaxValue", float("inf"))
+            values[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+        return values
+
+    def condition(self, name: str | None) -> bool:
+        if name is None:
+            return True
+        if name not in self._conditions:
+            self._conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
+        return self._conditions[name]
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        return self.attribute(name, "Ref")
+
+    def attribute(self, logical: str, attribute: str) -> str:
+        """A resource's Ref or attribute: realistic ARNs for the ones the policies use."""
+        spec = self.template["Resources"][logical]
+        assert self.condition(spec.get("Condition")), f"{logical} is used but not created"
+        kind = spec["Type"]
+        props = spec.get("Properties", {})
+        named = next(
+            (self.resolve(props[k]) for k in ("Name", "BucketName", "LogGroupName", "RoleName") if k in props), None
+        )
+        name = named if isinstance(named, str) else f"test-stack-{logical.lower()}-generated"
+        region, account = self.pseudo["AWS::Region"], self.pseudo["AWS::AccountId"]
+        arns = {
+            "AWS::S3::Bucket": f"arn:{PARTITION}:s3:::{name}",
+            "AWS::CodeBuild::Project": f"arn:{PARTITION}:codebuild:{region}:{account}:project/{name}",
+            "AWS::CodeBuild::ReportGroup": f"arn:{PARTITION}:codebuild:{region}:{account}:report-group/{name}",
+            "AWS::SNS::Topic": f"arn:{PARTITION}:sns:{region}:{account}:{logical}",
+            "AWS::Events::Rule": f"arn:{PARTITION}:events:{region}:{account}:rule/{logical}",
+            "AWS::IAM::Role": f"arn:{PARTITION}:iam::{account}:role/{logical}",
+            "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{region}:{account}:test-stack-{logical}-generated",
+        }
+        if attribute == "Arn" or (attribute == "Ref" and kind in ("AWS::CodeBuild::ReportGroup", "AWS::SNS::Topic")):
+            return arns.get(kind, f"arn:{PARTITION}:{kind}:{logical}")
+        if attribute == "Ref":
+            return name if kind in ("AWS::S3::Bucket", "AWS::CodeBuild::Project", "AWS::Logs::LogGroup") else logical
+        return f"{logical}.{attribute}"
+
+    def sub(self, text: str, variables: dict[str, Any]) -> str:
+        def one(match: re.Match[str]) -> str:
+            name = match[1]
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                value = variables[name]
+            elif "." in name and not name.startswith("AWS::"):
+                value = self.attribute(*name.split(".", 1))
+            else:
+                value = self.ref(name)
+            assert isinstance(value, str), f"${{{name}}} is not a string: {value!r}"
+            return value
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in (self.resolve(i) for i in node) if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::GetAtt":
+                return self.attribute(*arg)
+            if key == "Fn::If":
+                name, then, otherwise = arg
+                return self.resolve(then if self.condition(name) else otherwise)
+            if key.startswith("Fn::"):
+                return self.function(key, arg)
+        resolved = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def function(self, key: str, arg: Any) -> Any:
+        if key == "Fn::Sub":
+            if isinstance(arg, str):
+                return self.sub(arg, {})
+            text, variables = arg
+            return self.sub(text, {k: self.resolve(v) for k, v in variables.items()})
+        args = self.resolve(arg)
+        if key == "Fn::Join":
+            return args[0].join(args[1])
+        if key == "Fn::Split":
+            return args[1].split(args[0])
+        if key == "Fn::Select":
+            index, items = int(args[0]), args[1]
+            assert 0 <= index < len(items), f"Fn::Select index {index} out of range of {items}"  # a failed deploy
+            return items[index]
+        if key == "Fn::Equals":
+            return str(args[0]) == str(args[1])
+        if key == "Fn::Not":
+            return not args[0]
+        if key == "Fn::And":
+            return all(args)
+        if key == "Fn::Or":
+            return any(args)
+        raise AssertionError(f"the test's resolver does not know {key}")
+
+
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's statements, with Action and Resource always lists."""
+    found = []
+    for statement in policy["Statement"]:
+        statement = dict(statement)
+        for field in ("Action", "Resource"):
+            if isinstance(statement.get(field), str):
+                statement[field] = [statement[field]]
+        found.append(statement)
+    return found
+
+
+def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    props = role["Properties"]
+    assert "ManagedPolicyArns" not in props, "a managed policy would escape these checks"
+    return [s for policy in props.get("Policies", []) for s in statements(policy["PolicyDocument"])]
+
+
+def allowed_actions(found: list[dict[str, Any]]) -> set[str]:
+    return {action for s in found if s["Effect"] == "Allow" for action in s["Action"]}
