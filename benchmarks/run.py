@@ -609,7 +609,7 @@ def check_summary(result: Measurement, output: str, ok: int, unchanged: int) -> 
     result.note = summary["message"].removeprefix("summary: ")
     repositories = [entry for entry in entries if entry.get("event") == "repository"]
     result.slowest_ok = max((entry["seconds"] for entry in repositories if entry["status"] == "ok"), default=0.0)
-    starts = [entry["time"] for entry in entries if entry["message"].startswith("backing up ")]
+    starts = [entry["time"] for entry in entries if str(entry.get("message", "")).startswith("backing up ")]
     if starts:  # the log's times are UTC, to the millisecond
         result.first_repository = dt.datetime.fromisoformat(starts[0]).timestamp() - result.started_at
     counts = (summary["ok"], summary["unchanged"], summary["failed"], summary["gone"])
