@@ -66,32 +66,234 @@ GIT_LOW_SPEED_LIMIT = "1024"
 GIT_LOW_SPEED_TIME = "60"
 
 
+# Words a boolean variable may hold, in any case. Anything else is an error, never a silent false:
+# a dry run that is silently off deletes backups.
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+COMMANDS = {
+    "backup": "mirror, zip and upload repositories (the default)",
+    "prune": "apply the retention policy to every backup",
+    "restore": "restore a backup to a folder, a git remote or a new CodeCommit repository",
+    "verify": "restore drill: check that backups restore",
+    "list": "show the backups in the bucket, newest first",
+    "status": "how old each repository's backup is; exit 1 if one is too old or missing",
+}
+EVERY_COMMAND = tuple(COMMANDS)
+
+
+def whole(minimum: int) -> Callable[[str], int]:
+    def convert(word: str) -> int:
+        if not re.fullmatch(r"\s*\d+\s*", word) or int(word) < minimum:
+            raise ValueError(f"use a whole number of at least {minimum}")
+        return int(word)
+
+    return convert
+
+
+def one_of(*words: str) -> Callable[[str], str]:
+    def convert(word: str) -> str:
+        if word not in words:
+            raise ValueError(f"use one of {', '.join(words)}")
+        return word
+
+    return convert
+
+
+def boolean(word: str) -> bool:
+    if word.strip().lower() in TRUE_WORDS:
+        return True
+    if word.strip().lower() in FALSE_WORDS:
+        return False
+    raise ValueError("use true or false, 1 or 0, yes or no, on or off")
+
+
+def positive_hours(word: str) -> dt.timedelta:
+    try:
+        value = float(word)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ValueError("use a positive number of hours")
+    return dt.timedelta(hours=value)
+
+
+def shard(word: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", word)
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise ValueError("use I/N with 1 <= I <= N, e.g. 2/4")
+    return int(match[1]), int(match[2])
+
+
+def backup_time(word: str) -> str:
+    if word != "latest" and not word.endswith(".zip") and not re.fullmatch(r"\d{4}(?:-\d\d){5}", word):
+        raise ValueError("use latest, a time like 2026-11-29-04-00-07, or a full key")
+    return word
+
+
+def repository_name(word: str) -> str:
+    if not valid_repository_name(word):
+        raise ValueError("use letters, digits, '.', '_' and '-', at most 100")
+    return word
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option, declared once. Its environment variable, the argparse option, the default in its
+    help and the default of the request field it fills all come from here."""
+
+    flag: str  # "--workers"
+    help: str
+    commands: tuple[str, ...]
+    convert: Callable[[str], Any] = str  # one word to a value; ValueError says what to use instead
+    default: Any = None
+    form: str = "value"  # value | flag | list (comma-separated, and repeatable on the command line)
+    metavar: str | None = None
+    variable: str | None = None  # only where the name is not derived: AWS_PROFILE
+
+    @property
+    def env(self) -> str:
+        return self.variable or ENV_PREFIX + self.flag.removeprefix("--").upper().replace("-", "_")
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+POLICY_COMMANDS = ("backup", "prune")
+OPTIONS = (
+    Option("--bucket", "the backup bucket (required)", EVERY_COMMAND),
+    Option("--prefix", "key prefix in the bucket", EVERY_COMMAND, default=DEFAULT_PREFIX),
+    Option("--profile", "the AWS profile", EVERY_COMMAND, variable="AWS_PROFILE"),
+    Option("--log-format", "text, or json for CloudWatch", EVERY_COMMAND, one_of("text", "json"), "text"),
+    Option("--regions", "regions (default: the session's)", ("backup", "status"), form="list", metavar="REGION"),
+    Option("--region", "the region (default: the session's)", ("restore", "verify", "list"), metavar="REGION"),
+    Option("--include", "only names matching this glob", ("backup", "status"), form="list", metavar="GLOB"),
+    Option("--exclude", "skip names matching this glob", ("backup", "status"), form="list", metavar="GLOB"),
+    Option("--repos", "back up these instead of listing", ("backup",), repository_name, form="list", metavar="NAME"),
+    Option("--repo", "only this repository", ("verify", "list"), repository_name, form="list", metavar="NAME"),
+    Option("--workers", "repositories backed up in parallel", ("backup",), whole(1), 4, metavar="N"),
+    Option("--compression", "zip compression", ("backup",), one_of(*COMPRESSIONS), "stored"),
+    Option("--sse", "server-side encryption", ("backup",), one_of(*SSE_MODES)),
+    Option("--kms-key-id", "KMS key for --sse aws:kms", ("backup",)),
+    Option("--tries", "tries for each clone and upload", ("backup",), whole(1), 3, metavar="N"),
+    Option("--work-dir", "folder for temporary files (default: the system's)", ("backup", "restore", "verify")),
+    Option("--report-dir", "folder for the JUnit report", ("backup", "verify", "status"), default="reports"),
+    Option("--shard", "back up only shard I of N, for parallel builds", ("backup",), shard, metavar="I/N"),
+    Option("--dry-run", "print the plan; write or delete nothing", POLICY_COMMANDS, boolean, False, "flag"),
+    Option(
+        "--force", "back up unchanged repositories; replace a target", ("backup", "restore"), boolean, False, "flag"
+    ),
+    Option("--no-prune", "no retention after each upload", ("backup",), boolean, False, "flag"),
+    Option("--prune-deleted", "prune repositories gone from CodeCommit too", ("prune",), boolean, False, "flag"),
+    Option("--keep-last", "keep each repository's newest N backups", POLICY_COMMANDS, whole(0), 3, metavar="N"),
+    Option(
+        "--max-age-days",
+        "beyond those, keep backups younger than D days (0: no age rule)",
+        POLICY_COMMANDS,
+        whole(0),
+        30,
+        metavar="D",
+    ),
+    Option("--keep-daily", "keep the newest backup of each of N days", POLICY_COMMANDS, whole(0), 0, metavar="N"),
+    Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), 0, metavar="N"),
+    Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), 0, metavar="N"),
+    Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify"), backup_time, "latest"),
+    Option("--to", "write the mirror (or a working copy) here", ("restore",), metavar="DIR"),
+    Option("--push-to", "push every ref to this git remote", ("restore",), metavar="GIT_URL"),
+    Option("--create-repo", "create this CodeCommit repository", ("restore",), repository_name, metavar="NEW_NAME"),
+    Option("--checkout", "with --to: a working copy", ("restore",), boolean, False, "flag"),
+    Option("--all", "every repository in the bucket", ("verify",), boolean, False, "flag"),
+    Option("--json", "machine-readable output", ("list", "status"), boolean, False, "flag"),
+    Option("--max-age", "the oldest a backup may be, in hours", ("status",), positive_hours, dt.timedelta(hours=26)),
+)
+OPTION = {option.flag: option for option in OPTIONS}
+
+
+def default_of(flag: str) -> Any:
+    """An option's default, for the request fields it fills."""
+    return OPTION[flag].default
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """What one run of the job does. Built by the CLI from options and environment."""
+    """Where every command finds the bucket, and what one backup run does (the `backup` request).
+    Built by the CLI from the options; each default is its option's."""
 
     bucket: str
-    prefix: str = DEFAULT_PREFIX
+    prefix: str = default_of("--prefix")
     regions: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     repos: tuple[str, ...] = ()
     profile: str | None = None
-    workers: int = 4
-    compression: str = "stored"
+    log_format: str = default_of("--log-format")
+    workers: int = default_of("--workers")
+    compression: str = default_of("--compression")
     sse: str | None = None
     kms_key_id: str | None = None
-    dry_run: bool = False
-    tries: int = 3
+    dry_run: bool = default_of("--dry-run")
+    tries: int = default_of("--tries")
     retry_delay: float = 2.0
     work_dir: str | None = None
-    force: bool = False  # back up even when the refs equal the newest backup's
-    prune: bool = True  # apply the retention policy to a repository after its upload
-    prune_deleted: bool = False  # `prune` also ages out backups of repositories gone from CodeCommit
+    force: bool = default_of("--force")  # back up even when the refs equal the newest backup's
+    prune: bool = not default_of("--no-prune")  # apply the retention policy to a repository after its upload
     policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
-    report_dir: str = "reports"
+    report_dir: str = default_of("--report-dir")
     shard: tuple[int, int] | None = None  # (I, N): back up only shard I of N, 1-based
     api_max_attempts: int = 10  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneRequest:
+    policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
+    dry_run: bool = default_of("--dry-run")
+    prune_deleted: bool = default_of("--prune-deleted")  # age out backups of repositories gone from CodeCommit
+
+
+@dataclasses.dataclass(frozen=True)
+class ListRequest:
+    region: str | None = None
+    repos: tuple[str, ...] = ()
+    json: bool = default_of("--json")
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreRequest:
+    """What `restore` does: which backup, and exactly one target."""
+
+    name: str
+    region: str
+    at: str = default_of("--at")
+    to: Path | None = None  # a folder: the bare mirror, or with `checkout` a working copy
+    push_to: str | None = None  # any git remote
+    create_repo: str | None = None  # a new CodeCommit repository
+    checkout: bool = default_of("--checkout")
+    force: bool = default_of("--force")  # replace a non-empty target
+    work_dir: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyRequest:
+    regions: tuple[str, ...]  # where a --repo is looked for
+    repos: tuple[str, ...] = ()
+    all: bool = default_of("--all")
+    region: str | None = None  # only this region
+    at: str = default_of("--at")
+    work_dir: str | None = None
+    report_dir: str = default_of("--report-dir")
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusRequest:
+    """What `status` checks: the repositories of these regions (after the globs) in CodeCommit,
+    against the backups under the account's prefix."""
+
+    regions: tuple[str, ...]
+    max_age: dt.timedelta = default_of("--max-age")  # noqa: RUF009  # a timedelta is immutable
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    report_dir: str = default_of("--report-dir")
+    json: bool = default_of("--json")
 
 
 # Checked with fullmatch: `$` would accept a trailing newline.
@@ -884,10 +1086,6 @@ class S3Store:
         in a multipart upload, which an exception aborts."""
         import smart_open.s3
 
-        # botocore retries each request and the job retries the whole upload; smart_open's own retry
-        # would add six 10-second sleeps per part while an endpoint is down, and hide the cause.
-        smart_open.s3.RETRY.exceptions = []
-        smart_open.s3.RETRY.client_error_codes = []
         create_args = {
             **self.write_args(),
             "Metadata": dict(metadata),
@@ -1010,11 +1208,11 @@ class RetentionPolicy:
     beyond those delete backups older than 30 days. The calendar rules work as in restic and
     borg: the newest backup of each of the last N days (ISO weeks, months) that have one."""
 
-    keep_last: int = 3  # the newest N backups
-    max_age_days: int | None = 30  # beyond those, keep backups younger than this; None (or 0): no age rule
-    keep_daily: int = 0  # newest backup of each of the last N days that have a backup
-    keep_weekly: int = 0  # ... of each of the last N ISO weeks that have a backup
-    keep_monthly: int = 0  # ... of each of the last N calendar months that have a backup
+    keep_last: int = default_of("--keep-last")  # the newest N backups
+    max_age_days: int | None = default_of("--max-age-days")  # beyond those, younger than this; None or 0: no rule
+    keep_daily: int = default_of("--keep-daily")  # newest backup of each of the last N days that have a backup
+    keep_weekly: int = default_of("--keep-weekly")  # ... of each of the last N ISO weeks that have a backup
+    keep_monthly: int = default_of("--keep-monthly")  # ... of each of the last N calendar months that have one
 
     def calendar_rules(self) -> dict[str, int]:
         """Each calendar rule's count, in the order their reasons are given."""
@@ -1626,22 +1824,6 @@ PUSH_TRANSPORTS = ("https", "http", "ssh", "git", "file", "codecommit")
 FSCK_FORMAT_ISSUE = re.compile(r"^(?:error|warning) in (?:commit|tree|tag|blob) [0-9a-f]+: \w+: ")
 
 
-@dataclasses.dataclass(frozen=True)
-class RestoreRequest:
-    """What `restore` does: which backup, and exactly one target."""
-
-    name: str
-    region: str
-    at: str = "latest"
-    to: Path | None = None  # a folder: the bare mirror, or with `checkout` a working copy
-    push_to: str | None = None  # any git remote
-    create_repo: str | None = None  # a new CodeCommit repository
-    checkout: bool = False
-    force: bool = False  # replace a non-empty target
-    work_dir: str | None = None
-    profile: str | None = None
-
-
 def choose_backup(backups: Sequence[Backup], at: str, label: str) -> Backup:
     """The backup `--at` names among one repository's backups (newest first): latest, a
     YYYY-MM-DD-HH-MM-SS timestamp, or a full key."""
@@ -1653,11 +1835,6 @@ def choose_backup(backups: Sequence[Backup], at: str, label: str) -> Backup:
         if backup.key == at or backup.key.endswith(f"-{at}.zip"):
             return backup
     raise RestoreError(f"no backup of {label} at {at!r}: `codecommit-backup list` shows them")
-
-
-def check_at(at: str) -> None:
-    if at != "latest" and not at.endswith(".zip") and not re.fullmatch(r"\d{4}(?:-\d\d){5}", at):
-        raise ConfigError(f"invalid --at {at!r}: use latest, a time like 2026-11-29-04-00-07, or a full key")
 
 
 def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, dict[str, str]]:
@@ -2032,331 +2209,32 @@ def verify_backup(
     return result
 
 
-# -------------------------------------------------------------------------------- cli
+# --------------------------------------------------------------------------- commands
+#
+# Each command is a function of the clients and store, its typed request and the clock. It prints
+# what it has to say and returns the exit code; only the CLI below knows argv and the environment.
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-# option -> (environment variable, help). Every option of `backup` and `prune` can be set from the
-# environment, so that the CodeBuild project can set it.
-OPTIONS: dict[str, tuple[str, str]] = {
-    "--bucket": ("CODECOMMIT_BACKUP_BUCKET", "the backup bucket (required)"),
-    "--prefix": ("CODECOMMIT_BACKUP_PREFIX", f"key prefix in the bucket (default {DEFAULT_PREFIX})"),
-    "--profile": ("AWS_PROFILE", "the AWS profile"),
-    "--log-format": ("CODECOMMIT_BACKUP_LOG_FORMAT", "text (default) or json, for CloudWatch Logs Insights"),
-    "--regions": ("CODECOMMIT_BACKUP_REGIONS", "comma-separated regions (default: the session's region)"),
-    "--include": ("CODECOMMIT_BACKUP_INCLUDE", "back up only names matching this glob; repeatable"),
-    "--exclude": ("CODECOMMIT_BACKUP_EXCLUDE", "skip names matching this glob; repeatable"),
-    "--repos": ("CODECOMMIT_BACKUP_REPOS", "comma-separated names to back up instead of listing"),
-    "--workers": ("CODECOMMIT_BACKUP_WORKERS", "repositories backed up in parallel (default 4)"),
-    "--compression": ("CODECOMMIT_BACKUP_COMPRESSION", "stored (default) or deflate"),
-    "--sse": ("CODECOMMIT_BACKUP_SSE", "server-side encryption: AES256 or aws:kms"),
-    "--kms-key-id": ("CODECOMMIT_BACKUP_KMS_KEY_ID", "KMS key for --sse aws:kms"),
-    "--tries": ("CODECOMMIT_BACKUP_TRIES", "tries for each clone and upload (default 3)"),
-    "--work-dir": ("CODECOMMIT_BACKUP_WORK_DIR", "folder for the temporary mirrors (default: system temp)"),
-    "--force": ("CODECOMMIT_BACKUP_FORCE", "back up repositories whose refs have not changed, too"),
-    "--no-prune": ("CODECOMMIT_BACKUP_NO_PRUNE", "do not apply the retention policy after each upload"),
-    "--report-dir": ("CODECOMMIT_BACKUP_REPORT_DIR", "folder for the JUnit report and manifest (default reports)"),
-    "--dry-run": ("CODECOMMIT_BACKUP_DRY_RUN", "print the plan, and write or delete nothing"),
-    "--shard": ("CODECOMMIT_BACKUP_SHARD", "back up only shard I of N (I/N, 1-based), for parallel builds"),
-    "--keep-last": ("CODECOMMIT_BACKUP_KEEP_LAST", "keep each repository's newest N backups (default 3)"),
-    "--max-age-days": (
-        "CODECOMMIT_BACKUP_MAX_AGE_DAYS",
-        "beyond those, keep backups younger than D days (default 30; 0: no age rule)",
-    ),
-    "--keep-daily": ("CODECOMMIT_BACKUP_KEEP_DAILY", "also keep the newest backup of each of the last N days"),
-    "--keep-weekly": ("CODECOMMIT_BACKUP_KEEP_WEEKLY", "... of each of the last N weeks"),
-    "--keep-monthly": ("CODECOMMIT_BACKUP_KEEP_MONTHLY", "... of each of the last N months"),
-    "--prune-deleted": (
-        "CODECOMMIT_BACKUP_PRUNE_DELETED",
-        "also prune backups of repositories no longer in CodeCommit (kept whole by default)",
-    ),
-}
-TRUE_WORDS = ("1", "true", "yes", "on")
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line, with exit code 2."""
-
-    def error(self, message: str) -> Any:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def add_option(parser: argparse.ArgumentParser, option: str, env: Mapping[str, str], **kwargs: Any) -> None:
-    """An option whose default comes from its environment variable (argparse converts it like a value)."""
-    variable, text = OPTIONS[option]
-    help_text = f"{text} [env {variable}]"
-    fallback = kwargs.pop("default", None)
-    if kwargs.pop("flag", False):
-        parser.add_argument(
-            option, action="store_true", default=env.get(variable, "").lower() in TRUE_WORDS, help=help_text
-        )
-    elif kwargs.pop("repeated", False):
-        dest = option.removeprefix("--").replace("-", "_")
-        parser.add_argument(option, action="append", metavar="GLOB", help=help_text)
-        parser.set_defaults(**{f"env_{dest}": split_list(env.get(variable))})
-    else:
-        parser.add_argument(option, default=env.get(variable) or fallback, help=help_text, **kwargs)
-
-
-def build_parser(env: Mapping[str, str]) -> ArgumentParser:
-    common = ArgumentParser(add_help=False)
-    for option in ("--bucket", "--prefix"):
-        add_option(common, option, env, default=DEFAULT_PREFIX if option == "--prefix" else None)
-    common.add_argument("--profile", help=f"{OPTIONS['--profile'][1]} [env AWS_PROFILE]")
-    add_option(common, "--log-format", env, choices=("text", "json"), default="text")
-    policy = ArgumentParser(add_help=False)
-    add_option(policy, "--keep-last", env, type=int, default="3", metavar="N")
-    add_option(policy, "--max-age-days", env, type=int, default="30", metavar="D")
-    for option in ("--keep-daily", "--keep-weekly", "--keep-monthly"):
-        add_option(policy, option, env, type=int, default="0", metavar="N")
-
-    parser = ArgumentParser(prog=PROJECT, description="Back up AWS CodeCommit repositories to S3.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    backup = commands.add_parser(
-        "backup", parents=[common, policy], help="mirror, zip and upload repositories (the default)"
-    )
-    add_option(backup, "--regions", env)
-    add_option(backup, "--include", env, repeated=True)
-    add_option(backup, "--exclude", env, repeated=True)
-    add_option(backup, "--repos", env, metavar="NAME[,NAME]")
-    add_option(backup, "--workers", env, type=int, default="4")
-    add_option(backup, "--compression", env, choices=sorted(COMPRESSIONS), default="stored")
-    add_option(backup, "--sse", env, choices=SSE_MODES)
-    add_option(backup, "--kms-key-id", env)
-    add_option(backup, "--tries", env, type=int, default="3")
-    add_option(backup, "--work-dir", env)
-    add_option(backup, "--report-dir", env, default="reports")
-    add_option(backup, "--shard", env, metavar="I/N")
-    for option in ("--dry-run", "--force", "--no-prune"):
-        add_option(backup, option, env, flag=True)
-
-    prune = commands.add_parser("prune", parents=[common, policy], help="apply the retention policy to every backup")
-    add_option(prune, "--dry-run", env, flag=True)
-    add_option(prune, "--prune-deleted", env, flag=True)
-
-    restoring = commands.add_parser(
-        "restore", parents=[common], help="restore a backup to a folder, a git remote or a new CodeCommit repository"
-    )
-    restoring.add_argument("name", metavar="NAME", help="the repository whose backup to restore")
-    restoring.add_argument("--region", help="the repository's region (default: the session's)")
-    restoring.add_argument("--at", default="latest", help="latest (default), YYYY-MM-DD-HH-MM-SS, or a full key")
-    targets = restoring.add_mutually_exclusive_group(required=True)
-    targets.add_argument("--to", metavar="DIR", help="write the bare mirror (or, with --checkout, a working copy)")
-    targets.add_argument("--push-to", metavar="GIT_URL", help="push every ref to this git remote")
-    targets.add_argument("--create-repo", metavar="NEW_NAME", help="create this CodeCommit repository and push to it")
-    restoring.add_argument("--checkout", action="store_true", help="with --to: a working copy, not a bare mirror")
-    restoring.add_argument("--force", action="store_true", help="replace a non-empty target")
-    restoring.add_argument("--work-dir", help="folder for the temporary files (default: system temp)")
-
-    verifying = commands.add_parser("verify", parents=[common], help="restore drill: check that backups restore")
-    verifying.add_argument("--repo", action="append", metavar="NAME", help="a repository to check; repeatable")
-    verifying.add_argument("--all", action="store_true", help="check every repository in the bucket")
-    verifying.add_argument("--region", help="only this region")
-    verifying.add_argument("--at", default="latest", help="latest (default), YYYY-MM-DD-HH-MM-SS, or a full key")
-    verifying.add_argument("--work-dir", help="folder for the temporary files (default: system temp)")
-    verifying.add_argument("--report-dir", default="reports", help="folder for the JUnit report (default reports)")
-
-    listing = commands.add_parser("list", parents=[common], help="show the backups in the bucket, newest first")
-    listing.add_argument("--repo", metavar="NAME", help="only this repository")
-    listing.add_argument("--region", metavar="REGION", help="only this region")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-
-    checking = commands.add_parser(
-        "status", parents=[common], help="how old each repository's backup is; exit 1 if one is too old or missing"
-    )
-    add_option(checking, "--regions", env)
-    add_option(checking, "--include", env, repeated=True)
-    add_option(checking, "--exclude", env, repeated=True)
-    add_option(checking, "--report-dir", env, default="reports")
-    checking.add_argument(
-        "--max-age", type=float, default=26.0, metavar="HOURS", help="the oldest a backup may be (default 26)"
-    )
-    checking.add_argument("--json", action="store_true", help="machine-readable output")
-    return parser
-
-
-def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespace:
-    argv = list(argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv.insert(0, "backup")  # `backup` is the default, so buildspec.yml needs no subcommand
-    return build_parser(env).parse_args(argv)
-
-
-def split_list(value: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
-
-
-def parse_shard(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", value)
-    if match is None or not 1 <= int(match[1]) <= int(match[2]):
-        raise ConfigError(f"malformed --shard {value!r}: use I/N with 1 <= I <= N, e.g. 2/4")
-    return int(match[1]), int(match[2])
-
-
-def settings_from_args(args: argparse.Namespace, session_region: str | None) -> Settings:
-    """Settings for any command; options a command lacks keep their defaults."""
-    given = vars(args)
-    defaults = Settings(bucket="")
-    regions = split_list(given.get("regions") or given.get("region")) or ((session_region,) if session_region else ())
-    return Settings(
-        bucket=args.bucket or "",
-        prefix=args.prefix,
-        regions=regions,
-        include=tuple(given.get("include") or given.get("env_include", ())),
-        exclude=tuple(given.get("exclude") or given.get("env_exclude", ())),
-        repos=split_list(given.get("repos")),
-        profile=args.profile,
-        workers=given.get("workers", defaults.workers),
-        compression=given.get("compression", defaults.compression),
-        sse=given.get("sse"),
-        kms_key_id=given.get("kms_key_id"),
-        dry_run=given.get("dry_run", False),
-        tries=given.get("tries", defaults.tries),
-        work_dir=given.get("work_dir"),
-        force=given.get("force", False),
-        prune=not given.get("no_prune", False),
-        prune_deleted=given.get("prune_deleted", False),
-        policy=RetentionPolicy(
-            keep_last=given.get("keep_last", 3),
-            max_age_days=given.get("max_age_days", 30) or None,
-            keep_daily=given.get("keep_daily", 0),
-            keep_weekly=given.get("keep_weekly", 0),
-            keep_monthly=given.get("keep_monthly", 0),
-        ),
-        report_dir=given.get("report_dir", defaults.report_dir),
-        shard=parse_shard(given.get("shard")),
-    )
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the fields given in `extra`, for CloudWatch Logs Insights."""
-
-    FIELDS = (
-        *("event", "region", "repository", "status", "size", "seconds", "key", "reason"),
-        *("ok", "unchanged", "failed", "gone", "bytes"),  # a summary's counts
-    )
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "message": record.getMessage(),
-        }
-        entry.update({field: getattr(record, field) for field in self.FIELDS if hasattr(record, field)})
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def configure_logging(log_format: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)  # libraries speak only when something is wrong
-    logger.setLevel(logging.INFO)
-
-
-def make_clients(session: Any, settings: Settings) -> Clients:
-    """The boto3 clients, with botocore's standard retry mode and a pool as wide as the threads."""
-    from botocore.config import Config
-
-    config = Config(
-        retries={"mode": "standard", "max_attempts": settings.api_max_attempts},
-        max_pool_connections=checking_threads(settings.workers) + settings.workers,
-        user_agent_extra=f"{PROJECT}/{__version__}",
-    )
-    sts = session.client("sts", config=config)
-    account_id = sts.get_caller_identity()["Account"]
-    clients: dict[str, Any] = {}
-    lock = threading.Lock()
-
-    def codecommit_for(region: str) -> Any:
-        with lock:
-            if region not in clients:
-                clients[region] = session.client("codecommit", region_name=region, config=config)
-            return clients[region]
-
-    return Clients(
-        s3=session.client("s3", config=config),
-        codecommit_for=codecommit_for,
-        account_id=account_id,
-        partition_for=session.get_partition_for_region,
-        credentials=lambda: session.get_credentials().get_frozen_credentials(),
-    )
-
-
-def aws_errors_as_config_errors(error: Exception) -> ConfigError | None:
-    """Credentials, profile and permission problems that stop the run before it starts."""
-    from botocore import exceptions as be
-
-    if isinstance(error, be.ProfileNotFound):
-        return ConfigError(f"{error}: check --profile or AWS_PROFILE against ~/.aws/config")
-    if isinstance(error, (be.NoCredentialsError, be.PartialCredentialsError)):
-        return ConfigError("no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or use a role")
-    if isinstance(error, be.NoRegionError):
-        return ConfigError("no region: give --regions, set AWS_REGION, or use a profile with a region")
-    if isinstance(error, be.ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        message = error.response.get("Error", {}).get("Message") or ""  # RGW sends none
-        if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
-            return ConfigError("the AWS credentials have expired: refresh them (e.g. `aws sso login`)")
-        if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"):
-            return ConfigError(f"the AWS credentials were rejected ({code}): check the access key and secret")
-        if code in ("AccessDenied", "AccessDeniedException"):
-            operation = error.operation_name
-            return ConfigError(f"access denied for {operation}: the role needs it ({redact(message)})")
-    if isinstance(error, be.EndpointConnectionError):
-        return ConfigError(f"cannot reach AWS: {error}")
-    return None
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclasses.dataclass
 class Context:
-    """What every command starts from: checked settings, clients and the store."""
+    """What every command works with: the clients and the store."""
 
-    settings: Settings
     clients: Clients
     store: S3Store
 
 
-def connect(args: argparse.Namespace, env: Mapping[str, str]) -> Context:
-    import boto3
-
-    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which CodeBuild and the other SDKs set.
-    session = boto3.Session(profile_name=args.profile, region_name=env.get("AWS_REGION") or None)
-    settings = settings_from_args(args, session.region_name)
-    attempts = env.get("AWS_MAX_ATTEMPTS", "10")
-    if not attempts.isdigit() or int(attempts) < 1:
-        raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {attempts!r}")
-    settings = dataclasses.replace(settings, api_max_attempts=int(attempts))
-    check_settings(settings, session.get_available_regions("codecommit"))
-    settings.policy.check()
-    clients = make_clients(session, settings)
-    store = S3Store(clients.s3, settings.bucket, settings.prefix, settings.sse, settings.kms_key_id)
-    return Context(settings, clients, store)
-
-
-def run_backup(
-    args: argparse.Namespace,
-    env: Mapping[str, str],
+def backup_command(
+    ctx: Context,
+    settings: Settings,
     clock: Callable[[], dt.datetime],
     sleep: Callable[[float], None],
+    env: Mapping[str, str],
 ) -> int:
+    """Back up the selected repositories; exit 1 if any failed, 143/130 when stopped by a signal."""
     started, timer = clock(), time.monotonic()
-    ctx = connect(args, env)
-    settings, clients, store = ctx.settings, ctx.clients, ctx.store
+    clients, store = ctx.clients, ctx.store
     catalog = store.list_backups(clients.account_id)  # also proves the bucket and prefix are reachable
     selection = select_repositories(settings, clients.codecommit_for, clients.account_id, clients.partition_for)
     logger.info(
@@ -2371,21 +2249,11 @@ def run_backup(
     with stop_on_signals(job) as received:
         results = job.run(selection.repositories, catalog)
     if settings.dry_run:
-        for result in results:
-            repo = result.repository
-            print(f"would back up {repo.region}/{repo.name} to {store.url(result.key or '')}")
-        print(f"dry run: {len(results)} repositories, nothing written")
-        for regions, name in selection.missing:
-            print(f"no such repository: {name} (searched {regions})")
-        return EXIT_FAILED if selection.missing else EXIT_OK
+        return print_plan(results, selection, store)
     results += missing_results(selection.missing)
-    seconds = time.monotonic() - timer
-    line, failures = summarize(results, seconds)
-    reported = write_reports(ctx, results, started, clock())
-    logger.info(line, extra={"event": "summary", **summary_fields(results, seconds)})
-    for failure in failures:
-        logger.error("failed: %s", failure, extra={"event": "failure"})
-    if args.log_format == "json":  # CloudWatch Logs reads an EMF record from the build's log
+    reported = write_reports(ctx, settings, results, started, clock())
+    failures = log_summary(results, time.monotonic() - timer)
+    if settings.log_format == "json":  # CloudWatch Logs reads an EMF record from the build's log
         now, scope = clock(), "named" if settings.repos else "all"
         age = oldest_backup_age(results, catalog, now)
         print(json.dumps(metrics_record(results, time.monotonic() - timer, age, now, scope)), file=sys.stderr)
@@ -2393,6 +2261,26 @@ def run_backup(
         logger.error("the run was stopped by %s", received[0].name)
         return 128 + received[0].value  # the shell's convention: 143 for SIGTERM, 130 for SIGINT
     return EXIT_FAILED if failures or not reported else EXIT_OK
+
+
+def print_plan(results: Sequence[Result], selection: Selection, store: S3Store) -> int:
+    """A dry run's output: the plan, and the names asked for that do not exist (exit 1)."""
+    for result in results:
+        repo = result.repository
+        print(f"would back up {repo.region}/{repo.name} to {store.url(result.key or '')}")
+    print(f"dry run: {len(results)} repositories, nothing written")
+    for regions, name in selection.missing:
+        print(f"no such repository: {name} (searched {regions})")
+    return EXIT_FAILED if selection.missing else EXIT_OK
+
+
+def log_summary(results: Sequence[Result], seconds: float) -> list[str]:
+    """The summary line, then one line per failed repository; returns those."""
+    line, failures = summarize(results, seconds)
+    logger.info(line, extra={"event": "summary", **summary_fields(results, seconds)})
+    for failure in failures:
+        logger.error("failed: %s", failure, extra={"event": "failure"})
+    return failures
 
 
 @contextmanager
@@ -2417,15 +2305,17 @@ def stop_on_signals(job: Job) -> Iterator[list[signal.Signals]]:
             signal.signal(number, handler)
 
 
-def write_reports(ctx: Context, results: list[Result], started: dt.datetime, finished: dt.datetime) -> bool:
+def write_reports(
+    ctx: Context, settings: Settings, results: list[Result], started: dt.datetime, finished: dt.datetime
+) -> bool:
     """The JUnit report in --report-dir, the manifest beside it and in the bucket. False if one failed."""
-    shard = ctx.settings.shard
+    shard = settings.shard
     suffix = f"-shard-{shard[0]}-of-{shard[1]}" if shard else ""  # parallel shards start in the same second
     stamp = started.strftime(KEY_TIME_FORMAT) + suffix
-    manifest = run_manifest(results, ctx.settings, ctx.clients.account_id, started, finished)
+    manifest = run_manifest(results, settings, ctx.clients.account_id, started, finished)
     manifest_key = ctx.store.manifest_key(ctx.clients.account_id, started, suffix)
     suite = f"{PROJECT} shard {shard[0]}/{shard[1]}" if shard else PROJECT
-    folder = Path(ctx.settings.report_dir)
+    folder = Path(settings.report_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{PROJECT}-{stamp}.xml").write_bytes(junit_report(results, suite))
@@ -2442,23 +2332,21 @@ def write_reports(ctx: Context, results: list[Result], started: dt.datetime, fin
     return True
 
 
-def run_prune(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print the retention plan for every repository under the account's prefix, then apply it."""
-    ctx = connect(args, env)
-    settings, store = ctx.settings, ctx.store
-    catalog = store.list_backups(ctx.clients.account_id)
+    catalog = ctx.store.list_backups(ctx.clients.account_id)
     existing = existing_repositories(ctx.clients.codecommit_for, (region for region, _ in catalog))
     now = clock()
     doomed: list[str] = []
     kept = 0
     for (region, name), backups in sorted(catalog.items()):
         names = existing[region]
-        if names is not None and name not in names and not settings.prune_deleted:
+        if names is not None and name not in names and not request.prune_deleted:
             print(f"{region}/{name}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
             kept += len(backups)
             continue
         print(f"{region}/{name}:")
-        for decision in plan_retention(backups, settings.policy, now):
+        for decision in plan_retention(backups, request.policy, now):
             print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
             if decision.future:
                 logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
@@ -2466,42 +2354,39 @@ def run_prune(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[
                 kept += 1
             else:
                 doomed.append(decision.backup.key)
-    if settings.dry_run:
+    if request.dry_run:
         print(f"dry run: {len(doomed)} backups would be deleted, {kept} kept; nothing deleted")
         return EXIT_OK
-    refused = store.delete(doomed)
+    refused = ctx.store.delete(doomed)
     for key, reason in refused.items():
         logger.warning("could not delete %s: %s", key, reason, extra={"event": "warning", "key": key})
     print(f"pruned: {len(doomed) - len(refused)} deleted, {kept} kept, {len(refused)} refused by S3")
     return EXIT_OK
 
 
-def run_list(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.datetime]) -> int:
     """The backups per repository, newest first, marking repositories gone from CodeCommit."""
-    ctx = connect(args, env)
-    catalog = ctx.store.list_backups(ctx.clients.account_id, args.region, args.repo)
+    catalog = ctx.store.list_backups(ctx.clients.account_id, request.region)
+    if request.repos:
+        catalog = {where: backups for where, backups in catalog.items() if where[1] in request.repos}
     existing = existing_repositories(ctx.clients.codecommit_for, (region for region, _ in catalog))
     now = clock()
-    entries = []
-    for (region, name), backups in sorted(catalog.items()):
-        names = existing[region]
-        entries.append(
-            {
-                "region": region,
-                "repository": name,
-                "exists": None if names is None else name in names,
-                "backups": [
-                    {
-                        "key": b.key,
-                        "time": b.time.isoformat(),
-                        "size": b.size,
-                        "age_seconds": int((now - b.time).total_seconds()),
-                    }
-                    for b in backups
-                ],
-            }
-        )
-    if args.json:
+    entries = [
+        {
+            "region": region,
+            "repository": name,
+            "exists": None if existing[region] is None else name in (existing[region] or ()),
+            "backups": [
+                {"key": b.key, "time": b.time.isoformat(), "size": b.size, "age": (now - b.time).total_seconds()}
+                for b in backups
+            ],
+        }
+        for (region, name), backups in sorted(catalog.items())
+    ]
+    if request.json:
+        for entry in entries:
+            for b in entry["backups"]:
+                b["age_seconds"] = int(b.pop("age"))
         print(json.dumps(entries, indent=2))
         return EXIT_OK
     for entry in entries:
@@ -2509,22 +2394,47 @@ def run_list(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[
         print(f"{entry['region']}/{entry['repository']}{mark}")
         for b in entry["backups"]:
             when = b["time"][:19].replace("T", " ")
-            print(f"  {when}  {human_size(b['size']):>10}  {human_age(b['age_seconds']):>4} ago  {b['key']}")
+            print(f"  {when}  {human_size(b['size']):>10}  {human_age(b['age']):>4} ago  {b['key']}")
     if not entries:
         print(f"no backups under {ctx.store.url(ctx.store.account_prefix(ctx.clients.account_id))}")
     return EXIT_OK
 
 
-@dataclasses.dataclass(frozen=True)
-class StatusRequest:
-    """What `status` checks: the repositories of these regions (after the globs) in CodeCommit,
-    against the backups under the account's prefix."""
+def restore_command(ctx: Context, request: RestoreRequest, env: Mapping[str, str]) -> int:
+    print(restore(ctx.store, ctx.clients, request, env))
+    return EXIT_OK
 
-    account_id: str
-    regions: tuple[str, ...]
-    max_age: dt.timedelta = dt.timedelta(hours=26)
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+
+def verify_command(
+    ctx: Context, request: VerifyRequest, clock: Callable[[], dt.datetime], env: Mapping[str, str]
+) -> int:
+    """Check the chosen backup of each repository restores; exit 1 if any does not."""
+    started = clock()
+    catalog = ctx.store.list_backups(ctx.clients.account_id, request.region)
+    regions = (request.region,) if request.region else request.regions
+    wanted = sorted(catalog) if request.all else [(region, name) for name in request.repos for region in regions]
+    git_env = git_environment(env)
+    results = []
+    for region, name in wanted:
+        repo = Repository(region, name, "")
+        try:
+            backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}")
+        except RestoreError as error:
+            results.append(Result(repo, "failed", reason=str(error)))
+        else:
+            results.append(verify_backup(ctx.store, backup, repo, request.work_dir, git_env))
+        log_result(results[-1], ctx.store)
+    failed = [r for r in results if r.status == "failed"]
+    folder = Path(request.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / f"{PROJECT}-verify-{started.strftime(KEY_TIME_FORMAT)}.xml"
+    report.write_bytes(junit_report(results, f"{PROJECT}-verify"))
+    ok = len(results) - len(failed)
+    extra = {"event": "summary", "ok": ok, "failed": len(failed)}
+    logger.info("verify: %d ok, %d failed; report %s", ok, len(failed), report, extra=extra)
+    for result in failed:
+        logger.error("failed: %s/%s: %s", result.repository.region, result.repository.name, result.reason)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -2550,15 +2460,13 @@ class Status:
         return [entry for entry in self.repositories if not entry.fresh]
 
 
-def backup_status(
-    store: S3Store, codecommit_for: Callable[[str], Any], request: StatusRequest, now: dt.datetime
-) -> Status:
+def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now: dt.datetime) -> Status:
     """The age of each repository's backup. A repository whose refs have not changed keeps an old
     newest backup, so a run that found it unchanged counts as a backup at that run's start: the
     run manifests of the last max_age say which."""
-    catalog = store.list_backups(request.account_id)
+    catalog = store.list_backups(clients.account_id)
     confirmed: dict[tuple[str, str], dt.datetime] = {}
-    for started, manifest in store.run_manifests(request.account_id, now - request.max_age):
+    for started, manifest in store.run_manifests(clients.account_id, now - request.max_age):
         for entry in manifest.get("repositories", []):
             if entry.get("status") in ("ok", "unchanged"):
                 confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
@@ -2573,7 +2481,7 @@ def backup_status(
 
     existing: dict[str, set[str]] = {}
     for region in request.regions:
-        names = set(list_repository_names(codecommit_for(region)))  # an error here stops the command
+        names = set(list_repository_names(clients.codecommit_for(region)))  # an error here stops the command
         existing[region] = {name for name in names if matches(name, request.include, request.exclude)}
     gone = sorted(
         (region, name)
@@ -2646,102 +2554,306 @@ def hours(span: dt.timedelta) -> str:
     return f"{span.total_seconds() / 3600:g}h"
 
 
-def run_status(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
+def status_command(ctx: Context, request: StatusRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print how current each repository's backup is; exit 1 if any is older than --max-age or missing."""
-    if not args.max_age > 0:
-        raise ConfigError(f"--max-age must be a positive number of hours, not {args.max_age}")
     now = clock()
-    ctx = connect(args, env)
-    settings = ctx.settings
-    request = StatusRequest(
-        ctx.clients.account_id, settings.regions, dt.timedelta(hours=args.max_age), settings.include, settings.exclude
-    )
-    status = backup_status(ctx.store, ctx.clients.codecommit_for, request, now)
-    folder = Path(settings.report_dir)
+    status = backup_status(ctx.store, ctx.clients, request, now)
+    folder = Path(request.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{PROJECT}-status-{now.strftime(KEY_TIME_FORMAT)}.xml").write_bytes(status_junit(status))
-    if args.json:
+    if request.json:
         print(json.dumps(status_document(status), indent=2))
-    else:
-        for item in status.repositories:
-            mark = "ok   " if item.fresh else "STALE" if item.age is not None else "NONE "
-            print(f"{mark} {item.region}/{item.name}  {status_line(item, status.max_age)}")
-        if status.not_in_codecommit:
-            print("backups of repositories no longer in CodeCommit:")
-            for item in status.not_in_codecommit:
-                print(f"      {item.region}/{item.name}  {status_line(item, status.max_age)}")
-        failing, limit = len(status.failing), hours(status.max_age)
-        print(f"status: {len(status.repositories)} repositories, {failing} without a backup of the last {limit}")
+        return EXIT_FAILED if status.failing else EXIT_OK
+    for item in status.repositories:
+        mark = "ok   " if item.fresh else "STALE" if item.age is not None else "NONE "
+        print(f"{mark} {item.region}/{item.name}  {status_line(item, status.max_age)}")
+    if status.not_in_codecommit:
+        print("backups of repositories no longer in CodeCommit:")
+        for item in status.not_in_codecommit:
+            print(f"      {item.region}/{item.name}  {status_line(item, status.max_age)}")
+    failing, limit = len(status.failing), hours(status.max_age)
+    print(f"status: {len(status.repositories)} repositories, {failing} without a backup of the last {limit}")
     return EXIT_FAILED if status.failing else EXIT_OK
 
 
-def run_restore(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    check_at(args.at)
-    if args.checkout and not args.to:
+# -------------------------------------------------------------------------------- cli
+#
+# The shell: argparse and the environment from OPTIONS, the typed request, clients, logging, and
+# errors turned into exit codes.
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line, with exit code 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def option_help(option: Option) -> str:
+    default = option.default
+    if isinstance(default, dt.timedelta):
+        default = f"{default.total_seconds() / 3600:g}"
+    shown = f" (default {default})" if default not in (None, False, ()) else ""
+    return f"{option.help}{shown} [env {option.env}]"
+
+
+def build_parser() -> ArgumentParser:
+    """Every command with the options OPTIONS gives it. argparse keeps the words; option_values()
+    converts them, so that a word from argv and one from the environment are read alike."""
+    parser = ArgumentParser(prog=PROJECT, description="Back up AWS CodeCommit repositories to S3.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command, text in COMMANDS.items():
+        sub = commands.add_parser(command, help=text, description=text)
+        if command == "restore":
+            sub.add_argument("name", metavar="NAME", type=repository_argument, help="the repository to restore")
+        for option in OPTIONS:
+            if command not in option.commands:
+                continue
+            if option.form == "flag":
+                sub.add_argument(option.flag, action="store_const", const="true", help=option_help(option))
+            else:
+                action = "append" if option.form == "list" else "store"
+                sub.add_argument(option.flag, action=action, metavar=option.metavar, help=option_help(option))
+    return parser
+
+
+def repository_argument(word: str) -> str:
+    try:
+        return repository_name(word)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"invalid repository name {word!r}: {error}") from None
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    argv = list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "backup")  # `backup` is the default, so buildspec.yml needs no subcommand
+    return build_parser().parse_args(argv)
+
+
+def split_list(words: Iterable[str]) -> list[str]:
+    return [item.strip() for word in words for item in word.split(",") if item.strip()]
+
+
+def option_value(option: Option, given: Any, env: Mapping[str, str]) -> Any:
+    """One option's value: from the command line, else its environment variable, else its default.
+    A wrong word is a ConfigError that names where it came from."""
+    variable = env.get(option.env, "").strip()
+    if given is None and not variable:
+        return tuple(option.default or ()) if option.form == "list" else option.default
+    words = given if given is not None else [variable] if option.form == "list" else variable
+    try:
+        if option.form == "list":
+            return tuple(option.convert(word) for word in split_list(words))
+        return option.convert(words)
+    except ValueError as error:
+        where = f"{option.flag} {words!r}" if given is not None else f"{option.env}={variable!r} (for {option.flag})"
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def option_values(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """The value of every option of the command."""
+    return {
+        option.dest: option_value(option, getattr(args, option.dest), env)
+        for option in OPTIONS
+        if args.command in option.commands
+    }
+
+
+def settings_from(values: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """The Settings of any command; options a command lacks keep their defaults."""
+    region = values.get("region")
+    regions = values.get("regions") or ((region,) if region else ())
+    attempts = env.get("AWS_MAX_ATTEMPTS", "10")
+    if not attempts.isdigit() or int(attempts) < 1:
+        raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {attempts!r}")
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    given = {name: value for name, value in values.items() if name in fields}
+    return Settings(
+        **{**given, "bucket": values["bucket"] or "", "regions": tuple(regions)},
+        prune=not values.get("no_prune", False),
+        policy=policy_from(values),
+        api_max_attempts=int(attempts),
+    )
+
+
+def policy_from(values: Mapping[str, Any]) -> RetentionPolicy:
+    fields = {field.name for field in dataclasses.fields(RetentionPolicy)}
+    policy = RetentionPolicy(**{name: value for name, value in values.items() if name in fields})
+    return dataclasses.replace(policy, max_age_days=policy.max_age_days or None)
+
+
+def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: Settings) -> Any:
+    """The typed request of the command."""
+    command = args.command
+    if command == "prune":
+        return PruneRequest(settings.policy, values["dry_run"], values["prune_deleted"])
+    if command == "list":
+        return ListRequest(values["region"], values["repo"] or (), values["json"])
+    if command == "status":
+        max_age, report_dir = values["max_age"], values["report_dir"]
+        return StatusRequest(settings.regions, max_age, settings.include, settings.exclude, report_dir, values["json"])
+    if command == "verify":
+        if values["all"] == bool(values["repo"]):
+            raise ConfigError("verify needs --all or at least one --repo NAME")
+        given = {name: values[name] for name in ("all", "region", "at", "work_dir", "report_dir")}
+        return VerifyRequest(settings.regions, values["repo"] or (), **given)
+    if command == "restore":
+        return restore_request(args.name, values, settings)
+    return settings
+
+
+def restore_request(name: str, values: Mapping[str, Any], settings: Settings) -> RestoreRequest:
+    targets = [option for option in ("--to", "--push-to", "--create-repo") if values[OPTION[option].dest]]
+    if len(targets) != 1:
+        raise ConfigError("restore needs exactly one of --to, --push-to, --create-repo")
+    if values["checkout"] and not values["to"]:
         raise ConfigError("--checkout needs --to DIR")
-    for name in (args.name, args.create_repo):
-        if name is not None and not valid_repository_name(name):
-            raise ConfigError(f"invalid repository name {name!r}: use letters, digits, '.', '_' and '-'")
-    if args.push_to:
-        push_transport(args.push_to)
-    ctx = connect(args, env)
-    request = RestoreRequest(
-        name=args.name,
-        region=ctx.settings.regions[0],
-        at=args.at,
-        to=Path(args.to) if args.to else None,
-        push_to=args.push_to,
-        create_repo=args.create_repo,
-        checkout=args.checkout,
-        force=args.force,
-        work_dir=args.work_dir,
-        profile=ctx.settings.profile,
-    )
-    print(restore(ctx.store, ctx.clients, request, env))
-    return EXIT_OK
+    if values["push_to"]:
+        push_transport(values["push_to"])
+    given = {field: values[field] for field in ("at", "push_to", "create_repo", "checkout", "force", "work_dir")}
+    return RestoreRequest(name, settings.regions[0], to=Path(values["to"]) if values["to"] else None, **given)
 
 
-def run_verify(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime]) -> int:
-    """Check the chosen backup of each repository restores; exit 1 if any does not."""
-    check_at(args.at)
-    if bool(args.all) == bool(args.repo):
-        raise ConfigError("verify needs --all or at least one --repo NAME")
-    started = clock()
-    ctx = connect(args, env)
-    catalog = ctx.store.list_backups(ctx.clients.account_id, args.region)
-    wanted = (
-        sorted(catalog)
-        if args.all
-        else [
-            (region, name) for name in args.repo for region in ([args.region] if args.region else ctx.settings.regions)
-        ]
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the fields given in `extra`, for CloudWatch Logs Insights."""
+
+    FIELDS = (
+        *("event", "region", "repository", "status", "size", "seconds", "key", "reason"),
+        *("ok", "unchanged", "failed", "gone", "bytes"),  # a summary's counts
     )
-    git_env = git_environment(env)
-    results = []
-    for region, name in wanted:
-        repo = Repository(region, name, "")
-        try:
-            backup = choose_backup(catalog.get((region, name), []), args.at, f"{region}/{name}")
-        except RestoreError as error:
-            results.append(Result(repo, "failed", reason=str(error)))
-        else:
-            results.append(verify_backup(ctx.store, backup, repo, args.work_dir, git_env))
-        log_result(results[-1], ctx.store)
-    failed = [r for r in results if r.status == "failed"]
-    folder = Path(args.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    report = folder / f"{PROJECT}-verify-{started.strftime(KEY_TIME_FORMAT)}.xml"
-    report.write_bytes(junit_report(results, f"{PROJECT}-verify"))
-    logger.info(
-        "verify: %d ok, %d failed; report %s",
-        len(results) - len(failed),
-        len(failed),
-        report,
-        extra={"event": "summary", "ok": len(results) - len(failed), "failed": len(failed)},
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+        }
+        entry.update({field: getattr(record, field) for field in self.FIELDS if hasattr(record, field)})
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)  # libraries speak only when something is wrong
+    logger.setLevel(logging.INFO)
+
+
+def make_clients(session: Any, settings: Settings) -> Clients:
+    """The boto3 clients, with botocore's standard retry mode and a pool as wide as the threads."""
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": settings.api_max_attempts},
+        max_pool_connections=checking_threads(settings.workers) + settings.workers,
+        user_agent_extra=f"{PROJECT}/{__version__}",
     )
-    for result in failed:
-        logger.error("failed: %s/%s: %s", result.repository.region, result.repository.name, result.reason)
-    return EXIT_FAILED if failed else EXIT_OK
+    sts = session.client("sts", config=config)
+    account_id = sts.get_caller_identity()["Account"]
+    clients: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def codecommit_for(region: str) -> Any:
+        with lock:
+            if region not in clients:
+                clients[region] = session.client("codecommit", region_name=region, config=config)
+            return clients[region]
+
+    # botocore retries each request and the job retries a whole upload; smart_open's own retry would
+    # add six 10-second sleeps per part while an endpoint is down, and hide the cause. Set once, here.
+    smart_open_retries_off()
+    return Clients(
+        s3=session.client("s3", config=config),
+        codecommit_for=codecommit_for,
+        account_id=account_id,
+        partition_for=session.get_partition_for_region,
+        credentials=lambda: session.get_credentials().get_frozen_credentials(),
+    )
+
+
+def aws_errors_as_config_errors(error: Exception) -> ConfigError | None:
+    """Credentials, profile and permission problems that stop the run before it starts."""
+    from botocore import exceptions as be
+
+    if isinstance(error, be.ProfileNotFound):
+        return ConfigError(f"{error}: check --profile or AWS_PROFILE against ~/.aws/config")
+    if isinstance(error, (be.NoCredentialsError, be.PartialCredentialsError)):
+        return ConfigError("no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or use a role")
+    if isinstance(error, be.NoRegionError):
+        return ConfigError("no region: give --regions, set AWS_REGION, or use a profile with a region")
+    if isinstance(error, be.ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message") or ""  # RGW sends none
+        if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
+            return ConfigError("the AWS credentials have expired: refresh them (e.g. `aws sso login`)")
+        if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"):
+            return ConfigError(f"the AWS credentials were rejected ({code}): check the access key and secret")
+        if code in ("AccessDenied", "AccessDeniedException"):
+            operation = error.operation_name
+            return ConfigError(f"access denied for {operation}: the role needs it ({redact(message)})")
+    if isinstance(error, be.EndpointConnectionError):
+        return ConfigError(f"cannot reach AWS: {error}")
+    return None
+
+
+def smart_open_retries_off() -> None:
+    import smart_open.s3
+
+    smart_open.s3.RETRY.exceptions = []
+    smart_open.s3.RETRY.client_error_codes = []
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def open_session(settings: Settings, env: Mapping[str, str]) -> tuple[Any, Settings]:
+    """The boto3 session (no request yet), and the settings completed by its region and checked."""
+    import boto3
+
+    # botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which CodeBuild and the other SDKs set.
+    session = boto3.Session(profile_name=settings.profile, region_name=env.get("AWS_REGION") or None)
+    if not settings.regions and session.region_name:
+        settings = dataclasses.replace(settings, regions=(session.region_name,))
+    check_settings(settings, session.get_available_regions("codecommit"))
+    settings.policy.check()
+    return session, settings
+
+
+def connect(session: Any, settings: Settings) -> Context:
+    clients = make_clients(session, settings)
+    return Context(clients, S3Store(clients.s3, settings.bucket, settings.prefix, settings.sse, settings.kms_key_id))
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt.datetime], sleep: Any) -> int:
+    """Read the options, check the request, connect, and run the command."""
+    values = option_values(args, env)
+    configure_logging(values["log_format"])
+    if args.command in ("backup", "restore", "verify"):
+        git_version_check(git_environment(env))  # before any AWS call: an old git is a one-line exit 2
+    session, settings = open_session(settings_from(values, env), env)
+    request = request_from(args, values, settings)
+    ctx = connect(session, settings)
+    if args.command == "prune":
+        return prune_command(ctx, request, clock)
+    if args.command == "list":
+        return list_command(ctx, request, clock)
+    if args.command == "status":
+        return status_command(ctx, request, clock)
+    if args.command == "restore":
+        return restore_command(ctx, request, env)
+    if args.command == "verify":
+        return verify_command(ctx, request, clock, env)
+    return backup_command(ctx, request, clock, sleep, env)
 
 
 def main(
@@ -2755,24 +2867,11 @@ def main(
 
     env = os.environ if env is None else env
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv, env)
+        args = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as stop:  # --help, --version, or a usage error already printed
         return int(stop.code or 0)
-    configure_logging(args.log_format)
     try:
-        if args.command in ("backup", "restore", "verify"):
-            git_version_check(git_environment(env))  # before any AWS call: an old git is a one-line exit 2
-        if args.command == "prune":
-            return run_prune(args, env, clock)
-        if args.command == "list":
-            return run_list(args, env, clock)
-        if args.command == "status":
-            return run_status(args, env, clock)
-        if args.command == "restore":
-            return run_restore(args, env)
-        if args.command == "verify":
-            return run_verify(args, env, clock)
-        return run_backup(args, env, clock, sleep)
+        return run(args, env, clock, sleep)
     except ConfigError as error:
         print(f"{PROJECT}: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -269,4 +269,4 @@ def test_status_counts_a_run_that_found_a_repository_unchanged(bed: Bed, tmp_pat
 
 def test_status_refuses_a_max_age_that_is_not_positive(bed: Bed) -> None:
     run = status_at(bed, 0, "--max-age", "0")
-    assert run.code == 2 and "--max-age must be a positive number of hours" in run.err
+    assert run.code == 2 and "--max-age '0': use a positive number of hours" in run.err

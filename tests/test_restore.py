@@ -289,10 +289,16 @@ def test_format_warnings_are_not_corruption(bed: Bed) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["restore", "x", "--bucket", BUCKET, "--to", "d", "--at", "yesterday"], "invalid --at 'yesterday'"),
+        (
+            ["restore", "x", "--bucket", BUCKET, "--to", "d", "--at", "yesterday"],
+            "--at 'yesterday': use latest, a time like",
+        ),
         (["restore", "x", "--bucket", BUCKET, "--push-to", "u", "--checkout"], "--checkout needs --to"),
-        (["restore", "x", "--bucket", BUCKET, "--create-repo", "bad name"], "invalid repository name 'bad name'"),
-        (["restore", "x", "--bucket", BUCKET], "one of the arguments --to --push-to --create-repo is required"),
+        (
+            ["restore", "x", "--bucket", BUCKET, "--create-repo", "bad name"],
+            "--create-repo 'bad name': use letters, digits",
+        ),
+        (["restore", "x", "--bucket", BUCKET], "restore needs exactly one of --to, --push-to, --create-repo"),
         (["verify", "--bucket", BUCKET], "verify needs --all or at least one --repo"),
     ],
 )

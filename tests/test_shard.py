@@ -78,5 +78,5 @@ def test_a_malformed_shard_is_a_usage_error(bed: Bed) -> None:
         run = bed.run("--bucket", BUCKET, "--shard", value)
         assert run.code == 2, value
         assert run.err.strip().splitlines() == [
-            f"codecommit-backup: error: malformed --shard {value!r}: use I/N with 1 <= I <= N, e.g. 2/4"
+            f"codecommit-backup: error: --shard {value!r}: use I/N with 1 <= I <= N, e.g. 2/4"
         ]

@@ -1,0 +1,146 @@
+"""The command line: every option declared once, read strictly from argv and the environment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import codecommit_backup
+from codecommit_backup import OPTION, OPTIONS, ConfigError, option_values, parse_args
+from tests.bed import BUCKET, Bed
+
+README = Path(__file__).resolve().parent.parent / "README.rst"
+ENTRY = re.compile(r"^    (--[a-z-]+)(?: (\S+))?  ([A-Z_]+)  \(([^;)]+)(?:; default ([^)]+))?\)\n        (.+)$", re.M)
+
+# Per option: a command that takes it, a word its variable may hold and the value it gives, and a
+# word it must refuse (None: every word is a value, as for a bucket name or a folder).
+VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
+    "--bucket": ("backup", "my-backups", "my-backups", None),
+    "--prefix": ("prune", "a/b", "a/b", None),
+    "--profile": ("list", "ops", "ops", None),
+    "--log-format": ("verify", "json", "json", "yaml"),
+    "--regions": ("backup", "us-east-1, eu-west-1", ("us-east-1", "eu-west-1"), None),
+    "--region": ("list", "eu-west-1", "eu-west-1", None),
+    "--include": ("status", "app-*,web-?", ("app-*", "web-?"), None),
+    "--exclude": ("backup", "tmp-*", ("tmp-*",), None),
+    "--repos": ("backup", "a,b.c", ("a", "b.c"), "a,b c"),
+    "--repo": ("verify", "web", ("web",), "we/b"),
+    "--workers": ("backup", "8", 8, "0"),
+    "--compression": ("backup", "deflate", "deflate", "zstd"),
+    "--sse": ("backup", "aws:kms", "aws:kms", "kms"),
+    "--kms-key-id": ("backup", "alias/backups", "alias/backups", None),
+    "--tries": ("backup", "5", 5, "-1"),
+    "--work-dir": ("restore", "/scratch", "/scratch", None),
+    "--report-dir": ("status", "out", "out", None),
+    "--shard": ("backup", "2/4", (2, 4), "5/4"),
+    "--dry-run": ("prune", "YES", True, "y"),
+    "--force": ("restore", "on", True, "enabled"),
+    "--no-prune": ("backup", "0", False, "nope"),
+    "--prune-deleted": ("prune", "True", True, "Y"),
+    "--keep-last": ("prune", "7", 7, "seven"),
+    "--max-age-days": ("backup", "0", 0, "1.5"),
+    "--keep-daily": ("backup", "14", 14, "-2"),
+    "--keep-weekly": ("prune", "8", 8, "many"),
+    "--keep-monthly": ("prune", "12", 12, "twelve"),
+    "--at": ("verify", "2026-11-29-04-00-07", "2026-11-29-04-00-07", "yesterday"),
+    "--to": ("restore", "out/web.git", "out/web.git", None),
+    "--push-to": ("restore", "https://git.example.com/web.git", "https://git.example.com/web.git", None),
+    "--create-repo": ("restore", "web-again", "web-again", "web again"),
+    "--checkout": ("restore", "off", False, "maybe"),
+    "--all": ("verify", "1", True, "all"),
+    "--json": ("list", "no", False, "json"),
+    "--max-age": ("status", "36", dt.timedelta(hours=36), "0"),
+}
+
+
+def values_for(command: str, env: dict[str, str], *argv: str) -> dict[str, Any]:
+    words = [command, *(["web"] if command == "restore" else []), *argv]
+    return option_values(parse_args(words), env)
+
+
+def test_every_option_is_in_the_table() -> None:
+    assert set(VARIABLES) == set(OPTION)
+    assert all(VARIABLES[flag][0] in OPTION[flag].commands for flag in VARIABLES)
+
+
+@pytest.mark.parametrize("flag", list(VARIABLES))
+def test_every_variable_is_read_and_checked(flag: str) -> None:
+    command, word, value, wrong = VARIABLES[flag]
+    option = OPTION[flag]
+
+    assert values_for(command, {option.env: word})[option.dest] == value
+    assert values_for(command, {})[option.dest] == (() if option.form == "list" else option.default)
+    if option.form != "flag":  # the command line wins over the variable
+        assert values_for(command, {option.env: word}, flag, word)[option.dest] == value
+    if wrong:
+        with pytest.raises(ConfigError) as raised:
+            values_for(command, {option.env: wrong})
+        assert str(raised.value).startswith(f"{option.env}={wrong!r} (for {flag}): use ")
+        assert len(str(raised.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("word", ["y", "Y", "enabled", "ja", "2"])
+def test_a_boolean_variable_that_is_not_clearly_true_or_false_is_refused(word: str) -> None:
+    with pytest.raises(ConfigError, match="use true or false, 1 or 0, yes or no, on or off"):
+        values_for("prune", {"CODECOMMIT_BACKUP_DRY_RUN": word})
+
+
+@pytest.mark.parametrize("word", ["true", "TRUE", "1", "yes", "Yes", "on", "ON"])
+def test_every_true_word_turns_a_dry_run_on(word: str) -> None:
+    assert values_for("prune", {"CODECOMMIT_BACKUP_DRY_RUN": word})["dry_run"] is True
+
+
+def test_the_readme_lists_every_option_as_declared() -> None:
+    entries = {match[1]: match.groups()[1:] for match in ENTRY.finditer(README.read_text())}
+    assert list(entries) == [option.flag for option in OPTIONS]
+    for option in OPTIONS:
+        metavar, variable, commands, default, text = entries[option.flag]
+        expected_commands = "every command" if option.commands == codecommit_backup.EVERY_COMMAND else None
+        assert (metavar, variable, text) == (option.metavar, option.env, option.help)
+        assert commands == (expected_commands or ", ".join(option.commands))
+        assert default == default_text(option.default)
+
+
+def default_text(default: Any) -> str | None:
+    if isinstance(default, dt.timedelta):
+        return f"{default.total_seconds() / 3600:g}"
+    if default is False:
+        return "false"
+    return None if default in (None, ()) else str(default)
+
+
+def test_help_shows_each_default_and_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert codecommit_backup.main(["backup", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "repositories backed up in parallel (default 4) [env CODECOMMIT_BACKUP_WORKERS]" in text
+    assert "print the plan; write or delete nothing [env CODECOMMIT_BACKUP_DRY_RUN]" in text
+
+
+def test_a_dry_run_word_that_is_not_true_or_false_deletes_nothing(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bug this replaces: `CODECOMMIT_BACKUP_DRY_RUN=y` was read as false, and prune deleted."""
+    bed.create_bucket()
+    bed.make_repo("kept", content="simple")
+    days = [dt.datetime(2026, 10, 1, 4, tzinfo=dt.timezone.utc) + dt.timedelta(days=day) for day in range(5)]
+    for moment in days:
+        assert codecommit_backup.main(["--bucket", BUCKET, "--force", "--no-prune"], clock=lambda m=moment: m) == 0
+    before = bed.object_keys()
+    monkeypatch.setenv("CODECOMMIT_BACKUP_DRY_RUN", "y")
+    monkeypatch.setenv("CODECOMMIT_BACKUP_KEEP_LAST", "1")
+    monkeypatch.setenv("CODECOMMIT_BACKUP_MAX_AGE_DAYS", "0")
+
+    run = bed.run("prune", "--bucket", BUCKET)
+
+    assert run.code == 2
+    assert run.err.strip().splitlines() == [
+        "codecommit-backup: error: CODECOMMIT_BACKUP_DRY_RUN='y' (for --dry-run): "
+        "use true or false, 1 or 0, yes or no, on or off"
+    ]
+    assert bed.object_keys() == before
+    monkeypatch.setenv("CODECOMMIT_BACKUP_DRY_RUN", "Yes")
+    run = bed.run("prune", "--bucket", BUCKET)
+    assert run.code == 0 and "dry run: 4 backups would be deleted, 1 kept; nothing deleted" in run.out
+    assert bed.object_keys() == before
