@@ -998,19 +998,13 @@ BACKUP_KEY = re.compile(r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=n
 Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups, newest first
 
 
-class S3Store:
-    """The backup bucket: the one place that knows the key layout,
+@dataclasses.dataclass(frozen=True)
+class KeyLayout:
+    """The bucket's key layout, and nothing else (pure: no S3 here):
     <prefix>/<account_id>/<region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, with run manifests
-    under <prefix>/<account_id>/runs/."""
+    under <prefix>/<account_id>/runs/<YYYY-MM-DD-HH-MM-SS>[-shard-I-of-N].json."""
 
-    def __init__(
-        self, client: Any, bucket: str, prefix: str, sse: str | None = None, kms_key_id: str | None = None
-    ) -> None:
-        self.client = client
-        self.bucket = bucket
-        self.prefix = prefix
-        self.sse = sse
-        self.kms_key_id = kms_key_id
+    prefix: str
 
     def account_prefix(self, account_id: str) -> str:
         return f"{self.prefix}/{account_id}/"
@@ -1019,9 +1013,54 @@ class S3Store:
         stamp = when.astimezone(dt.timezone.utc).strftime(KEY_TIME_FORMAT)
         return f"{self.account_prefix(account_id)}{region}/{name}/{name}-{stamp}.zip"
 
+    def listing_prefix(self, account_id: str, region: str | None = None, name: str | None = None) -> str:
+        """The prefix to list for the account, one region, or one repository."""
+        return (
+            self.account_prefix(account_id) + (f"{region}/" if region else "") + (f"{name}/" if region and name else "")
+        )
+
+    def parse(self, account_id: str, key: str) -> tuple[str, str, dt.datetime] | None:
+        """(region, name, time) of a backup's key; None for any other key."""
+        below = self.account_prefix(account_id)
+        match = BACKUP_KEY.fullmatch(key[len(below) :]) if key.startswith(below) else None
+        if match is None:
+            return None
+        return match["region"], match["name"], stamp_time(match["stamp"])
+
     def manifest_key(self, account_id: str, when: dt.datetime, suffix: str = "") -> str:
         stamp = when.astimezone(dt.timezone.utc).strftime(KEY_TIME_FORMAT)
-        return f"{self.account_prefix(account_id)}runs/{stamp}{suffix}.json"
+        return f"{self.runs_prefix(account_id)}{stamp}{suffix}.json"
+
+    def runs_prefix(self, account_id: str) -> str:
+        return f"{self.account_prefix(account_id)}runs/"
+
+    def manifest_time(self, account_id: str, key: str) -> dt.datetime | None:
+        """When the run of a manifest key started; None for a key this tool did not write."""
+        runs = self.runs_prefix(account_id)
+        if not key.startswith(runs) or not key.endswith(".json"):
+            return None
+        try:
+            return stamp_time(key[len(runs) : len(runs) + 19])
+        except ValueError:
+            return None
+
+
+def stamp_time(stamp: str) -> dt.datetime:
+    return dt.datetime.strptime(stamp, KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+
+
+class S3Store:
+    """The backup bucket's input and output: list, stream in, download, delete. Where keys go is
+    the layout's business."""
+
+    def __init__(
+        self, client: Any, bucket: str, prefix: str, sse: str | None = None, kms_key_id: str | None = None
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.layout = KeyLayout(prefix)
+        self.sse = sse
+        self.kms_key_id = kms_key_id
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -1031,18 +1070,16 @@ class S3Store:
         The first call of a run, so a missing bucket or a prefix not granted fails it before any clone."""
         from botocore.exceptions import ClientError
 
-        below = self.account_prefix(account_id)
-        prefix = below + (f"{region}/" if region else "") + (f"{name}/" if region and name else "")
+        prefix = self.layout.listing_prefix(account_id, region, name)
         catalog: Catalog = {}
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    match = BACKUP_KEY.fullmatch(item["Key"][len(below) :])
-                    if match is None or (name and match["name"] != name):
+                    parsed = self.layout.parse(account_id, item["Key"])
+                    if parsed is None or (name and parsed[1] != name):
                         continue
-                    when = dt.datetime.strptime(match["stamp"], KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
-                    backup = Backup(item["Key"], when, item.get("Size", 0), item.get("LastModified"))
-                    catalog.setdefault((match["region"], match["name"]), []).append(backup)
+                    backup = Backup(item["Key"], parsed[2], item.get("Size", 0), item.get("LastModified"))
+                    catalog.setdefault(parsed[:2], []).append(backup)
         except ClientError as error:
             raise self.access_error(error, account_id) from None
         for backups in catalog.values():
@@ -1052,7 +1089,7 @@ class S3Store:
     def access_error(self, error: Exception, account_id: str) -> Exception:
         """A ConfigError for the S3 errors that mean the run cannot work at all."""
         code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
-        prefix = self.account_prefix(account_id)
+        prefix = self.layout.account_prefix(account_id)
         if code == "NoSuchBucket":
             return ConfigError(f"bucket {self.bucket!r} does not exist: check --bucket")
         if code in ("AccessDenied", "AllAccessDisabled", "403"):
@@ -1170,7 +1207,7 @@ class S3Store:
     def run_manifests(self, account_id: str, since: dt.datetime) -> Iterator[tuple[dt.datetime, Any]]:
         """The manifests of the runs that started at or after `since`, oldest first, each with its
         start time. Keys sort by time, so S3 lists only those (StartAfter)."""
-        runs = f"{self.account_prefix(account_id)}runs/"
+        runs = self.layout.runs_prefix(account_id)
         earliest = since.astimezone(dt.timezone.utc).replace(microsecond=0)
         # runs/<earliest>.json and runs/<earliest>-shard-... sort after runs/<earliest>; older runs before it.
         start_after = runs + earliest.strftime(KEY_TIME_FORMAT)
@@ -1179,19 +1216,16 @@ class S3Store:
         )
         for page in pages:
             for item in page.get("Contents", []):
-                stamp = item["Key"][len(runs) : len(runs) + 19]
+                started = self.layout.manifest_time(account_id, item["Key"])
+                if started is None or started < earliest:
+                    continue  # not a manifest this tool wrote, or an older one
+                body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
                 try:
-                    started = dt.datetime.strptime(stamp, KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+                    manifest = json.loads(body)
                 except ValueError:
-                    continue  # not a manifest this tool wrote
-                if started >= earliest and item["Key"].endswith(".json"):
-                    body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
-                    try:
-                        manifest = json.loads(body)
-                    except ValueError:
-                        logger.warning("skipping %s: not a JSON run manifest", self.url(item["Key"]))
-                        continue
-                    yield started, manifest
+                    logger.warning("skipping %s: not a JSON run manifest", self.url(item["Key"]))
+                    continue
+                yield started, manifest
 
 
 # -------------------------------------------------------------------------- retention
@@ -1449,7 +1483,7 @@ class Job:
             raise Interrupted("interrupted: the run was stopped before this repository finished")
 
     def plan(self, repo: Repository) -> Result:
-        key = self.store.key_for(self.clients.account_id, repo.region, repo.name, self.clock())
+        key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, self.clock())
         return Result(repo, "planned", key=key)
 
     def backup(self, repo: Repository) -> Result:
@@ -1521,7 +1555,7 @@ class Job:
             self.check_stop()
             state = read_refs(mirror, self.git_env)
             result.fingerprint, result.refs = state.fingerprint, len(state.refs)
-            key = self.store.key_for(self.clients.account_id, repo.region, repo.name, when)
+            key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when)
             retries = (self.settings.tries, self.settings.retry_delay, label, self.sleep)
             result.sha256, result.size = with_retries(lambda: self.upload(repo, mirror, key, state), *retries)
             result.key = key
@@ -2242,7 +2276,7 @@ def backup_command(
         len(selection.repositories),
         clients.account_id,
         ",".join(settings.regions),
-        store.url(store.account_prefix(clients.account_id)),
+        store.url(store.layout.account_prefix(clients.account_id)),
         " (dry run)" if settings.dry_run else "",
     )
     job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep)
@@ -2313,7 +2347,7 @@ def write_reports(
     suffix = f"-shard-{shard[0]}-of-{shard[1]}" if shard else ""  # parallel shards start in the same second
     stamp = started.strftime(KEY_TIME_FORMAT) + suffix
     manifest = run_manifest(results, settings, ctx.clients.account_id, started, finished)
-    manifest_key = ctx.store.manifest_key(ctx.clients.account_id, started, suffix)
+    manifest_key = ctx.store.layout.manifest_key(ctx.clients.account_id, started, suffix)
     suite = f"{PROJECT} shard {shard[0]}/{shard[1]}" if shard else PROJECT
     folder = Path(settings.report_dir)
     try:
@@ -2396,7 +2430,7 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
             when = b["time"][:19].replace("T", " ")
             print(f"  {when}  {human_size(b['size']):>10}  {human_age(b['age']):>4} ago  {b['key']}")
     if not entries:
-        print(f"no backups under {ctx.store.url(ctx.store.account_prefix(ctx.clients.account_id))}")
+        print(f"no backups under {ctx.store.url(ctx.store.layout.account_prefix(ctx.clients.account_id))}")
     return EXIT_OK
 
 

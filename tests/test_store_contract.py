@@ -81,7 +81,7 @@ def open_uploads(store: S3Store) -> list[dict[str, Any]]:
 
 
 def test_a_streamed_upload_lists_and_downloads_with_its_metadata(store: S3Store, tmp_path: Path) -> None:
-    key = store.key_for(ACCOUNT_ID, "us-east-1", "web", at(0))
+    key = store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(0))
     data = payload(17 * MIB + 5)  # two parts: the first at the 16 MiB minimum, then the rest
 
     upload(store, key, data, **{"refs-fingerprint": "f" * 64})
@@ -96,7 +96,7 @@ def test_a_streamed_upload_lists_and_downloads_with_its_metadata(store: S3Store,
 
 
 def test_a_small_upload_is_one_object_too(store: S3Store, tmp_path: Path) -> None:
-    key = store.key_for(ACCOUNT_ID, "us-east-1", "tiny", at(0))
+    key = store.layout.key_for(ACCOUNT_ID, "us-east-1", "tiny", at(0))
     upload(store, key, b"PK\x05\x06" + bytes(18), refs="3")
     sha256, metadata = store.download(key, tmp_path / "tiny.zip")
     assert sha256 == hashlib.sha256(b"PK\x05\x06" + bytes(18)).hexdigest() == metadata["sha256"]
@@ -105,7 +105,7 @@ def test_a_small_upload_is_one_object_too(store: S3Store, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("size", [17 * MIB, 1000], ids=["multipart", "single put"])
 def test_an_exception_in_the_upload_leaves_no_object_and_no_open_upload(store: S3Store, size: int) -> None:
-    key = store.key_for(ACCOUNT_ID, "us-east-1", "broken", at(0))
+    key = store.layout.key_for(ACCOUNT_ID, "us-east-1", "broken", at(0))
     data = payload(size)  # multipart: one part reaches S3 before the failure
     with (
         pytest.raises(RuntimeError, match="mirror vanished"),
@@ -123,19 +123,19 @@ def test_upload_tags(store: S3Store, backend: str, way: str, request: pytest.Fix
         request.applymarker(
             pytest.mark.xfail(strict=True, reason="Ceph RGW 16 drops the x-amz-tagging of CreateMultipartUpload")
         )
-    key = store.key_for(ACCOUNT_ID, "us-east-1", "web", at(0))
+    key = store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(0))
     upload(store, key, b"zip", declared=None if way == "single put" else 17 * MIB)
     answer = store.client.get_object_tagging(Bucket=store.bucket, Key=key)
     assert {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])} == TAGS
 
 
 def test_list_backups_newest_first_filtered_and_only_backups(store: S3Store) -> None:
-    web = [store.key_for(ACCOUNT_ID, "us-east-1", "web", at(day)) for day in (1, 0, 2)]
-    web2 = store.key_for(ACCOUNT_ID, "us-east-1", "web2", at(0))  # a name that starts with another
-    api = store.key_for(ACCOUNT_ID, "eu-west-1", "api", at(0))
+    web = [store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(day)) for day in (1, 0, 2)]
+    web2 = store.layout.key_for(ACCOUNT_ID, "us-east-1", "web2", at(0))  # a name that starts with another
+    api = store.layout.key_for(ACCOUNT_ID, "eu-west-1", "api", at(0))
     for key in [*web, web2, api]:
         upload(store, key, key.encode())
-    store.put_json(store.manifest_key(ACCOUNT_ID, at(0)), {"run": 1}, {})
+    store.put_json(store.layout.manifest_key(ACCOUNT_ID, at(0)), {"run": 1}, {})
     for foreign in (
         f"{PREFIX}/{ACCOUNT_ID}/us-east-1/web/notes.txt",
         f"{PREFIX}/{ACCOUNT_ID}/us-east-1/web/other-2026-10-01-04-00-00.zip",  # not named after its folder
@@ -182,12 +182,12 @@ class SmallPages:
 
 
 def test_list_backups_reads_every_page(store: S3Store) -> None:
-    backup_keys = [store.key_for(ACCOUNT_ID, "us-east-1", "paged", at(day)) for day in range(5)]
+    backup_keys = [store.layout.key_for(ACCOUNT_ID, "us-east-1", "paged", at(day)) for day in range(5)]
     for key in backup_keys:
         store.client.put_object(Bucket=store.bucket, Key=key, Body=b"z")
     calls: list[str] = []
     store.client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: calls.append("page"))
-    paged = S3Store(SmallPages(store.client), store.bucket, store.prefix)
+    paged = S3Store(SmallPages(store.client), store.bucket, store.layout.prefix)
 
     (found,) = paged.list_backups(ACCOUNT_ID).values()
 
@@ -198,7 +198,9 @@ def test_list_backups_reads_every_page(store: S3Store) -> None:
 def test_delete_batches_by_1000_keys(store: S3Store) -> None:
     """DeleteObjects takes at most 1,000 keys. A missing key is no error, so 1,001 keys of which a few
     exist check the batches without writing 1,001 objects."""
-    doomed = [store.key_for(ACCOUNT_ID, "us-east-1", "many", DAY0 + dt.timedelta(minutes=m)) for m in range(1001)]
+    doomed = [
+        store.layout.key_for(ACCOUNT_ID, "us-east-1", "many", DAY0 + dt.timedelta(minutes=m)) for m in range(1001)
+    ]
     for key in (doomed[0], doomed[999], doomed[1000]):
         store.client.put_object(Bucket=store.bucket, Key=key, Body=b"z")
     batches: list[int] = []
@@ -215,18 +217,18 @@ def test_delete_batches_by_1000_keys(store: S3Store) -> None:
 
 
 def test_delete_removes_keys_and_a_missing_key_is_no_refusal(store: S3Store) -> None:
-    doomed = [store.key_for(ACCOUNT_ID, "us-east-1", "web", at(day)) for day in (0, 1)]
-    kept = store.key_for(ACCOUNT_ID, "us-east-1", "web", at(2))
+    doomed = [store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(day)) for day in (0, 1)]
+    kept = store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(2))
     for key in [*doomed, kept]:
         upload(store, key, b"zip")
 
-    assert store.delete([*doomed, store.key_for(ACCOUNT_ID, "us-east-1", "web", at(9))]) == {}
+    assert store.delete([*doomed, store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(9))]) == {}
     assert keys(store) == [kept]
     assert store.delete([]) == {}
 
 
 def test_put_json_writes_a_tagged_json_document(store: S3Store) -> None:
-    key = store.manifest_key(ACCOUNT_ID, at(0), "-shard-1-of-2")
+    key = store.layout.manifest_key(ACCOUNT_ID, at(0), "-shard-1-of-2")
     document = {"tool": "codecommit-backup", "repositories": [{"name": "web", "status": "ok"}]}
 
     store.put_json(key, document, {"tech:project_name": "codecommit-backup"})
@@ -250,6 +252,28 @@ def test_download_of_a_missing_key_raises_and_leaves_the_folder_usable(store: S3
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError) as error:
-        store.download(store.key_for(ACCOUNT_ID, "us-east-1", "web", at(0)), tmp_path / "none.zip")
+        store.download(store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(0)), tmp_path / "none.zip")
     assert error.value.response["Error"]["Code"] == "NoSuchKey"
     assert os.listdir(tmp_path) == []
+
+
+def test_the_key_layout_is_pure_and_reads_back_what_it_writes() -> None:
+    from codecommit_backup import KeyLayout
+
+    layout = KeyLayout("projects/codecommit-backup")
+    when = dt.datetime(2026, 11, 29, 4, 0, 7, tzinfo=dt.timezone.utc)
+    key = layout.key_for(ACCOUNT_ID, "eu-west-1", "web.app", when)
+
+    assert key == f"projects/codecommit-backup/{ACCOUNT_ID}/eu-west-1/web.app/web.app-2026-11-29-04-00-07.zip"
+    assert layout.parse(ACCOUNT_ID, key) == ("eu-west-1", "web.app", when)
+    assert layout.parse("210987654321", key) is None  # another account's prefix
+    assert layout.parse(ACCOUNT_ID, key.replace("/web.app-", "/other-")) is None  # name and file disagree
+    assert layout.parse(ACCOUNT_ID, key + "\n") is None
+    assert (
+        layout.listing_prefix(ACCOUNT_ID, "eu-west-1", "web")
+        == f"projects/codecommit-backup/{ACCOUNT_ID}/eu-west-1/web/"
+    )
+    manifest = layout.manifest_key(ACCOUNT_ID, when, "-shard-1-of-2")
+    assert manifest.endswith("/runs/2026-11-29-04-00-07-shard-1-of-2.json")
+    assert layout.manifest_time(ACCOUNT_ID, manifest) == when
+    assert layout.manifest_time(ACCOUNT_ID, manifest.replace("2026-11-29", "yesterday!")) is None
