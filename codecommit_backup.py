@@ -736,7 +736,7 @@ class RefListing:
                 f"GIT_SSL_CAINFO={env.get('GIT_SSL_CAINFO')!r} is not a readable CA file: {error}"
             ) from None
         timeout = urllib3.Timeout(connect=10, read=min(int(GIT_LOW_SPEED_TIME), deadline))
-        options = {"maxsize": connections, "ssl_context": context, "retries": False, "timeout": timeout}
+        options: dict[str, Any] = {"maxsize": connections, "ssl_context": context, "retries": False, "timeout": timeout}
         self.direct = urllib3.PoolManager(**options)
         self.proxied = proxy_manager(env.get("https_proxy") or env.get("HTTPS_PROXY"), options)
         self.no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
@@ -751,7 +751,8 @@ class RefListing:
 
         url, authorization = signed_git_request(repo, credentials, self.env, now)
         host = urllib.parse.urlsplit(url).hostname or ""
-        bypass = urllib.request.proxy_bypass_environment(host, {"no": self.no_proxy}) if self.no_proxy else False
+        # proxy_bypass_environment is CPython's (typeshed leaves it out): no_proxy, read as urllib reads it
+        bypass = urllib.request.proxy_bypass_environment(host, {"no": self.no_proxy}) if self.no_proxy else False  # type: ignore[attr-defined]
         http = self.proxied if self.proxied is not None and not bypass else self.direct
         headers = {"Authorization": authorization, "User-Agent": f"git/2 ({PROJECT} {__version__})"}
         started = time.monotonic()
@@ -906,7 +907,7 @@ def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
     """Every ref and HEAD of a local repository."""
     listing = git_in(mirror, "for-each-ref", "--format=%(objectname) %(refname)", env=env).stdout
     head = git_in(mirror, "symbolic-ref", "-q", "HEAD", env=env, check=False).stdout.strip()
-    refs = dict(reversed(line.split(" ", 1)) for line in listing.splitlines() if line)
+    refs = {name: oid for oid, _, name in (line.partition(" ") for line in listing.splitlines() if line)}
     return RefState(refs, head if head in refs else None)  # None: unborn, as in an empty repository
 
 
@@ -958,8 +959,8 @@ def write_zip(mirror: Path, top: str, stream: Any, compression: str = "stored") 
             relative = Path(folder).relative_to(mirror).as_posix()
             member_folder = top if relative == "." else f"{top}/{relative}"
             entry = zipfile.ZipInfo.from_file(folder, member_folder, strict_timestamps=False)
-            entry.CRC = 0  # zipfile's mkdir() expects a directory entry's CRC set
-            archive.mkdir(entry)
+            entry.CRC = 0
+            archive.writestr(entry, b"")  # a directory entry (ZipFile.mkdir does the same, from Python 3.11)
             for name in sorted(files):
                 path = os.path.join(folder, name)
                 info = zipfile.ZipInfo.from_file(path, f"{member_folder}/{name}", strict_timestamps=False)
@@ -1136,7 +1137,7 @@ class S3Store:
             "multipart_upload": not single,
             "min_part_size": part_size,
         }
-        stream = smart_open.s3.open(self.bucket, key, "wb", **params)  # the writer itself, not a proxy of it
+        stream: Any = smart_open.s3.open(self.bucket, key, "wb", **params)  # the writer itself, not a proxy of it
         try:
             yield stream
             stream.close()  # completes the upload: the object appears now, whole
@@ -1200,8 +1201,8 @@ class S3Store:
             except ClientError as error:
                 refused.update(dict.fromkeys(batch, error.response.get("Error", {}).get("Code", "refused")))
                 continue
-            for error in answer.get("Errors", []):
-                refused[error["Key"]] = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+            for problem in answer.get("Errors", []):
+                refused[problem["Key"]] = f"{problem.get('Code', '')} {problem.get('Message', '')}".strip()
         return refused
 
     def run_manifests(self, account_id: str, since: dt.datetime) -> Iterator[tuple[dt.datetime, Any]]:
@@ -2183,7 +2184,7 @@ def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapp
     name, region = request.name, request.region
     catalog = store.list_backups(clients.account_id, region, name)
     backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}")
-    git_env = git_environment(env)
+    git_env: Mapping[str, str] = git_environment(env)
     codecommit = clients.codecommit_for(region)
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
         check_restore_target(request, codecommit, git_env, Path(work))
@@ -2405,7 +2406,7 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
         catalog = {where: backups for where, backups in catalog.items() if where[1] in request.repos}
     existing = existing_repositories(ctx.clients.codecommit_for, (region for region, _ in catalog))
     now = clock()
-    entries = [
+    entries: list[dict[str, Any]] = [
         {
             "region": region,
             "repository": name,
@@ -2676,7 +2677,7 @@ def option_value(option: Option, given: Any, env: Mapping[str, str]) -> Any:
     variable = env.get(option.env, "").strip()
     if given is None and not variable:
         return tuple(option.default or ()) if option.form == "list" else option.default
-    words = given if given is not None else [variable] if option.form == "list" else variable
+    words: Any = given if given is not None else [variable] if option.form == "list" else variable
     try:
         if option.form == "list":
             return tuple(option.convert(word) for word in split_list(words))
