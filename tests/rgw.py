@@ -297,14 +297,6 @@ class Rgw:
         return self.cluster.client(user)
 
 
-class _Session:
-    """The one cluster of a test session. pytest makes a fixture imported into several test modules
-    one fixture per module, so each of those holds a reference and the last one stops it."""
-
-    rgw: Rgw | None = None
-    holders = 0
-
-
 @pytest.fixture(scope="session")
 def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rgw]:
     """Ceph RGW for the session, with users `owner` and `writer`. Not installed: a failure under
@@ -317,20 +309,10 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rgw]:
         pytest.skip(message)
     from tests.bed import ACCESS_KEY, SECRET_KEY
 
-    if _Session.rgw is None:
-        cluster = RgwCluster(tmp_path_factory.mktemp("rgw")).start()
-        try:
-            owner = cluster.create_user("owner")
-            writer = cluster.create_user("writer", ACCESS_KEY, SECRET_KEY)
-        except BaseException:
-            cluster.stop()
-            raise
-        _Session.rgw = Rgw(cluster, owner, writer)
-    _Session.holders += 1
+    cluster = RgwCluster(tmp_path_factory.mktemp("rgw")).start()
     try:
-        yield _Session.rgw
+        owner = cluster.create_user("owner")
+        writer = cluster.create_user("writer", ACCESS_KEY, SECRET_KEY)
+        yield Rgw(cluster, owner, writer)
     finally:
-        _Session.holders -= 1
-        if _Session.holders == 0:
-            _Session.rgw.cluster.stop()
-            _Session.rgw = None
+        cluster.stop()

@@ -26,9 +26,7 @@ import codecommit_backup
 from tests.bed import OBJECT_ACTIONS, PREFIX, Bed, Run, git, ref_state
 from tests.cfn import BACKUP_TEMPLATE, Stack
 from tests.motoserver import ACCOUNT_ID
-from tests.rgw import Rgw, rgw
-
-__all__ = ["rgw"]  # the session's cluster, a fixture
+from tests.rgw import Rgw
 
 GRANTED = f"{PREFIX}/{ACCOUNT_ID}/"
 DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)

@@ -19,9 +19,6 @@ import pytest
 from codecommit_backup import Backup, ConfigError, S3Store
 from tests.bed import ACCESS_KEY, PREFIX, SECRET_KEY
 from tests.motoserver import ACCOUNT_ID
-from tests.rgw import rgw
-
-__all__ = ["rgw"]  # the session's cluster, a fixture
 
 DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
 MIB = 1024**2
