@@ -184,6 +184,14 @@ OPTIONS = (
         "--force", "back up unchanged repositories; replace a target", ("backup", "restore"), boolean, False, "flag"
     ),
     Option("--no-prune", "no retention after each upload", ("backup",), boolean, False, "flag"),
+    Option(
+        "--no-repository-data",
+        "back up git only: no pull requests, comments or settings",
+        ("backup",),
+        boolean,
+        False,
+        "flag",
+    ),
     Option("--prune-deleted", "prune repositories gone from CodeCommit too", ("prune",), boolean, False, "flag"),
     Option("--keep-last", "keep each repository's newest N backups", POLICY_COMMANDS, whole(0), 3, metavar="N"),
     Option(
@@ -237,6 +245,7 @@ class Settings:
     work_dir: str | None = None
     force: bool = default_of("--force")  # back up even when the refs equal the newest backup's
     prune: bool = not default_of("--no-prune")  # apply the retention policy to a repository after its upload
+    repository_data: bool = not default_of("--no-repository-data")  # pull requests, comments and settings too
     policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
     report_dir: str = default_of("--report-dir")
     shard: tuple[int, int] | None = None  # (I, N): back up only shard I of N, 1-based
@@ -879,6 +888,7 @@ def git_in(
     work_tree: Path | None = None,
     cwd: Path | None = None,
     check: bool = True,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run git on the repository at `git_dir`, named explicitly: no discovery, no repository named by the
     environment, with hooks and fsmonitor off and no transport but those `args` allow."""
@@ -892,6 +902,7 @@ def git_in(
         [*command, *HARDENED_GIT, *args],
         env=clean,
         cwd=cwd or work_tree or git_dir,
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
@@ -909,6 +920,265 @@ def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
     head = git_in(mirror, "symbolic-ref", "-q", "HEAD", env=env, check=False).stdout.strip()
     refs = {name: oid for oid, _, name in (line.partition(" ") for line in listing.splitlines() if line)}
     return RefState(refs, head if head in refs else None)  # None: unborn, as in an empty repository
+
+
+# ------------------------------------------------------------------------------- data
+#
+# What CodeCommit holds beside git, and what DeleteRepository deletes with it: the repository's
+# settings, tags and triggers, its approval rule templates, and every pull request with its events,
+# approvals, comments and reactions. Kept as the API returns it, in one versioned JSON document per
+# backup, the first member of the zip (`<name>.codecommit.json`, beside the mirror `<name>.git/`).
+
+DATA_FORMAT = "codecommit-backup/repository-data"
+DATA_SCHEMA = 1  # the document's version; a reader refuses a newer one
+# Commits new since the last backup whose comments outside pull requests are read, at most, per
+# night: GetCommentsForComparedCommit needs a commit id, and no API lists the commented ones.
+MAX_NEW_COMMITS = 200
+# The API's errors that say the role lacks a read: the backup of git goes on, and the run says so.
+ACCESS_DENIED = ("AccessDeniedException", "AccessDenied", "UnauthorizedException")
+
+
+def data_member(name: str) -> str:
+    return f"{name}.codecommit.json"
+
+
+def api_json(value: Any) -> Any:
+    """An API answer as plain JSON: datetimes in ISO 8601, without botocore's ResponseMetadata."""
+    if isinstance(value, dict):
+        return {key: api_json(item) for key, item in value.items() if key != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [api_json(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+class DataReader:
+    """Reads one repository's CodeCommit data through one client, following every page, and counts
+    the calls it makes. ThrottlingException is retried by botocore's standard mode, then by the job."""
+
+    def __init__(self, codecommit: Any, repo: Repository) -> None:
+        self.codecommit = codecommit
+        self.repo = repo
+        self.calls = 0
+
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self.calls += 1
+        try:
+            answer: dict[str, Any] = api_json(getattr(self.codecommit, operation)(**params))
+        except ClientError as error:
+            raise data_failure(error, operation, self.repo) from None
+        except BotoCoreError as error:
+            raise TransientError(f"reading {operation} failed: {redact(str(error))}") from None
+        return answer
+
+    def pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
+        """Every item of a paged answer: the call again with each nextToken, to the end."""
+        token = None
+        while True:
+            answer = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            yield from answer.get(key, [])
+            token = answer.get("nextToken")
+            if not token:
+                return
+
+
+def data_failure(error: Any, operation: str, repo: Repository) -> RepositoryError:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code == "RepositoryDoesNotExistException":
+        return RepositoryGone(f"repository was deleted after it was listed: {repo.region}/{repo.name}")
+    if code in ACCESS_DENIED:
+        action = "codecommit:" + "".join(part.title() for part in operation.split("_"))
+        return DataAccessDenied(f"the role may not read {action}: give it that action ({code})")
+    if (
+        code in ("ThrottlingException", "TooManyRequestsException")
+        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    ):
+        return TransientError(f"reading {operation} failed: {code}")
+    return RepositoryError(f"reading {operation} failed: {code}: {redact(str(error))}")
+
+
+class DataAccessDenied(RepositoryError):
+    """The role lacks a read of CodeCommit's data: git is still backed up, and the repository fails."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataProbe:
+    """What a night reads to tell whether a repository's data changed: its settings, tags, triggers
+    and templates, every open pull request whole, and the ids of the closed ones."""
+
+    repository: dict[str, Any]  # GetRepository's repositoryMetadata
+    tags: dict[str, str]
+    triggers: dict[str, Any]  # GetRepositoryTriggers: configurationId, triggers
+    templates: list[str]
+    open_pull_requests: list[dict[str, Any]]  # GetPullRequest's pullRequest
+    closed_ids: list[str]
+
+    @property
+    def fingerprint(self) -> str:
+        """Equal fingerprints mean nothing that the night watches has changed. The repository's own
+        lastModifiedDate moves with every push, which the refs fingerprint already covers."""
+        watched = {
+            "repository": {key: value for key, value in self.repository.items() if key != "lastModifiedDate"},
+            "tags": self.tags,
+            "triggers": self.triggers.get("triggers", []),
+            "templates": sorted(self.templates),
+            "open": sorted(self.open_pull_requests, key=lambda pr: pr["pullRequestId"]),
+            "closed": sorted(self.closed_ids),
+        }
+        return "sha256:" + hashlib.sha256(json.dumps(watched, sort_keys=True).encode()).hexdigest()
+
+
+def probe_data(reader: DataReader) -> DataProbe:
+    """The night's reads: 5 calls, plus one a page of more than 1,000 pull requests or 50 templates,
+    plus one per open pull request."""
+    name = reader.repo.name
+    repository = reader.call("get_repository", repositoryName=name)["repositoryMetadata"]
+    tags: dict[str, str] = {}
+    token = None
+    while True:  # ListTagsForResource pages, but botocore has no paginator for it
+        answer = reader.call(
+            "list_tags_for_resource", resourceArn=repository["Arn"], **({"nextToken": token} if token else {})
+        )
+        tags.update(answer.get("tags", {}))
+        if not (token := answer.get("nextToken")):
+            break
+    triggers = reader.call("get_repository_triggers", repositoryName=name)
+    templates = list(
+        reader.pages(
+            "list_associated_approval_rule_templates_for_repository", "approvalRuleTemplateNames", repositoryName=name
+        )
+    )
+    listed = {
+        status: list(
+            reader.pages("list_pull_requests", "pullRequestIds", repositoryName=name, pullRequestStatus=status)
+        )
+        for status in ("OPEN", "CLOSED")
+    }
+    open_pull_requests = [reader.call("get_pull_request", pullRequestId=id_)["pullRequest"] for id_ in listed["OPEN"]]
+    return DataProbe(repository, tags, triggers, templates, open_pull_requests, listed["CLOSED"])
+
+
+def pull_request_record(reader: DataReader, pull_request: dict[str, Any]) -> dict[str, Any]:
+    """One pull request whole: GetPullRequest's answer, its events, the approval states of every
+    revision the events name, the override state, and every comment thread with its reactions."""
+    id_ = pull_request["pullRequestId"]
+    events = list(reader.pages("describe_pull_request_events", "pullRequestEvents", pullRequestId=id_))
+    revisions = {pull_request["revisionId"]}
+    for event in events:
+        for metadata in event.values():
+            if isinstance(metadata, dict) and metadata.get("revisionId"):
+                revisions.add(metadata["revisionId"])
+    approvals = {
+        revision: reader.call("get_pull_request_approval_states", pullRequestId=id_, revisionId=revision)["approvals"]
+        for revision in sorted(revisions)
+    }
+    override = reader.call("get_pull_request_override_state", pullRequestId=id_, revisionId=pull_request["revisionId"])
+    threads = list(reader.pages("get_comments_for_pull_request", "commentsForPullRequestData", pullRequestId=id_))
+    reactions = {
+        comment["commentId"]: list(
+            reader.pages("get_comment_reactions", "reactionsForComment", commentId=comment["commentId"])
+        )
+        for thread in threads
+        for comment in thread.get("comments", [])
+        if comment.get("reactionCounts")  # a comment without reactions needs no call
+    }
+    return {
+        "pullRequest": pull_request,
+        "events": events,
+        "approvalStates": approvals,
+        "overrideState": override,
+        "comments": threads,
+        "reactions": reactions,
+    }
+
+
+def capture_data(
+    reader: DataReader,
+    probe: DataProbe,
+    previous: dict[str, Any] | None,
+    new_commits: Sequence[str],
+    state: RefState,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The repository's document. A pull request that was already closed in the previous backup is
+    taken from it, not read again; so are the comments on commits it found, which are read again
+    only with the commits that are new since (at most MAX_NEW_COMMITS)."""
+    name = reader.repo.name
+    before = {record["pullRequest"]["pullRequestId"]: record for record in (previous or {}).get("pullRequests", [])}
+    records = [pull_request_record(reader, pull_request) for pull_request in probe.open_pull_requests]
+    for id_ in probe.closed_ids:
+        kept = before.get(id_)
+        if kept is not None and kept["pullRequest"].get("pullRequestStatus") == "CLOSED":
+            records.append(kept)
+        else:
+            records.append(
+                pull_request_record(reader, reader.call("get_pull_request", pullRequestId=id_)["pullRequest"])
+            )
+    known = {entry["afterCommitId"]: entry for entry in (previous or {}).get("commitComments", [])}
+    commit_comments = list(known.values())
+    for commit in new_commits[:MAX_NEW_COMMITS]:
+        threads = list(
+            reader.pages(
+                "get_comments_for_compared_commit",
+                "commentsForComparedCommitData",
+                repositoryName=name,
+                afterCommitId=commit,
+            )
+        )
+        if threads:
+            known.pop(commit, None)
+            commit_comments = [entry for entry in commit_comments if entry["afterCommitId"] != commit]
+            commit_comments.append({"afterCommitId": commit, "comments": threads})
+    templates = [
+        reader.call("get_approval_rule_template", approvalRuleTemplateName=template)["approvalRuleTemplate"]
+        for template in probe.templates
+    ]
+    return {
+        "format": DATA_FORMAT,
+        "schema": DATA_SCHEMA,
+        "toolVersion": __version__,
+        "capturedAt": now.astimezone(dt.timezone.utc).isoformat(),
+        "region": reader.repo.region,
+        "dataFingerprint": probe.fingerprint,
+        "refs": state.refs,  # the mirror's refs beside it: the next backup reads commits new since these
+        "repository": probe.repository,
+        "tags": probe.tags,
+        "triggers": probe.triggers,
+        "approvalRuleTemplates": templates,
+        "pullRequests": sorted(records, key=lambda record: int(record["pullRequest"]["pullRequestId"])),
+        "commitComments": sorted(commit_comments, key=lambda entry: entry["afterCommitId"]),
+        "commitsSkipped": max(len(new_commits) - MAX_NEW_COMMITS, 0),
+    }
+
+
+def encode_data(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=1, ensure_ascii=False, sort_keys=True).encode() + b"\n"
+
+
+def decode_data(data: bytes, label: str) -> dict[str, Any]:
+    """A document from a backup: JSON of this format and a schema this version reads."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        raise RestoreError(f"{label}: the repository data is not JSON") from None
+    if not isinstance(document, dict) or document.get("format") != DATA_FORMAT:
+        raise RestoreError(f"{label}: the repository data is not a {DATA_FORMAT} document")
+    if not isinstance(document.get("schema"), int) or document["schema"] > DATA_SCHEMA:
+        raise RestoreError(f"{label}: repository data of schema {document.get('schema')!r}: upgrade codecommit-backup")
+    return document
+
+
+def new_commits(mirror: Path, previous_refs: Mapping[str, str], env: Mapping[str, str]) -> list[str]:
+    """The commits reachable now but not from the previous backup's refs, newest first."""
+    known = [f"^{oid}" for oid in sorted(set(previous_refs.values()))]
+    limit = f"--max-count={MAX_NEW_COMMITS + 1}"
+    listing = git_in(mirror, "rev-list", "--all", limit, "--ignore-missing", "--stdin", env=env, stdin="\n".join(known))
+    return listing.stdout.split()
 
 
 # ---------------------------------------------------------------------------- archive
@@ -948,12 +1218,23 @@ class HashingWriter:
         return self._sha256.hexdigest()
 
 
-def write_zip(mirror: Path, top: str, stream: Any, compression: str = "stored") -> None:
+def write_zip(
+    mirror: Path, top: str, stream: Any, compression: str = "stored", data: tuple[str, bytes] | None = None
+) -> int | None:
     """Zip the bare mirror under one folder `top`, with directory entries (git needs the
     empty refs/ and objects/ folders to see a repository). Walk order is sorted, so the
-    same folder always gives the same bytes."""
+    same folder always gives the same bytes. The repository's data document, when given, is the
+    first member, stored as it is: returns the offset of its bytes, so that S3 can hand them out
+    alone (a ranged GET), without the mirror."""
     method = COMPRESSIONS[compression]
+    offset = None
     with zipfile.ZipFile(stream, "w", compression=method, allowZip64=True, strict_timestamps=False) as archive:
+        if data is not None:
+            info = zipfile.ZipInfo(data[0])
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            with archive.open(info, "w") as member:  # writes the local header now
+                offset = stream.tell()
+                member.write(data[1])
         for folder, subfolders, files in os.walk(mirror):
             subfolders.sort()
             relative = Path(folder).relative_to(mirror).as_posix()
@@ -968,16 +1249,19 @@ def write_zip(mirror: Path, top: str, stream: Any, compression: str = "stored") 
                 big = info.file_size * 1.05 > zipfile.ZIP64_LIMIT
                 with open(path, "rb") as source, archive.open(info, "w", force_zip64=big) as member:
                     shutil.copyfileobj(source, member, COPY_CHUNK)
+    return offset
 
 
-def measure_zip(mirror: Path, top: str, compression: str) -> tuple[str, int]:
-    """The archive's SHA-256 and size, without storing it anywhere.
+def measure_zip(
+    mirror: Path, top: str, compression: str, data: tuple[str, bytes] | None = None
+) -> tuple[str, int, int | None]:
+    """The archive's SHA-256 and size, and its document's offset, without storing it anywhere.
 
     S3 takes user metadata only when an upload starts, so the digest is computed in a
     first streaming pass and checked again while the second pass uploads."""
     sink = HashingWriter()
-    write_zip(mirror, top, sink, compression)
-    return sink.sha256, sink.size
+    offset = write_zip(mirror, top, sink, compression, data)
+    return sink.sha256, sink.size, offset
 
 
 # ------------------------------------------------------------------------------ store
@@ -1102,9 +1386,16 @@ class S3Store:
             return ConfigError(f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region")
         return error
 
-    def recorded_fingerprint(self, key: str) -> str | None:
-        """The refs fingerprint stored with a backup at upload time."""
-        return self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {}).get("refs-fingerprint")
+    def recorded(self, key: str) -> dict[str, str]:
+        """The metadata stored with a backup at upload time: its refs and data fingerprints, and
+        where in the archive its data document is."""
+        metadata: dict[str, str] = self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {})
+        return metadata
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
+        data: bytes = answer["Body"].read()
+        return data
 
     def write_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"ACL": "bucket-owner-full-control"}  # the bucket belongs to the backup account
@@ -1384,6 +1675,7 @@ class Result:
     seconds: float = 0.0
     reason: str | None = None
     deleted: list[str] = dataclasses.field(default_factory=list)  # older backups pruned after this one
+    api_calls: int = 0  # CodeCommit API calls made to read the repository's data
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -1437,6 +1729,16 @@ def checking_threads(workers: int) -> int:
     return max(workers, min(workers * 4, 64), 8)
 
 
+@dataclasses.dataclass(frozen=True)
+class Capture:
+    """What the night read of a repository's data before cloning it, for its document."""
+
+    reader: DataReader
+    probe: DataProbe | None  # None: data not read (--no-repository-data, or a role that may not)
+    newest: Backup | None  # the newest backup, whose document is reused where nothing changed
+    recorded: Mapping[str, str]  # the newest backup's metadata
+
+
 class Job:
     """One run of the backup over a selection of repositories."""
 
@@ -1488,8 +1790,8 @@ class Job:
         return Result(repo, "planned", key=key)
 
     def backup(self, repo: Repository) -> Result:
-        """Mirror, archive and upload one repository, unless its newest backup already holds
-        the same refs; then prune its old backups. Never raises for a repository's failure."""
+        """Mirror, archive and upload one repository with its data, unless its newest backup already
+        holds the same refs and data; then prune its old backups. Never raises for a repository's failure."""
         started = time.monotonic()
         result = Result(repo, "failed")
         label = f"{repo.region}/{repo.name}"
@@ -1498,15 +1800,23 @@ class Job:
             if not valid_repository_name(repo.name):
                 raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
             backups = self.catalog.get((repo.region, repo.name), [])
-            unchanged = None if self.settings.force or not backups else self.unchanged(repo, backups[0], label)
-            if unchanged is not None:
-                result.status, result.key, result.fingerprint = "unchanged", backups[0].key, unchanged
+            newest = backups[0] if backups and not self.settings.force else None
+            recorded = self.store.recorded(newest.key) if newest else {}
+            remote = self.remote_refs(repo, label) if newest else None
+            reader = DataReader(self.clients.codecommit_for(repo.region), repo)
+            probe, data_error = self.probe(reader, label) if self.settings.repository_data else (None, None)
+            result.api_calls = reader.calls
+            same_data = probe is None or probe.fingerprint == recorded.get("data-fingerprint")
+            if newest and remote and remote.fingerprint == recorded.get("refs-fingerprint") and same_data:
+                result.status, result.key, result.fingerprint = "unchanged", newest.key, remote.fingerprint
             else:
                 with self.heavy:
-                    self.mirror_and_upload(repo, label, result)
-                result.status = "ok"
+                    self.mirror_and_upload(repo, label, result, Capture(reader, probe, newest, recorded))
+                result.status, result.api_calls = "ok", reader.calls
                 if self.settings.prune:
                     self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
+            if data_error is not None:  # git is safe; the run still says what is missing, and fails
+                result.status, result.reason = "failed", f"backed up git only, not its pull requests: {data_error}"
         except RepositoryGone as error:
             result.status, result.reason = "gone", str(error)
         except RepositoryError as error:
@@ -1519,16 +1829,27 @@ class Job:
         log_result(result, self.store)
         return result
 
-    def unchanged(self, repo: Repository, newest: Backup, label: str) -> str | None:
-        """The fingerprint, if the repository's refs equal those its newest backup recorded."""
+    def remote_refs(self, repo: Repository, label: str) -> RefState:
+        """The repository's refs and HEAD now, from one signed request."""
 
         def listing() -> RefState:
             self.check_stop()
             return self.ref_listing.read(repo, self.fresh_credentials(), dt.datetime.now(dt.timezone.utc))
 
-        remote = self.git(repo, label, listing)
-        recorded = self.store.recorded_fingerprint(newest.key)
-        return remote.fingerprint if remote.fingerprint == recorded else None
+        state: RefState = self.git(repo, label, listing)
+        return state
+
+    def probe(self, reader: DataReader, label: str) -> tuple[DataProbe | None, DataAccessDenied | None]:
+        """The night's reads of the repository's data; a role that may not read it is reported, and
+        git is backed up all the same."""
+        try:
+            probe: DataProbe = with_retries(lambda: probe_data(reader), *self.retries(label))
+        except DataAccessDenied as error:
+            return None, error
+        return probe, None
+
+    def retries(self, label: str) -> tuple[int, float, str, Callable[[float], None]]:
+        return self.settings.tries, self.settings.retry_delay, label, self.sleep
 
     def fresh_credentials(self) -> Any:
         """The session's credentials now: botocore refreshes them here when they near their end."""
@@ -1539,7 +1860,7 @@ class Job:
         except (BotoCoreError, ClientError) as error:
             raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
 
-    def mirror_and_upload(self, repo: Repository, label: str, result: Result) -> None:
+    def mirror_and_upload(self, repo: Repository, label: str, result: Result, capture: Capture) -> None:
         with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.settings.work_dir) as work:
             mirror = Path(work) / f"{repo.name}.git"
             when = self.clock()
@@ -1556,10 +1877,37 @@ class Job:
             self.check_stop()
             state = read_refs(mirror, self.git_env)
             result.fingerprint, result.refs = state.fingerprint, len(state.refs)
+            document = self.document(repo, label, mirror, state, capture, when)
             key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when)
-            retries = (self.settings.tries, self.settings.retry_delay, label, self.sleep)
-            result.sha256, result.size = with_retries(lambda: self.upload(repo, mirror, key, state), *retries)
+            upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
+            result.sha256, result.size = with_retries(upload, *self.retries(label))
             result.key = key
+
+    def document(
+        self, repo: Repository, label: str, mirror: Path, state: RefState, capture: Capture, when: dt.datetime
+    ) -> dict[str, Any] | None:
+        """The repository's data document for this backup, or None without a probe."""
+        if capture.probe is None:
+            return None
+        previous = self.previous_document(capture)
+        commits = new_commits(mirror, (previous or {}).get("refs", {}), self.git_env)
+        read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when)  # noqa: E731
+        document: dict[str, Any] = with_retries(read, *self.retries(label))
+        return document
+
+    def previous_document(self, capture: Capture) -> dict[str, Any] | None:
+        """The newest backup's document (a ranged GET of its bytes only), when it has one that checks."""
+        recorded, newest = capture.recorded, capture.newest
+        if newest is None or "data-offset" not in recorded:
+            return None
+        try:
+            data = self.store.read_range(newest.key, int(recorded["data-offset"]), int(recorded["data-size"]))
+            if hashlib.sha256(data).hexdigest() != recorded.get("data-sha256"):
+                raise RestoreError(f"{newest.key}: its repository data does not match its recorded SHA-256")
+            return decode_data(data, newest.key)
+        except (RestoreError, ValueError) as error:
+            logger.warning("%s; reading all of the repository's data again", error)
+            return None
 
     def git(self, repo: Repository, label: str, action: Callable[[], Any]) -> Any:
         """Run a git action with retries; a repository that vanished since the listing is `gone`."""
@@ -1572,12 +1920,15 @@ class Job:
                 raise RepositoryGone(f"repository was deleted after it was listed: {label}") from None
             raise
 
-    def upload(self, repo: Repository, mirror: Path, key: str, state: RefState) -> tuple[str, int]:
+    def upload(
+        self, repo: Repository, mirror: Path, key: str, state: RefState, document: dict[str, Any] | None
+    ) -> tuple[str, int]:
         top = f"{repo.name}.git"
         compression = self.settings.compression
+        data = (data_member(repo.name), encode_data(document)) if document is not None else None
         self.check_stop()
         try:
-            sha256, size = measure_zip(mirror, top, compression)
+            sha256, size, offset = measure_zip(mirror, top, compression, data)
             metadata = {
                 "sha256": sha256,
                 "size": str(size),
@@ -1586,10 +1937,16 @@ class Job:
                 "format": f"git-mirror-zip; top={top}; compression={compression}",
                 "tool-version": __version__,
             }
+            if data is not None and document is not None:
+                metadata["data-sha256"] = hashlib.sha256(data[1]).hexdigest()
+                metadata["data-size"] = str(len(data[1]))
+                metadata["data-offset"] = str(offset)
+                metadata["data-schema"] = str(DATA_SCHEMA)
+                metadata["data-fingerprint"] = document["dataFingerprint"]
             tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
             with self.store.upload(key, metadata=metadata, tags=tags, size=size) as stream:
                 sink = HashingWriter(stream, self.check_stop)
-                write_zip(mirror, top, sink, compression)
+                write_zip(mirror, top, sink, compression, data)
                 if (sink.sha256, sink.size) != (sha256, size):
                     raise RepositoryError("the archive changed while it was uploaded; the upload was aborted")
         except RepositoryError:
@@ -1960,17 +2317,21 @@ def plan_extraction(members: Sequence[zipfile.ZipInfo], top: str) -> Extraction:
     )
 
 
-def extract_mirror(archive: Path, top: str, target: Path) -> list[str]:
+def extract_mirror(archive: Path, top: str, target: Path, data_name: str) -> tuple[list[str], bytes | None]:
     """Extract what a bare mirror needs from below `top/` into `target` (a new folder), checking
-    every member before the first byte is written, and bounding what it may expand to.
-    Returns the paths it left out."""
+    every member before the first byte is written, and bounding what it may expand to. Returns the
+    paths it left out, and the repository's data document (the member `data_name`), if any."""
     bound = max(archive.stat().st_size * MAX_EXPANSION, MIN_EXTRACT_BOUND)
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
             if sum(info.file_size for info in members) > bound:
                 raise RestoreError(f"refusing archive: it declares more than {human_size(bound)} of content")
-            plan = plan_extraction(members, top)
+            documents = [info for info in members if info.filename == data_name]
+            if len(documents) > 1:
+                raise RestoreError(f"refusing archive: {data_name!r} appears twice")
+            data = zf.read(documents[0]) if documents else None
+            plan = plan_extraction([info for info in members if info.filename != data_name], top)
             target.mkdir(parents=True)
             for folder in ("refs/heads", "refs/tags", "objects/info", "objects/pack", *plan.folders):
                 target.joinpath(folder).mkdir(parents=True, exist_ok=True)
@@ -1987,7 +2348,7 @@ def extract_mirror(archive: Path, top: str, target: Path) -> list[str]:
     except OSError as error:
         raise RestoreError(f"the archive could not be extracted: {error.strerror or error}") from None
     check_head((target / "HEAD").read_text(errors="replace"))
-    return plan.skipped
+    return plan.skipped, data
 
 
 def check_head(text: str) -> None:
@@ -2041,6 +2402,7 @@ class Unpacked:
     metadata: dict[str, str]
     warnings: list[str]
     skipped: list[str]  # what the archive held beyond a mirror's data: not extracted
+    data: dict[str, Any] | None  # the repository's data document; None in a backup of git only
 
 
 def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, env: Mapping[str, str]) -> Unpacked:
@@ -2049,8 +2411,9 @@ def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, 
     try:
         archive, metadata = fetch_verified(store, backup, work)
         mirror = work / f"{repo.name}.git"
-        skipped = extract_mirror(archive, f"{repo.name}.git", mirror)
+        skipped, data = extract_mirror(archive, f"{repo.name}.git", mirror, data_member(repo.name))
         archive.unlink()
+        document = checked_data(data, metadata)
         write_config(mirror, codecommit_url(repo, None), bare=True)
         warnings = check_repository(mirror, env)
         state = read_refs(mirror, env)
@@ -2061,7 +2424,22 @@ def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, 
             f"{backup.key}: the restored refs do not match those recorded at backup time ({state.fingerprint} != "
             f"{metadata['refs-fingerprint']}): the archive does not hold what was backed up"
         )
-    return Unpacked(mirror, state, metadata, warnings, skipped)
+    return Unpacked(mirror, state, metadata, warnings, skipped, document)
+
+
+def checked_data(data: bytes | None, metadata: Mapping[str, str]) -> dict[str, Any] | None:
+    """The document, checked against the SHA-256 and schema its object's metadata records. A backup
+    made before the documents existed has neither, and is a backup of git alone."""
+    if data is None and "data-sha256" not in metadata:
+        return None
+    if data is None:
+        raise RestoreError("its metadata records repository data that the archive does not hold")
+    if hashlib.sha256(data).hexdigest() != metadata.get("data-sha256"):
+        raise RestoreError("its repository data does not match the SHA-256 recorded when it was uploaded")
+    document = decode_data(data, "the archive")
+    if str(document["schema"]) != metadata.get("data-schema"):
+        raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
+    return document
 
 
 def described(paths: Sequence[str], limit: int = 8) -> str:
@@ -2708,6 +3086,7 @@ def settings_from(values: Mapping[str, Any], env: Mapping[str, str]) -> Settings
     return Settings(
         **{**given, "bucket": values["bucket"] or "", "regions": tuple(regions)},
         prune=not values.get("no_prune", False),
+        repository_data=not values.get("no_repository_data", False),
         policy=policy_from(values),
         api_max_attempts=int(attempts),
     )

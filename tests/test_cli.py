@@ -40,6 +40,7 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--dry-run": ("prune", "YES", True, "y"),
     "--force": ("restore", "on", True, "enabled"),
     "--no-prune": ("backup", "0", False, "nope"),
+    "--no-repository-data": ("backup", "true", True, "git-only"),
     "--prune-deleted": ("prune", "True", True, "Y"),
     "--keep-last": ("prune", "7", 7, "seven"),
     "--max-age-days": ("backup", "0", 0, "1.5"),

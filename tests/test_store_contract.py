@@ -88,7 +88,7 @@ def test_a_streamed_upload_lists_and_downloads_with_its_metadata(store: S3Store,
     assert (tmp_path / "got.zip").read_bytes() == data
     assert sha256 == hashlib.sha256(data).hexdigest() == metadata["sha256"]
     assert metadata["size"] == str(len(data))
-    assert store.recorded_fingerprint(key) == "f" * 64
+    assert store.recorded(key)["refs-fingerprint"] == "f" * 64
     assert open_uploads(store) == []
 
 
