@@ -37,6 +37,13 @@ Where AWS's behaviour is not documented, this model picks one and says so here:
   model does not know who pushed). It does not notice a merge made outside CodeCommit.
 - An approval rule template applies to a new pull request when its content names no
   DestinationReferences or names the pull request's destination.
+
+What AWS does and this model does not: merges other than fast-forward (squash, three-way), the
+update and deletion of approval rules and comments' content edits (UpdateComment), reopening,
+ListRepositoriesForApprovalRuleTemplate and the batch calls, encryption errors, a default branch set
+by the first push (CreatePullRequest without destinationReference needs UpdateDefaultBranch first),
+and checking that a trigger's target exists (only TestRepositoryTriggers fails, for the ARNs in
+``model.missing_trigger_targets``).
 """
 
 from __future__ import annotations
@@ -72,7 +79,6 @@ PAGE_LIMITS: dict[str, tuple[int, int]] = {
     "ListAssociatedApprovalRuleTemplatesForRepository": (100, 1000),
     "ListApprovalRuleTemplates": (100, 1000),
     "ListTagsForResource": (1000, 1000),  # no maxResults in its input; it still pages
-    "ListBranches": (1000, 1000),  # no maxResults in its input
 }
 DEFAULT_PAGE_SIZE = 2
 MAX_OPEN_PULL_REQUESTS = 1000  # per repository (CodeCommit's quotas)

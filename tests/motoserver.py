@@ -11,7 +11,9 @@ be cloned and pushed at once, and `on_update_default_branch` with (region, name,
 after UpdateDefaultBranch, so that the repository's HEAD follows.
 
 Everything CodeCommit holds beyond git (pull requests, comments, approvals, templates, triggers,
-tags, description) is an in-memory model, ``server.codecommit`` (see tests/codecommit_model.py).
+tags, description) is an in-memory model, ``server.codecommit`` (see tests/codecommit_model.py):
+its ``page_size`` (2 by default, None for AWS's own) caps every page it answers, its ``identities``
+map an access key to the caller's ARN, and its ``git`` is the git server it reads commits from.
 
 Every CodeCommit call is counted by operation name in ``server.calls`` (a Counter), and
 ``server.throttle(operation, times)`` answers the next ``times`` calls of that operation with
@@ -60,7 +62,7 @@ class MotoServer:
         self.expired_tokens: set[str] = set()  # session tokens STS answers with ExpiredToken
         self.calls: Counter[str] = Counter()  # CodeCommit calls by operation name
         self._throttles: dict[str, int] = {}
-        self._throttle_lock = threading.Lock()
+        self._lock = threading.Lock()  # for calls and throttles: the server answers in threads
         self.codecommit = CodeCommitModel()  # CodeCommit beyond git: pull requests, comments, settings
         # S3 answers a request signed for another region than the bucket's with PermanentRedirect (301)
         self.bucket_regions_enforced = False
@@ -100,22 +102,24 @@ class MotoServer:
         self.expired_tokens.clear()
         self.bucket_regions_enforced = False
         self.redirects = 0
-        self.calls.clear()
-        with self._throttle_lock:
+        with self._lock:
+            self.calls.clear()
             self._throttles.clear()
         self.codecommit.reset()
 
     def throttle(self, operation: str, times: int) -> None:
         """Answer the next ``times`` calls of a CodeCommit ``operation`` (e.g. "GetPullRequest")
         with ThrottlingException; 0 cancels."""
-        with self._throttle_lock:
+        with self._lock:
             if times > 0:
                 self._throttles[operation] = times
             else:
                 self._throttles.pop(operation, None)
 
-    def _take_throttle(self, operation: str) -> bool:
-        with self._throttle_lock:
+    def _count_call(self, operation: str) -> bool:
+        """Count a call; whether to answer it with ThrottlingException."""
+        with self._lock:
+            self.calls[operation] += 1
             left = self._throttles.get(operation, 0)
             if left <= 0:
                 return False
@@ -192,9 +196,7 @@ def install_call_accounting(server: MotoServer) -> None:
     with ThrottlingException."""
 
     def call_action(self: Any) -> Any:
-        operation = self._get_action()
-        server.calls[operation] += 1
-        if server._take_throttle(operation):
+        if server._count_call(self._get_action()):
             body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
             return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
         return _MOTO_CODECOMMIT_CALL(self)
