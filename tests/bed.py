@@ -31,6 +31,13 @@ from tests.motoserver import MotoServer
 ACCESS_KEY = "AKIATESTBACKUP000001"
 SECRET_KEY = "tEsT-sEcReT-0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e"  # noqa: S105  # a fake, for leak scans
 SESSION_TOKEN = "TeStSeSsIoNtOkEn-IQoJb3JpZ2luX2VjEJr-9f8e7d6c5b4a"  # noqa: S105  # a fake, for leak scans
+# A second caller, for what one user cannot do alone (approve another's pull request, react to it).
+REVIEWER_ACCESS_KEY = "AKIATESTREVIEW000002"
+REVIEWER_SECRET_KEY = "rEvIeWeR-sEcReT-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"  # noqa: S105  # a fake, for leak scans
+# Who CodeCommit says each key is (authorArn, actorArn, reaction and approval users).
+AUTHOR_ARN = "arn:aws:iam::123456789012:user/alice"
+REVIEWER_ARN = "arn:aws:sts::123456789012:assumed-role/Reviewers/bob"
+IDENTITIES = {ACCESS_KEY: AUTHOR_ARN, REVIEWER_ACCESS_KEY: REVIEWER_ARN}
 REGIONS = ("us-east-1", "eu-west-1")
 BUCKET = "backup-bucket"
 PREFIX = "projects/codecommit-backup"
@@ -64,7 +71,8 @@ def credentials_server(git_server: GitServer) -> Iterator[CredentialsServer]:
 @pytest.fixture(scope="session")
 def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     root = tmp_path_factory.mktemp("git-server")
-    with GitServer(root, {ACCESS_KEY: SECRET_KEY}, regions=REGIONS) as server:
+    credentials = {ACCESS_KEY: SECRET_KEY, REVIEWER_ACCESS_KEY: REVIEWER_SECRET_KEY}
+    with GitServer(root, credentials, regions=REGIONS) as server:
         yield server
 
 
@@ -107,6 +115,15 @@ class Bed:
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         return boto3.client(service, region_name=region)
+
+    def reviewer(self, region: str = "us-east-1") -> Any:
+        """A CodeCommit client that acts as the second user (REVIEWER_ARN)."""
+        return boto3.client(
+            "codecommit",
+            region_name=region,
+            aws_access_key_id=REVIEWER_ACCESS_KEY,
+            aws_secret_access_key=REVIEWER_SECRET_KEY,
+        )
 
     def create_bucket(self, name: str = BUCKET) -> None:
         self.client("s3").create_bucket(Bucket=name)
@@ -237,6 +254,9 @@ def bed(
     # its default branch is the git server's HEAD.
     moto.on_create_repository = git_server.create_repo
     moto.on_update_default_branch = git_server.set_head
+    # Pull requests read their commits from the git server; merges and CreateBranch move its refs.
+    moto.codecommit.git = git_server
+    moto.codecommit.identities.update(IDENTITIES)
     yield Bed(moto, git_server, tmp_path, capsys)
     git_server.fail_clear()
 

@@ -235,6 +235,49 @@ class GitServer:
         command = ["git", "--git-dir", str(path), "symbolic-ref", "HEAD", ref]
         subprocess.run(command, check=True, env=_clean_env(), capture_output=True)
 
+    # -- what CodeCommit's API reads and writes in a repository ----------------------------
+
+    def _git(self, region: str, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        if not valid_name(name):
+            raise ValueError(f"invalid repository name: {name!r}")
+        path = self.repo_path(region, name)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no repository {name!r} in {region}")
+        command = ["git", "--git-dir", str(path), *args]
+        return subprocess.run(command, env=_clean_env(), capture_output=True, text=True, check=False)
+
+    def resolve(self, region: str, name: str, revision: str) -> str | None:
+        """The commit a branch name, full ref or commit id names, or None."""
+        if revision.startswith("-"):
+            return None
+        candidates = [revision] if revision.startswith("refs/") else [f"refs/heads/{revision}", revision]
+        for candidate in candidates:
+            done = self._git(
+                region, name, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"
+            )
+            if done.returncode == 0:
+                return done.stdout.strip()
+        return None
+
+    def merge_base(self, region: str, name: str, one: str, other: str) -> str | None:
+        done = self._git(region, name, "merge-base", "--end-of-options", one, other)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    def blob_id(self, region: str, name: str, commit: str, path: str) -> str | None:
+        """The blob at ``path`` in ``commit``, or None if there is no such file."""
+        done = self._git(region, name, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}:{path}")
+        if done.returncode != 0:
+            return None
+        blob = done.stdout.strip()
+        kind = self._git(region, name, "cat-file", "-t", blob).stdout.strip()
+        return blob if kind == "blob" else None
+
+    def update_ref(self, region: str, name: str, ref: str, new: str, old: str) -> None:
+        """Point ``ref`` at ``new`` if it is now at ``old`` ("" for a ref that must not exist yet)."""
+        done = self._git(region, name, "update-ref", "--end-of-options", ref, new, old)
+        if done.returncode != 0:
+            raise RuntimeError(f"update-ref {ref} failed: {done.stderr.strip()}")
+
     def fail(self, name: str, status: int, times: int | None) -> None:
         """Answer the next ``times`` requests for ``name`` (all if None) with ``status``."""
         with self._lock:

@@ -10,6 +10,15 @@ is called with (region, name) after CreateRepository succeeds, so that the repos
 be cloned and pushed at once, and `on_update_default_branch` with (region, name, branch)
 after UpdateDefaultBranch, so that the repository's HEAD follows.
 
+Everything CodeCommit holds beyond git (pull requests, comments, approvals, templates, triggers,
+tags, description) is an in-memory model, ``server.codecommit`` (see tests/codecommit_model.py):
+its ``page_size`` (2 by default, None for AWS's own) caps every page it answers, its ``identities``
+map an access key to the caller's ARN, and its ``git`` is the git server it reads commits from.
+
+Every CodeCommit call is counted by operation name in ``server.calls`` (a Counter), and
+``server.throttle(operation, times)`` answers the next ``times`` calls of that operation with
+ThrottlingException ("Rate exceeded", HTTP 400), as AWS does when a caller goes too fast.
+
 moto's response class is shared by every server in the process: the last one started
 answers these calls.
 """
@@ -19,7 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -31,8 +42,11 @@ from moto.server import ThreadedMotoServer
 from moto.sts.exceptions import STSClientError
 from moto.sts.responses import TokenResponse
 
+from tests.codecommit_model import CodeCommitModel, install
+
 ACCOUNT_ID = "123456789012"  # moto's default account; STS agrees
 _MOTO_CREATE_REPOSITORY = CodeCommitResponse.create_repository  # before any install wraps it
+_MOTO_CODECOMMIT_CALL = CodeCommitResponse.call_action
 _MOTO_GET_CALLER_IDENTITY = TokenResponse.get_caller_identity
 _MOTO_BUCKET_RESPONSE = S3Response._bucket_response
 _MOTO_KEY_RESPONSE = S3Response._key_response
@@ -46,6 +60,10 @@ class MotoServer:
         self.list_calls = 0
         self.throttle_next = 0  # answer this many ListRepositories calls with ThrottlingException
         self.expired_tokens: set[str] = set()  # session tokens STS answers with ExpiredToken
+        self.calls: Counter[str] = Counter()  # CodeCommit calls by operation name
+        self._throttles: dict[str, int] = {}
+        self._lock = threading.Lock()  # for calls and throttles: the server answers in threads
+        self.codecommit = CodeCommitModel()  # CodeCommit beyond git: pull requests, comments, settings
         # S3 answers a request signed for another region than the bucket's with PermanentRedirect (301)
         self.bucket_regions_enforced = False
         self.redirects = 0
@@ -60,6 +78,8 @@ class MotoServer:
         install_list_repositories(self)
         install_repository_hooks(self)
         install_update_default_branch(self)
+        install(self.codecommit)
+        install_call_accounting(self)
         install_expired_tokens(self)
         install_bucket_regions(self)
         self._server.start()
@@ -82,6 +102,32 @@ class MotoServer:
         self.expired_tokens.clear()
         self.bucket_regions_enforced = False
         self.redirects = 0
+        with self._lock:
+            self.calls.clear()
+            self._throttles.clear()
+        self.codecommit.reset()
+
+    def throttle(self, operation: str, times: int) -> None:
+        """Answer the next ``times`` calls of a CodeCommit ``operation`` (e.g. "GetPullRequest")
+        with ThrottlingException; 0 cancels."""
+        with self._lock:
+            if times > 0:
+                self._throttles[operation] = times
+            else:
+                self._throttles.pop(operation, None)
+
+    def _count_call(self, operation: str) -> bool:
+        """Count a call; whether to answer it with ThrottlingException."""
+        with self._lock:
+            self.calls[operation] += 1
+            left = self._throttles.get(operation, 0)
+            if left <= 0:
+                return False
+            if left == 1:
+                del self._throttles[operation]
+            else:
+                self._throttles[operation] = left - 1
+            return True
 
     def __enter__(self) -> MotoServer:
         return self.start()
@@ -127,16 +173,35 @@ def install_repository_hooks(server: MotoServer) -> None:
 
     def create_repository(self: Any) -> str:
         answer = _MOTO_CREATE_REPOSITORY(self)  # raises, and so skips the hook, if moto refuses
+        name = self._get_param("repositoryName")
         if server.on_create_repository is not None:
-            name = self._get_param("repositoryName")
             try:
                 server.on_create_repository(self.region, name)
             except Exception:
                 self.codecommit_backend.repositories.pop(name, None)  # all or nothing, as one service
                 raise
-        return answer
+        # What moto drops: the tags (kept by the model) and the KMS key (AWS's managed key by default).
+        server.codecommit.repository_created(self.current_account, self.region, name, self._get_param("tags"))
+        metadata = self.codecommit_backend.repositories[name].repository_metadata
+        metadata["kmsKeyId"] = self._get_param("kmsKeyId") or "alias/aws/codecommit"
+        body = json.loads(answer)
+        body["repositoryMetadata"] = {k: v for k, v in metadata.items() if v is not None}
+        return json.dumps(body)
 
     CodeCommitResponse.create_repository = create_repository  # type: ignore[method-assign]
+
+
+def install_call_accounting(server: MotoServer) -> None:
+    """Count every CodeCommit call in ``server.calls`` and answer those ``server.throttle`` asked for
+    with ThrottlingException."""
+
+    def call_action(self: Any) -> Any:
+        if server._count_call(self._get_action()):
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
+        return _MOTO_CODECOMMIT_CALL(self)
+
+    CodeCommitResponse.call_action = call_action  # type: ignore[method-assign]
 
 
 def install_update_default_branch(server: MotoServer) -> None:
