@@ -171,7 +171,7 @@ class Bed:
         archive.write_bytes(self.download(key))
         done = subprocess.run(["unzip", "-q", str(archive), "-d", str(into / "out")], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        (top,) = (into / "out").iterdir()
+        (top,) = (into / "out").glob("*.git")  # beside it: <name>.codecommit.json, the repository's data
         return top
 
 

@@ -46,6 +46,7 @@ def main() -> int:
                 PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
             )
             os.environ.update(env)
+            moto.codecommit.git = git_server  # one CodeCommit: pull requests and comments see the git data
             s3 = boto3.client("s3")
             codecommit = boto3.client("codecommit")
             s3.create_bucket(Bucket=BUCKET)
@@ -66,8 +67,9 @@ def main() -> int:
             archive = root / "restore.zip"
             archive.write_bytes(s3.get_object(Bucket=BUCKET, Key=first)["Body"].read())
             subprocess.run(["unzip", "-q", str(archive), "-d", str(root / "restore")], check=True)
-            (mirror,) = (root / "restore").iterdir()
-            print(f"\n== unzip {first.rsplit('/', 1)[1]} && git for-each-ref")
+            (mirror,) = (root / "restore").glob("*.git")
+            (document,) = (root / "restore").glob("*.codecommit.json")
+            print(f"\n== unzip {first.rsplit('/', 1)[1]}: {mirror.name}/ and {document.name}; git for-each-ref")
             print(git("-C", mirror, "for-each-ref", "--format=%(objectname:short) %(refname)"), end="")
             return code
 
