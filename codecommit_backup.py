@@ -76,6 +76,7 @@ COMMANDS = {
     "restore": "restore a backup to a folder, a git remote or a new CodeCommit repository",
     "verify": "restore drill: check that backups restore",
     "list": "show the backups in the bucket, newest first",
+    "show": "print a backup's pull requests, comments and settings, without CodeCommit",
     "status": "how old each repository's backup is; exit 1 if one is too old or missing",
 }
 EVERY_COMMAND = tuple(COMMANDS)
@@ -166,7 +167,7 @@ OPTIONS = (
     Option("--profile", "the AWS profile", EVERY_COMMAND, variable="AWS_PROFILE"),
     Option("--log-format", "text, or json for CloudWatch", EVERY_COMMAND, one_of("text", "json"), "text"),
     Option("--regions", "regions (default: the session's)", ("backup", "status"), form="list", metavar="REGION"),
-    Option("--region", "the region (default: the session's)", ("restore", "verify", "list"), metavar="REGION"),
+    Option("--region", "the region (default: the session's)", ("restore", "verify", "list", "show"), metavar="REGION"),
     Option("--include", "only names matching this glob", ("backup", "status"), form="list", metavar="GLOB"),
     Option("--exclude", "skip names matching this glob", ("backup", "status"), form="list", metavar="GLOB"),
     Option("--repos", "back up these instead of listing", ("backup",), repository_name, form="list", metavar="NAME"),
@@ -205,11 +206,23 @@ OPTIONS = (
     Option("--keep-daily", "keep the newest backup of each of N days", POLICY_COMMANDS, whole(0), 0, metavar="N"),
     Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), 0, metavar="N"),
     Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), 0, metavar="N"),
-    Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify"), backup_time, "latest"),
+    Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
     Option("--to", "write the mirror (or a working copy) here", ("restore",), metavar="DIR"),
     Option("--push-to", "push every ref to this git remote", ("restore",), metavar="GIT_URL"),
     Option("--create-repo", "create this CodeCommit repository", ("restore",), repository_name, metavar="NEW_NAME"),
     Option("--checkout", "with --to: a working copy", ("restore",), boolean, False, "flag"),
+    Option(
+        "--no-pull-requests",
+        "with --create-repo: do not reopen the open pull requests",
+        ("restore",),
+        boolean,
+        False,
+        "flag",
+    ),
+    Option("--pull-request", "one pull request, whole", ("show",), metavar="ID"),
+    Option(
+        "--format", "text, or markdown or json for an auditor", ("show",), one_of("text", "markdown", "json"), "text"
+    ),
     Option("--all", "every repository in the bucket", ("verify",), boolean, False, "flag"),
     Option("--json", "machine-readable output", ("list", "status"), boolean, False, "flag"),
     Option("--max-age", "the oldest a backup may be, in hours", ("status",), positive_hours, dt.timedelta(hours=26)),
@@ -279,6 +292,18 @@ class RestoreRequest:
     checkout: bool = default_of("--checkout")
     force: bool = default_of("--force")  # replace a non-empty target
     work_dir: str | None = None
+    pull_requests: bool = not default_of("--no-pull-requests")  # reopen the open pull requests in a new repository
+
+
+@dataclasses.dataclass(frozen=True)
+class ShowRequest:
+    """What `show` prints: one backup's data document, or one pull request of it."""
+
+    name: str
+    region: str
+    at: str = default_of("--at")
+    pull_request: str | None = None
+    format: str = default_of("--format")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -2169,7 +2194,7 @@ def metrics_record(
     }
 
 
-# --------------------------------------------------------------------- restore, verify
+# --------------------------------------------------------------- restore, verify, show
 #
 # The trust model: the bucket is written by the source accounts, and a backup must survive exactly
 # the case where one of them is compromised. So an archive is untrusted input, even when its SHA-256
@@ -2556,6 +2581,136 @@ def check_restore_target(request: RestoreRequest, codecommit: Any, env: Mapping[
         raise RestoreError(f"{redact(request.push_to)} already has refs: push to an empty repository or give --force")
 
 
+# CreatePullRequest takes a description of at most 10,240 characters.
+PULL_REQUEST_DESCRIPTION_LIMIT = 10_240
+
+
+def write_back(
+    codecommit: Any, name: str, document: Mapping[str, Any], state: RefState, pull_requests: bool
+) -> list[str]:
+    """Write what the API allows back into a new repository: description, tags, triggers, approval
+    rule template associations, and (with `pull_requests`) the open pull requests. Returns warnings:
+    what could not be written, and why."""
+    from botocore.exceptions import ClientError
+
+    warnings: list[str] = []
+    description = document["repository"].get("repositoryDescription")
+    if description:
+        codecommit.update_repository_description(repositoryName=name, repositoryDescription=description)
+    if document.get("tags"):
+        arn = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["Arn"]
+        codecommit.tag_resource(resourceArn=arn, tags=document["tags"])
+    warnings += write_triggers(codecommit, name, document.get("triggers", {}).get("triggers", []))
+    for template in document.get("approvalRuleTemplates", []):
+        template_name = template["approvalRuleTemplateName"]
+        try:
+            codecommit.associate_approval_rule_template_with_repository(
+                approvalRuleTemplateName=template_name, repositoryName=name
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ApprovalRuleTemplateDoesNotExistException":
+                raise
+            codecommit.create_approval_rule_template(
+                approvalRuleTemplateName=template_name,
+                approvalRuleTemplateContent=template["approvalRuleTemplateContent"],
+                approvalRuleTemplateDescription=template.get("approvalRuleTemplateDescription", ""),
+            )
+            codecommit.associate_approval_rule_template_with_repository(
+                approvalRuleTemplateName=template_name, repositoryName=name
+            )
+            warnings.append(f"approval rule template {template_name} no longer existed: recreated from the backup")
+    if pull_requests:
+        for record in document.get("pullRequests", []):
+            if record["pullRequest"].get("pullRequestStatus") == "OPEN":
+                warnings += reopen(codecommit, name, record, state)
+    return warnings
+
+
+def write_triggers(codecommit: Any, name: str, triggers: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The triggers whose targets still answer (TestRepositoryTriggers); the others are warnings."""
+    if not triggers:
+        return []
+    wanted = [{**trigger} for trigger in triggers]
+    answer = codecommit.test_repository_triggers(repositoryName=name, triggers=wanted)
+    failed = {failure["trigger"]: failure.get("failureMessage", "") for failure in answer.get("failedExecutions", [])}
+    kept = [trigger for trigger in wanted if trigger["name"] not in failed]
+    if kept:
+        codecommit.put_repository_triggers(repositoryName=name, triggers=kept)
+    return [f"trigger {trigger} not restored: its target does not answer ({why})" for trigger, why in failed.items()]
+
+
+def reopen(codecommit: Any, name: str, record: Mapping[str, Any], state: RefState) -> list[str]:
+    """One open pull request, created again from its recorded commits. The API makes the restorer its
+    author, so the description quotes the original author, its dates and its comment thread. A source
+    branch that is gone or has moved gets a branch of its own at the recorded commit."""
+    pull_request = record["pullRequest"]
+    id_ = pull_request["pullRequestId"]
+    targets = []
+    for target in pull_request.get("pullRequestTargets", []):
+        source, commit = target["sourceReference"], target.get("sourceCommit", "")
+        if state.refs.get(target["destinationReference"]) is None:
+            return [f"pull request {id_} not reopened: its destination {target['destinationReference']} is gone"]
+        if state.refs.get(source) != commit:
+            branch = f"restored/pull-request-{id_}"
+            try:
+                codecommit.create_branch(repositoryName=name, branchName=branch, commitId=commit)
+            except Exception as error:  # the commit itself is gone: nothing to compare
+                return [
+                    f"pull request {id_} not reopened: its source commit {commit[:12]} is not in the backup ({error})"
+                ]
+            source = f"refs/heads/{branch}"
+        targets.append(
+            {"repositoryName": name, "sourceReference": source, "destinationReference": target["destinationReference"]}
+        )
+    codecommit.create_pull_request(
+        title=pull_request.get("title", f"pull request {id_}"),
+        description=quoted_description(record),
+        targets=targets,
+        clientRequestToken=f"{PROJECT}-{name}-{id_}",  # a second restore of the same one is the same call
+    )
+    return []
+
+
+def quoted_description(record: Mapping[str, Any]) -> str:
+    """The description a reopened pull request gets: who opened it and when, its own description,
+    and its comments, within CreatePullRequest's limit."""
+    pull_request = record["pullRequest"]
+    lines = [
+        f"Restored by codecommit-backup from pull request {pull_request['pullRequestId']}, opened by "
+        f"{pull_request.get('authorArn', 'unknown')} on {pull_request.get('creationDate', '?')} "
+        f"(last activity {pull_request.get('lastActivityDate', '?')}).",
+        "",
+        *(f"> {line}" for line in (pull_request.get("description") or "(no description)").splitlines()),
+        "",
+        "Comments:",
+    ]
+    lines += [f"- {comment_line(comment)}" for comment in comments_of(record)] or ["(none)"]
+    text = "\n".join(lines)
+    if len(text) > PULL_REQUEST_DESCRIPTION_LIMIT:
+        cut = "\n\n(cut short: `codecommit-backup show` prints the whole thread from the backup)"
+        text = text[: PULL_REQUEST_DESCRIPTION_LIMIT - len(cut)] + cut
+    return text
+
+
+def comments_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every comment of a pull request, oldest first, with the place it was made."""
+    found = []
+    for thread in record.get("comments", []):
+        for comment in thread.get("comments", []):
+            found.append({**comment, "location": thread.get("location")})
+    return sorted(found, key=lambda comment: str(comment.get("creationDate", "")))
+
+
+def comment_line(comment: Mapping[str, Any]) -> str:
+    where = comment.get("location") or {}
+    place = (
+        f" on {where.get('filePath')}:{where.get('filePosition')} ({where.get('relativeFileVersion')})" if where else ""
+    )
+    reply = f" in reply to {comment['inReplyTo']}" if comment.get("inReplyTo") else ""
+    content = "(deleted)" if comment.get("deleted") else " ".join(str(comment.get("content", "")).split())
+    return f"{comment.get('authorArn', '?')} at {comment.get('creationDate', '?')}{place}{reply}: {content}"
+
+
 def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapping[str, str]) -> str:
     """Restore one backup to a folder, any git remote, or a new CodeCommit repository.
     Returns a line that says what was restored where."""
@@ -2592,7 +2747,103 @@ def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapp
             codecommit.update_default_branch(
                 repositoryName=request.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
             )
-        return f"restored {backup.key} ({refs} refs) to {redact(url)}"
+        settled = ""
+        if request.create_repo and unpacked.data is not None:
+            for warning in write_back(
+                codecommit, request.create_repo, unpacked.data, unpacked.state, request.pull_requests
+            ):
+                logger.warning("%s: %s", request.create_repo, warning)
+            settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
+        return f"restored {backup.key} ({refs} refs) to {redact(url)}{settled}"
+
+
+def read_document(store: S3Store, backup: Backup) -> dict[str, Any]:
+    """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
+    recorded = store.recorded(backup.key)
+    if "data-offset" not in recorded:
+        raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
+    data = store.read_range(backup.key, int(recorded["data-offset"]), int(recorded["data-size"]))
+    try:
+        return checked_data(data, recorded) or {}
+    except RestoreError as error:
+        raise RestoreError(f"{backup.key}: {error}") from None
+
+
+def show_text(document: Mapping[str, Any], pull_request: str | None, markdown: bool) -> str:
+    """The document for a reader: the repository and its pull requests, or one pull request whole."""
+    heading = (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
+    if pull_request is not None:
+        records = [r for r in document.get("pullRequests", []) if r["pullRequest"]["pullRequestId"] == pull_request]
+        if not records:
+            raise RestoreError(f"no pull request {pull_request} in this backup")
+        return pull_request_text(records[0], heading)
+    repo, templates = document["repository"], document.get("approvalRuleTemplates", [])
+    lines = [
+        heading(f"{repo.get('repositoryName')} ({document.get('region')}), captured {document.get('capturedAt')}"),
+        f"description: {repo.get('repositoryDescription') or '-'}",
+        f"default branch: {repo.get('defaultBranch') or '-'}",
+        f"tags: {', '.join(f'{k}={v}' for k, v in sorted(document.get('tags', {}).items())) or '-'}",
+        f"triggers: {', '.join(t['name'] for t in document.get('triggers', {}).get('triggers', [])) or '-'}",
+        f"approval rule templates: {', '.join(t['approvalRuleTemplateName'] for t in templates) or '-'}",
+        "",
+        heading(f"pull requests ({len(document.get('pullRequests', []))})"),
+    ]
+    for record in document.get("pullRequests", []):
+        pr = record["pullRequest"]
+        state = (
+            "MERGED"
+            if pr.get("pullRequestTargets", [{}])[0].get("mergeMetadata", {}).get("isMerged")
+            else pr.get("pullRequestStatus")
+        )
+        opened, count = pr.get("creationDate"), len(comments_of(record))
+        lines.append(
+            f"- {pr['pullRequestId']} [{state}] {pr.get('title')} by {pr.get('authorArn')}, {opened}, {count} comments"
+        )
+    lines += ["", heading(f"comments on commits ({len(document.get('commitComments', []))})")]
+    for entry in document.get("commitComments", []):
+        for thread in entry.get("comments", []):
+            for comment in thread.get("comments", []):
+                located = {**comment, "location": thread.get("location")}
+                lines.append(f"- {entry['afterCommitId'][:12]}: {comment_line(located)}")
+    return "\n".join(lines) + "\n"
+
+
+def pull_request_text(record: Mapping[str, Any], heading: Callable[[str], str]) -> str:
+    pr = record["pullRequest"]
+    lines = [heading(f"pull request {pr['pullRequestId']}: {pr.get('title')}")]
+    lines.append(f"status: {pr.get('pullRequestStatus')}, by {pr.get('authorArn')}, opened {pr.get('creationDate')}")
+    lines.append(f"last activity: {pr.get('lastActivityDate')}")
+    for target in pr.get("pullRequestTargets", []):
+        merged = target.get("mergeMetadata", {})
+        merge = f", merged by {merged.get('mergedBy')} ({merged.get('mergeOption')})" if merged.get("isMerged") else ""
+        source = f"{target.get('sourceReference')} {target.get('sourceCommit', '')[:12]}"
+        lines.append(
+            f"{source} -> {target.get('destinationReference')} {target.get('destinationCommit', '')[:12]}{merge}"
+        )
+    lines += ["", *(pr.get("description") or "(no description)").splitlines(), ""]
+    for rule in pr.get("approvalRules", []):
+        content = " ".join(str(rule.get("approvalRuleContent", "")).split())
+        lines.append(f"approval rule {rule.get('approvalRuleName')}: {content}")
+    for revision, approvals in sorted(record.get("approvalStates", {}).items()):
+        who = ", ".join(f"{a.get('userArn')} {a.get('approvalState')}" for a in approvals) or "none"
+        lines.append(f"approvals of revision {revision[:12]}: {who}")
+    override = record.get("overrideState", {})
+    if override.get("overridden"):
+        lines.append(f"approval rules overridden by {override.get('overrider')}")
+    lines += ["", "comments:"]
+    reactions = record.get("reactions", {})
+    for comment in comments_of(record):
+        given = ", ".join(
+            f"{r.get('reaction', {}).get('emoji', '?')} {len(r.get('reactionUsers', []))}"
+            for r in reactions.get(comment.get("commentId"), [])
+        )
+        lines.append(f"- {comment_line(comment)}" + (f" [{given}]" if given else ""))
+    lines += ["", "events:"]
+    lines += [
+        f"- {event.get('eventDate')} {event.get('pullRequestEventType')} by {event.get('actorArn')}"
+        for event in record.get("events", [])
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def verify_backup(
@@ -2818,6 +3069,25 @@ def restore_command(ctx: Context, request: RestoreRequest, env: Mapping[str, str
     return EXIT_OK
 
 
+def show_command(ctx: Context, request: ShowRequest) -> int:
+    """Print a backup's repository data: as text, Markdown, or the document itself."""
+    label = f"{request.region}/{request.name}"
+    catalog = ctx.store.list_backups(ctx.clients.account_id, request.region, request.name)
+    backup = choose_backup(catalog.get((request.region, request.name), []), request.at, label)
+    document = read_document(ctx.store, backup)
+    if request.format == "json":
+        records = [
+            r for r in document.get("pullRequests", []) if r["pullRequest"]["pullRequestId"] == request.pull_request
+        ]
+        if request.pull_request is not None and not records:
+            raise RestoreError(f"no pull request {request.pull_request} in {backup.key}")
+        print(json.dumps(records[0] if request.pull_request else document, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'# ' if request.format == 'markdown' else ''}{backup.key}\n")
+    print(show_text(document, request.pull_request, request.format == "markdown"), end="")
+    return EXIT_OK
+
+
 def verify_command(
     ctx: Context, request: VerifyRequest, clock: Callable[[], dt.datetime], env: Mapping[str, str]
 ) -> int:
@@ -3018,8 +3288,8 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command, text in COMMANDS.items():
         sub = commands.add_parser(command, help=text, description=text)
-        if command == "restore":
-            sub.add_argument("name", metavar="NAME", type=repository_argument, help="the repository to restore")
+        if command in ("restore", "show"):
+            sub.add_argument("name", metavar="NAME", type=repository_argument, help="the repository")
         for option in OPTIONS:
             if command not in option.commands:
                 continue
@@ -3115,6 +3385,8 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
         return VerifyRequest(settings.regions, values["repo"] or (), **given)
     if command == "restore":
         return restore_request(args.name, values, settings)
+    if command == "show":
+        return ShowRequest(args.name, settings.regions[0], values["at"], values["pull_request"], values["format"])
     return settings
 
 
@@ -3127,7 +3399,8 @@ def restore_request(name: str, values: Mapping[str, Any], settings: Settings) ->
     if values["push_to"]:
         push_transport(values["push_to"])
     given = {field: values[field] for field in ("at", "push_to", "create_repo", "checkout", "force", "work_dir")}
-    return RestoreRequest(name, settings.regions[0], to=Path(values["to"]) if values["to"] else None, **given)
+    to = Path(values["to"]) if values["to"] else None
+    return RestoreRequest(name, settings.regions[0], to=to, pull_requests=not values["no_pull_requests"], **given)
 
 
 class JsonFormatter(logging.Formatter):
@@ -3265,6 +3538,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt
         return status_command(ctx, request, clock)
     if args.command == "restore":
         return restore_command(ctx, request, env)
+    if args.command == "show":
+        return show_command(ctx, request)
     if args.command == "verify":
         return verify_command(ctx, request, clock, env)
     return backup_command(ctx, request, clock, sleep, env)

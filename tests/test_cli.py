@@ -52,6 +52,9 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--push-to": ("restore", "https://git.example.com/web.git", "https://git.example.com/web.git", None),
     "--create-repo": ("restore", "web-again", "web-again", "web again"),
     "--checkout": ("restore", "off", False, "maybe"),
+    "--no-pull-requests": ("restore", "yes", True, "some"),
+    "--pull-request": ("show", "42", "42", None),
+    "--format": ("show", "markdown", "markdown", "html"),
     "--all": ("verify", "1", True, "all"),
     "--json": ("list", "no", False, "json"),
     "--max-age": ("status", "36", dt.timedelta(hours=36), "0"),
@@ -59,7 +62,7 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
 
 
 def values_for(command: str, env: dict[str, str], *argv: str) -> dict[str, Any]:
-    words = [command, *(["web"] if command == "restore" else []), *argv]
+    words = [command, *(["web"] if command in ("restore", "show") else []), *argv]
     return option_values(parse_args(words), env)
 
 
