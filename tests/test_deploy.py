@@ -46,25 +46,63 @@ KEY_ARN = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-123456
 PROJECT = "codecommit-backup"
 
 OBJECT_LEVEL = re.compile(r"s3:(Put|Get|Delete|Abort|Restore|Replicate|Bypass)", re.IGNORECASE)
-PROJECT_ROLE_ALLOWED = OBJECT_ACTIONS | {
-    "codecommit:ListRepositories",
-    "codecommit:GetRepository",
-    "codecommit:GitPull",
-    "s3:ListBucket",
-    "s3:GetObjectVersion",  # only on the project's own source zip, with SourceType S3
-    "s3:GetBucketAcl",  # only on that zip's bucket, as AWS's minimal CodeBuild role has it
-    "s3:GetBucketLocation",
-    "logs:CreateLogStream",
-    "logs:PutLogEvents",
-    "codebuild:CreateReport",
-    "codebuild:UpdateReport",
-    "codebuild:BatchPutTestCases",
-    "codebuild:BatchPutCodeCoverages",
-    "sts:GetCallerIdentity",
-    "kms:GenerateDataKey",
-    "kms:Decrypt",
-}
-RESTORE_ROLE_ACTIONS = {
+
+
+def codecommit_actions(*functions: str) -> set[str]:
+    """The CodeCommit actions these functions of the module call: the data reader's operations and
+    the client's methods, named as IAM names them (the API operation's name)."""
+    import ast
+    import inspect
+
+    import botocore.session
+
+    api = {
+        method: operation
+        for method, operation in botocore.session.get_session()
+        .create_client("codecommit", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")  # noqa: S106  # no call is made
+        .meta.method_to_api_mapping.items()
+    }
+    found = set()
+    for name in functions:
+        tree = ast.parse(inspect.getsource(getattr(codecommit_backup, name)))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            if node.func.attr in ("call", "pages") and node.args and isinstance(node.args[0], ast.Constant):
+                found.add(api[node.args[0].value])
+            elif isinstance(node.func.value, ast.Name) and node.func.value.id == "codecommit":
+                found.add(api[node.func.attr])
+    return {f"codecommit:{operation}" for operation in found}
+
+
+# What the nightly job reads of a repository's data, and what restore writes back: from the code.
+DATA_READS = codecommit_actions("probe_data", "pull_request_record", "capture_data")
+DATA_WRITES = codecommit_actions("write_back", "write_triggers", "reopen")
+UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:GetApprovalRuleTemplate"}
+UNSCOPED |= {"codecommit:CreateApprovalRuleTemplate"}  # templates are no repository's resource
+PROJECT_ROLE_ALLOWED = (
+    OBJECT_ACTIONS
+    | DATA_READS
+    | {
+        "codecommit:ListRepositories",
+        "codecommit:GetRepository",
+        "codecommit:GitPull",
+        "s3:ListBucket",
+        "s3:GetObjectVersion",  # only on the project's own source zip, with SourceType S3
+        "s3:GetBucketAcl",  # only on that zip's bucket, as AWS's minimal CodeBuild role has it
+        "s3:GetBucketLocation",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "codebuild:CreateReport",
+        "codebuild:UpdateReport",
+        "codebuild:BatchPutTestCases",
+        "codebuild:BatchPutCodeCoverages",
+        "sts:GetCallerIdentity",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
+)
+RESTORE_ROLE_ACTIONS = DATA_WRITES | {
     "codecommit:ListRepositories",
     "codecommit:GetRepository",
     "codecommit:CreateRepository",
@@ -116,7 +154,7 @@ def assert_least_privilege(found: list[dict[str, Any]], bucket: str, prefix: str
             assert s["Resource"] == [f"arn:{PARTITION}:s3:::{bucket}"], s
             assert s["Condition"] == {"StringLike": {"s3:prefix": f"{prefix}/{account}/*"}}, s
         if "*" in s["Resource"]:  # only the calls that support no resource scoping
-            assert set(s["Action"]) <= {"codecommit:ListRepositories", "sts:GetCallerIdentity"}, s
+            assert set(s["Action"]) <= UNSCOPED, s
 
 
 # ------------------------------------------------------------------ cfn-lint
@@ -381,6 +419,7 @@ def test_project_role_is_least_privilege(options: dict[str, str]) -> None:
     assert_least_privilege(found, BUCKET, prefix, SOURCE_ACCOUNT)
     actions = allowed_actions(found)
     assert actions <= PROJECT_ROLE_ALLOWED, actions - PROJECT_ROLE_ALLOWED
+    assert actions >= DATA_READS, DATA_READS - actions  # every read the job makes is granted
     assert all(s["Effect"] == "Allow" for s in found)
 
     def resources_of(action: str) -> list[str]:
@@ -486,10 +525,11 @@ def test_restore_role_is_separate_and_only_when_asked() -> None:
     found = role_statements(role)
     assert_least_privilege(found, BUCKET, PREFIX, SOURCE_ACCOUNT)
     assert allowed_actions(found) == RESTORE_ROLE_ACTIONS | {"kms:Decrypt"}
-    restore_only = {"codecommit:CreateRepository", "codecommit:GitPush", "codecommit:UpdateDefaultBranch"}
+    writes = {action for action in DATA_WRITES if not action.startswith(("codecommit:Get", "codecommit:List"))}
+    restore_only = {"codecommit:CreateRepository", "codecommit:GitPush", "codecommit:UpdateDefaultBranch", *writes}
     assert not restore_only & allowed_actions(role_statements(stack.resources["ProjectRole"]))
     for s in found:
-        if any(a.startswith("codecommit:") and a != "codecommit:ListRepositories" for a in s["Action"]):
+        if any(a.startswith("codecommit:") and a not in UNSCOPED for a in s["Action"]):
             assert s["Resource"] == [f"arn:aws:codecommit:*:{SOURCE_ACCOUNT}:*"]
 
 
