@@ -916,31 +916,28 @@ def where_the_time_goes(runs: dict[str, Measurement], helper: tuple[float, float
 
 
 def tool_env(run: Path, stand_ins: StandIns, work: Path) -> dict[str, str]:
-    """What the job sees in CodeBuild, pointed at the stand-ins: fake credentials, no user config."""
-    home = run / "home"
-    (home / ".aws").mkdir(parents=True, exist_ok=True)
-    for empty in (home / ".aws" / "config", home / ".aws" / "credentials", home / ".gitconfig"):
-        empty.touch()
+    """What the job sees in CodeBuild, pointed at the stand-ins, as the tests' bed builds it (fake
+    credentials, no user config), with this Python's scripts (git-remote-codecommit) on PATH."""
+    from tests.bed import stand_in_environment
+
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AWS_", "GIT_", "CODECOMMIT_BACKUP_", "CODE_COMMIT_"))
     }
     env.update(
-        HOME=str(home),
-        AWS_CONFIG_FILE=str(home / ".aws" / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / ".aws" / "credentials"),
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_ENDPOINT_URL=stand_ins.moto_url,
-        CODE_COMMIT_ENDPOINT=stand_ins.endpoint,
-        GIT_SSL_CAINFO=stand_ins.ca_file,
-        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
-        GIT_CONFIG_NOSYSTEM="1",
+        stand_in_environment(
+            run / "home",
+            moto_url=stand_ins.moto_url,
+            git_endpoint=stand_ins.endpoint,
+            ca_file=stand_ins.ca_file,
+            tmp=work,
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            session_token=None,
+            region=REGION,
+        ),
         PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        TMPDIR=str(work),
     )
     return env
 
@@ -1098,7 +1095,7 @@ def benchmark(scale: Scale, out: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # tests.gitserver, tests.motoserver and codecommit_backup
+        sys.path.insert(0, str(ROOT))  # tests.bed, tests.gitserver, tests.motoserver and codecommit_backup
     helpers = {"serve": serve, "naive": naive, "clones": clones}
     if argv and argv[0] in helpers:
         return helpers[argv[0]](argv[1:])
