@@ -48,7 +48,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import codecommit_backup
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -388,17 +391,43 @@ class StandIns:
 # ------------------------------------------------------------------- helpers (b), (c)
 
 
-def codecommit_url(name: str) -> str:
-    return f"codecommit::{REGION}://{name}"
+def served(name: str) -> codecommit_backup.Repository:
+    """A served repository as the tool sees it (the ARN plays no part here)."""
+    import codecommit_backup
+
+    return codecommit_backup.Repository(REGION, name, "")
+
+
+def helper_url(name: str) -> str:
+    """The git-remote-codecommit URL of a served repository, as the tool writes it into a mirror's config.
+    The driver hands (b) and (c) these URLs in a file (--remotes), so that their processes never load
+    the tool: it would add to what they measure."""
+    import codecommit_backup
+
+    return codecommit_backup.codecommit_url(served(name), None)
+
+
+def signed_now(name: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The https URL of a served repository, and env with the header for one git process signed now,
+    by the tool's own functions."""
+    from botocore.credentials import ReadOnlyCredentials
+
+    import codecommit_backup
+
+    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
+    return codecommit_backup.codecommit_git_env(env, served(name), credentials, dt.datetime.now(dt.timezone.utc))
 
 
 def naive(argv: Sequence[str]) -> int:
     """(b): what a first script would do: list, then one repository at a time clone, zip, upload."""
     parser = argparse.ArgumentParser(prog="run.py naive")
     parser.add_argument("--bucket", required=True)
+    parser.add_argument("--remotes", required=True, type=Path, help="JSON: each repository's helper URL")
     parser.add_argument("--work", required=True, type=Path)
     args = parser.parse_args(argv)
     import boto3
+
+    remotes = json.loads(args.remotes.read_text())
 
     codecommit, s3 = boto3.client("codecommit"), boto3.client("s3")
     names = [
@@ -408,7 +437,7 @@ def naive(argv: Sequence[str]) -> int:
     ]
     for name in names:
         mirror, archive = args.work / f"{name}.git", args.work / f"{name}.zip"
-        subprocess.run(["git", "clone", "--mirror", "--quiet", codecommit_url(name), str(mirror)], check=True)
+        subprocess.run(["git", "clone", "--mirror", "--quiet", remotes[name], str(mirror)], check=True)
         subprocess.run(["zip", "-r", "-q", archive.name, mirror.name], cwd=args.work, check=True)
         s3.upload_file(str(archive), args.bucket, f"naive/{name}.zip")
         shutil.rmtree(mirror)
@@ -418,49 +447,39 @@ def naive(argv: Sequence[str]) -> int:
 
 
 def clones(argv: Sequence[str]) -> int:
-    """(c): the floor: `git clone --mirror` of every repository, N in parallel, each removed after."""
+    """(c): the floor: `git clone --mirror` of every repository in --remotes (in its order), N in parallel,
+    each removed after."""
     parser = argparse.ArgumentParser(prog="run.py clones")
     parser.add_argument("--work", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--sizes", required=True, type=Path)
     parser.add_argument("--signed", action="store_true", help="sign here, as the tool does; no helper")
-    parser.add_argument("names", nargs="+")
+    parser.add_argument("--remotes", required=True, type=Path, help="JSON: each repository's helper URL")
     args = parser.parse_args(argv)
+    remotes: dict[str, str] = json.loads(args.remotes.read_text())
 
     def clone(name: str) -> int:
         mirror = args.work / f"{name}.git"
-        url, env = codecommit_url(name), dict(os.environ)
-        if args.signed:  # one signature per clone, from this process, in git's environment
-            url, env = signed_clone(name, env)
+        url, env = remotes[name], dict(os.environ)
+        if args.signed:  # one signature per clone, from this process, in git's environment, as the tool does
+            import codecommit_backup
+
+            url, env = signed_now(name, codecommit_backup.git_environment(env))
         subprocess.run(["git", "clone", "--mirror", "--quiet", url, str(mirror)], env=env, check=True)
         size = tree_bytes(mirror)
         shutil.rmtree(mirror)
         return size
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.workers) as pool:
-        sizes = dict(zip(args.names, pool.map(clone, args.names), strict=True))
+        sizes = dict(zip(remotes, pool.map(clone, remotes), strict=True))
     args.sizes.write_text(json.dumps(sizes))
     return 0
-
-
-def signed_clone(name: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The https URL and git's environment with the header signed now, by the tool's own functions."""
-    from botocore.credentials import ReadOnlyCredentials
-
-    import codecommit_backup as tool
-
-    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
-    now = dt.datetime.now(dt.timezone.utc)
-    return tool.codecommit_git_env(tool.git_environment(env), tool.Repository(REGION, name, ""), credentials, now)
 
 
 def helper_cost(name: str, env: dict[str, str], times: int = 9) -> tuple[float, float]:
     """Median CPU seconds of `git ls-remote` through git-remote-codecommit, and of the same listing
     over https with the Authorization header the tool signs in its own process. The difference is
     what starting the helper (a Python process that loads botocore) costs, once per clone."""
-    from botocore.credentials import ReadOnlyCredentials
-
-    import codecommit_backup as tool
 
     def cpu_of(argv: list[str], child_env: dict[str, str]) -> float:
         process = subprocess.Popen(argv, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -469,12 +488,10 @@ def helper_cost(name: str, env: dict[str, str], times: int = 9) -> tuple[float, 
             raise RuntimeError(f"{' '.join(argv)} failed with status {status}")
         return usage.ru_utime + usage.ru_stime
 
-    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
-    repo = tool.Repository(REGION, name, "")
     through_helper, signed_here = [], []
     for _ in range(times):
-        through_helper.append(cpu_of(["git", "ls-remote", codecommit_url(name)], env))
-        url, signed_env = tool.codecommit_git_env(env, repo, credentials, dt.datetime.now(dt.timezone.utc))
+        through_helper.append(cpu_of(["git", "ls-remote", helper_url(name)], env))
+        url, signed_env = signed_now(name, env)
         signed_here.append(cpu_of(["git", "ls-remote", url], signed_env))
     return statistics.median(through_helper), statistics.median(signed_here)
 
@@ -628,10 +645,10 @@ def put_unchanged_backups(template: Path, count: int, client_args: dict[str, str
 
     fingerprint = tool.read_refs(template, tool.git_environment(git_env())).fingerprint
     s3 = boto3.client("s3", **client_args)
+    layout, backed_up = tool.KeyLayout(tool.DEFAULT_PREFIX), dt.datetime(2026, 1, 1, 4, tzinfo=dt.timezone.utc)
 
     def put(index: int) -> None:
-        name = unchanged_name(index)
-        key = f"{tool.DEFAULT_PREFIX}/{ACCOUNT_ID}/{UNCHANGED_REGION}/{name}/{name}-2026-01-01-04-00-00.zip"
+        key = layout.key_for(ACCOUNT_ID, UNCHANGED_REGION, unchanged_name(index), backed_up)
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"not read", Metadata={"refs-fingerprint": fingerprint})
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -986,6 +1003,8 @@ def benchmark(scale: Scale, out: Path) -> int:
         codecommit = boto3.client("codecommit", **client_args)
         for name in names:
             codecommit.create_repository(repositoryName=name)
+        remotes = run / "remotes.json"  # in the order the tool gets them from ListRepositories
+        remotes.write_text(json.dumps({name: helper_url(name) for name in sorted(names)}))
 
         runs: dict[str, Measurement] = {}
         tool = [sys.executable, str(TOOL), "--bucket", BUCKET, "--workers", str(WORKERS)]
@@ -1019,10 +1038,7 @@ def benchmark(scale: Scale, out: Path) -> int:
         clone_floor = helper_run(
             "c",
             f"helper's clone floor: `git clone --mirror` through git-remote-codecommit, {WORKERS} in parallel",
-            "clones",
-            "--sizes",
-            str(sizes_file),
-            *sorted(names),  # the order the tool gets them from ListRepositories
+            *("clones", "--sizes", str(sizes_file), "--remotes", str(remotes)),
         )
         sizes = json.loads(sizes_file.read_text()) if sizes_file.exists() else {}
         largest_mirror = max(sizes.values(), default=0)
@@ -1031,13 +1047,19 @@ def benchmark(scale: Scale, out: Path) -> int:
         signed_floor = helper_run(
             "s",
             f"signed clone floor: the same clones over https, the header signed here, {WORKERS} in parallel",
-            *("clones", "--signed", "--sizes", str(signed_sizes), *sorted(names)),
+            *("clones", "--signed", "--sizes", str(signed_sizes), "--remotes", str(remotes)),
         )
         signed = json.loads(signed_sizes.read_text()) if signed_sizes.exists() else {}
         signed_floor.note = f"{len(signed)} mirrors, {mb(sum(signed.values()))} MB" if signed_floor.ok else ""
         signed_floor.note = signed_floor.note or f"exit code {signed_floor.code}"
         naive_run = helper_run(
-            "b", "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`", "naive", "--bucket", BUCKET
+            "b",
+            "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`",
+            "naive",
+            "--bucket",
+            BUCKET,
+            "--remotes",
+            str(remotes),
         )
         naive_run.note = f"{count} repositories" if naive_run.ok else naive_run.note
         tool_run("a", f"tool, full backup: `--workers {WORKERS} --force`", "--force", ok=count)
