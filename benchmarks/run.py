@@ -391,7 +391,7 @@ class StandIns:
 # ------------------------------------------------------------------- helpers (b), (c)
 
 
-def served(name: str) -> codecommit_backup.Repository:
+def repository(name: str) -> codecommit_backup.Repository:
     """A served repository as the tool sees it (the ARN plays no part here)."""
     import codecommit_backup
 
@@ -404,7 +404,7 @@ def helper_url(name: str) -> str:
     the tool: it would add to what they measure."""
     import codecommit_backup
 
-    return codecommit_backup.codecommit_url(served(name), None)
+    return codecommit_backup.codecommit_url(repository(name), None)
 
 
 def signed_now(name: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -415,7 +415,7 @@ def signed_now(name: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
     import codecommit_backup
 
     credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
-    return codecommit_backup.codecommit_git_env(env, served(name), credentials, dt.datetime.now(dt.timezone.utc))
+    return codecommit_backup.codecommit_git_env(env, repository(name), credentials, dt.datetime.now(dt.timezone.utc))
 
 
 def naive(argv: Sequence[str]) -> int:
@@ -446,13 +446,15 @@ def naive(argv: Sequence[str]) -> int:
     return 0
 
 
+MIRRORS = "mirrors: "  # the line on which `clones` prints the sizes of the mirrors it made
+
+
 def clones(argv: Sequence[str]) -> int:
-    """(c): the floor: `git clone --mirror` of every repository in --remotes (in its order), N in parallel,
-    each removed after."""
+    """(c), (s): the floor: `git clone --mirror` of every repository in --remotes (in its order), N in
+    parallel, each removed after; prints `mirrors: ` and the JSON of each mirror's size."""
     parser = argparse.ArgumentParser(prog="run.py clones")
     parser.add_argument("--work", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=WORKERS)
-    parser.add_argument("--sizes", required=True, type=Path)
     parser.add_argument("--signed", action="store_true", help="sign here, as the tool does; no helper")
     parser.add_argument("--remotes", required=True, type=Path, help="JSON: each repository's helper URL")
     args = parser.parse_args(argv)
@@ -472,7 +474,7 @@ def clones(argv: Sequence[str]) -> int:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.workers) as pool:
         sizes = dict(zip(remotes, pool.map(clone, remotes), strict=True))
-    args.sizes.write_text(json.dumps(sizes))
+    print(f"{MIRRORS}{json.dumps(sizes)}", flush=True)
     return 0
 
 
@@ -516,6 +518,7 @@ class Measurement:
     code: int = 0
     note: str = ""  # what the run reported (its summary line), or why it failed
     ok: bool = True
+    mirrors: dict[str, int] = dataclasses.field(default_factory=dict)  # a clones run's mirrors and their sizes
 
 
 class Monitor(threading.Thread):
@@ -635,16 +638,128 @@ def check_summary(result: Measurement, output: str, ok: int, unchanged: int) -> 
         result.note += f" (expected {ok} ok, {unchanged} unchanged, 0 failed, 0 gone)"
 
 
-def put_unchanged_backups(template: Path, count: int, client_args: dict[str, str]) -> None:
+# ---------------------------------------------------------------------------- scenarios
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """What the scenarios run against: the run's folder, the stand-ins and what they serve."""
+
+    run: Path
+    stand_ins: StandIns
+    served: Path  # the corpus's repositories, as the git server serves them
+    changed: str  # the medium repository that gets one new commit before (e)
+    template: Path  # the repository whose data each unchanged repository (u-0, u) serves
+    unchanged: int
+
+    @property
+    def remotes(self) -> Path:
+        """Each served repository's git-remote-codecommit URL, for (b), (c) and (s)."""
+        return self.run / "remotes.json"
+
+    def client_args(self) -> dict[str, str]:
+        return {
+            "region_name": REGION,
+            "endpoint_url": self.stand_ins.moto_url,
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Tool:
+    """The tool, with the run's bucket, workers and folders and a JSON log, then these arguments."""
+
+    args: tuple[str, ...] = ()
+
+    def argv(self, bench: Bench, work: Path) -> list[str]:
+        return [
+            *(sys.executable, str(TOOL), "--bucket", BUCKET, "--workers", str(WORKERS)),
+            *("--work-dir", str(work), "--report-dir", str(bench.run / "reports"), "--log-format", "json"),
+            *self.args,
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Helper:
+    """One of this script's own commands (`clones`, `naive`), given the helper URLs."""
+
+    command: str
+    args: tuple[str, ...] = ()
+
+    def argv(self, bench: Bench, work: Path) -> list[str]:
+        script = str(Path(__file__).resolve())
+        return [sys.executable, script, self.command, *self.args, "--remotes", str(bench.remotes), "--work", str(work)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """The tool's summary log entry counts this many ok and unchanged, and none failed or gone."""
+
+    ok: int = 0
+    unchanged: int = 0
+
+    def check(self, result: Measurement, output: str) -> None:
+        check_summary(result, output, self.ok, self.unchanged)
+
+
+@dataclasses.dataclass(frozen=True)
+class DryRun:
+    """The tool prints its dry-run summary for this many repositories."""
+
+    repositories: int
+
+    def check(self, result: Measurement, output: str) -> None:
+        expected = f"dry run: {self.repositories} repositories"
+        result.note = expected if expected in output else result.note or "no dry-run summary in the output"
+        result.ok = result.ok and expected in output
+
+
+@dataclasses.dataclass(frozen=True)
+class Mirrors:
+    """`clones` printed its mirrors' sizes: the note gives their number and total."""
+
+    def check(self, result: Measurement, output: str) -> None:
+        printed = [line.removeprefix(MIRRORS) for line in output.splitlines() if line.startswith(MIRRORS)]
+        result.mirrors = json.loads(printed[-1]) if printed else {}
+        if result.ok:
+            result.note = f"{len(result.mirrors)} mirrors, {mb(sum(result.mirrors.values()))} MB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Repositories:
+    """`naive` went through this many repositories: the note says so."""
+
+    count: int
+
+    def check(self, result: Measurement, output: str) -> None:
+        if result.ok:
+            result.note = f"{self.count} repositories"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One measured run: what RESULTS.md calls it and says of it, the process it measures, what that
+    process must report, and a step before it (not measured)."""
+
+    label: str  # how RESULTS.md and the checks name it
+    what: str
+    runs: Tool | Helper
+    expect: Counts | DryRun | Mirrors | Repositories
+    before: Callable[[Bench], None] | None = None
+
+
+def put_unchanged_backups(bench: Bench) -> None:
     """A backup in the bucket for each unchanged repository, recording the refs fingerprint they all
-    share, as the tool's last run would have left them (the archive itself is never read back)."""
+    share, as the tool's last run would have left them (the archive itself is never read back).
+    They are put only before u-0, so that the runs before list the bucket as they would without them."""
     import boto3
 
     import codecommit_backup as tool
     from tests.motoserver import ACCOUNT_ID
 
-    fingerprint = tool.read_refs(template, tool.git_environment(git_env())).fingerprint
-    s3 = boto3.client("s3", **client_args)
+    fingerprint = tool.read_refs(bench.template, tool.git_environment(git_env())).fingerprint
+    s3 = boto3.client("s3", **bench.client_args())
     layout, backed_up = tool.KeyLayout(tool.DEFAULT_PREFIX), dt.datetime(2026, 1, 1, 4, tzinfo=dt.timezone.utc)
 
     def put(index: int) -> None:
@@ -652,19 +767,88 @@ def put_unchanged_backups(template: Path, count: int, client_args: dict[str, str
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"not read", Metadata={"refs-fingerprint": fingerprint})
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(put, range(count)))
+        list(pool.map(put, range(bench.unchanged)))
 
 
-def push_one_commit(served: Path, scratch: Path) -> None:
-    """A real push of one new commit on main, as a developer's would land."""
+def push_one_commit(bench: Bench) -> None:
+    """A real push of one new commit on main of the changed repository, as a developer's would land."""
+    scratch = bench.run / "push-scratch"
     shutil.rmtree(scratch, ignore_errors=True)
-    run_git("clone", "--quiet", "--bare", "--shared", served, scratch)
+    run_git("clone", "--quiet", "--bare", "--shared", bench.served / bench.changed, scratch)
     stream = (
         f"commit refs/heads/main\ncommitter {IDENT} {EPOCH + 10**7} +0000\ndata 11\none change\n"
         f"from refs/heads/main^0\nM 100644 inline CHANGES.md\ndata 24\nbenchmark: one new line\n\n"
     ).encode()
     subprocess.run(["git", "-C", str(scratch), "fast-import", "--quiet"], input=stream, env=git_env(), check=True)
     run_git("-C", scratch, "push", "--quiet", "origin", "main")
+
+
+def scenarios(scale: Scale, names: Sequence[str], changed: str) -> tuple[Scenario, ...]:
+    """Every run, in the order it runs."""
+    count = len(names)
+    small, large = (sum(name.startswith(kind) for name in names) for kind in ("small-", "large-"))
+    return (
+        Scenario(
+            "c",
+            f"helper's clone floor: `git clone --mirror` through git-remote-codecommit, {WORKERS} in parallel",
+            Helper("clones"),
+            Mirrors(),
+        ),
+        Scenario(
+            "s",
+            f"signed clone floor: the same clones over https, the header signed here, {WORKERS} in parallel",
+            Helper("clones", ("--signed",)),
+            Mirrors(),
+        ),
+        Scenario(
+            "b",
+            "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`",
+            Helper("naive", ("--bucket", BUCKET)),
+            Repositories(count),
+        ),
+        Scenario("a", f"tool, full backup: `--workers {WORKERS} --force`", Tool(("--force",)), Counts(ok=count)),
+        Scenario("d", "tool again, nothing changed", Tool(), Counts(unchanged=count)),
+        Scenario(
+            "e",
+            f"tool again, one new commit pushed to {changed}",
+            Tool(),
+            Counts(ok=1, unchanged=count - 1),
+            before=push_one_commit,
+        ),
+        Scenario(
+            "a-small",
+            f"tool, only the {small} small repositories, `--force`",
+            Tool(("--include", "small-*", "--force")),
+            Counts(ok=small),
+        ),
+        Scenario(
+            "a-large",
+            f"tool, only the {large} large repositories, `--force`",
+            Tool(("--include", "large-*", "--force")),
+            Counts(ok=large),
+        ),
+        Scenario(
+            "listing",
+            f"tool, `--dry-run` listing {scale.listing:,} repositories (1,000 a page)",
+            Tool(("--regions", LISTING_REGION, "--dry-run")),
+            DryRun(scale.listing),
+        ),
+        # The tool's own CPU per unchanged repository: a run that checks them all, less one that lists
+        # them (and the bucket) but checks none.
+        Scenario(
+            "u-0",
+            f"tool, {scale.unchanged:,} repositories listed, none checked",
+            Tool(("--regions", UNCHANGED_REGION, "--include", "none-*")),
+            Counts(),
+            before=put_unchanged_backups,
+        ),
+        Scenario(
+            "u",
+            f"tool, {scale.unchanged:,} unchanged repositories checked",
+            Tool(("--regions", UNCHANGED_REGION)),
+            Counts(unchanged=scale.unchanged),
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- report
@@ -990,118 +1174,32 @@ def benchmark(scale: Scale, out: Path) -> int:
 
     print(f"starting the stand-ins ({scale.listing:,} listing records) ...", flush=True)
     stand_ins = StandIns(run / "git", scale.listing, scale.unchanged, run / "stand-ins.log")
+    bench = Bench(run, stand_ins, served, changed, template, scale.unchanged)
+    runs: dict[str, Measurement] = {}
     try:
         import boto3
 
-        client_args = {
-            "region_name": REGION,
-            "endpoint_url": stand_ins.moto_url,
-            "aws_access_key_id": ACCESS_KEY,
-            "aws_secret_access_key": SECRET_KEY,
-        }
-        boto3.client("s3", **client_args).create_bucket(Bucket=BUCKET)
-        codecommit = boto3.client("codecommit", **client_args)
+        boto3.client("s3", **bench.client_args()).create_bucket(Bucket=BUCKET)
+        codecommit = boto3.client("codecommit", **bench.client_args())
         for name in names:
             codecommit.create_repository(repositoryName=name)
-        remotes = run / "remotes.json"  # in the order the tool gets them from ListRepositories
-        remotes.write_text(json.dumps({name: helper_url(name) for name in sorted(names)}))
-
-        runs: dict[str, Measurement] = {}
-        tool = [sys.executable, str(TOOL), "--bucket", BUCKET, "--workers", str(WORKERS)]
-
-        def tool_run(label: str, what: str, *extra: str, ok: int = 0, unchanged: int = 0) -> Measurement:
-            work = run / f"work-{label}"
-            args = [*tool, "--work-dir", str(work), "--report-dir", str(run / "reports"), "--log-format", "json"]
-            args += extra
-            result, output = measure(label, what, args, tool_env(run, stand_ins, work), work, run, stand_ins)
-            if "--dry-run" in extra:
-                expected = f"dry run: {scale.listing} repositories"
-                result.note = expected if expected in output else result.note or "no dry-run summary in the output"
-                result.ok = result.ok and expected in output
-            else:
-                check_summary(result, output, ok, unchanged)
-            runs[label] = result
-            return result
-
-        def helper_run(label: str, what: str, *args: str) -> Measurement:
-            work = run / f"work-{label}"
-            argv = [sys.executable, str(Path(__file__).resolve()), *args, "--work", str(work)]
-            result, _ = measure(label, what, argv, tool_env(run, stand_ins, work), work, run, stand_ins)
-            runs[label] = result
-            return result
-
-        count = len(names)
-        small = [name for name in names if name.startswith("small-")]
-        large = [name for name in names if name.startswith("large-")]
+        # In the order the tool gets them from ListRepositories.
+        bench.remotes.write_text(json.dumps({name: helper_url(name) for name in sorted(names)}))
         print("measuring:", flush=True)
-        sizes_file = run / "mirror-sizes.json"
-        clone_floor = helper_run(
-            "c",
-            f"helper's clone floor: `git clone --mirror` through git-remote-codecommit, {WORKERS} in parallel",
-            *("clones", "--sizes", str(sizes_file), "--remotes", str(remotes)),
-        )
-        sizes = json.loads(sizes_file.read_text()) if sizes_file.exists() else {}
-        largest_mirror = max(sizes.values(), default=0)
-        clone_floor.note = f"{len(sizes)} mirrors, {mb(sum(sizes.values()))} MB" if clone_floor.ok else clone_floor.note
-        signed_sizes = run / "signed-mirror-sizes.json"
-        signed_floor = helper_run(
-            "s",
-            f"signed clone floor: the same clones over https, the header signed here, {WORKERS} in parallel",
-            *("clones", "--signed", "--sizes", str(signed_sizes), "--remotes", str(remotes)),
-        )
-        signed = json.loads(signed_sizes.read_text()) if signed_sizes.exists() else {}
-        signed_floor.note = f"{len(signed)} mirrors, {mb(sum(signed.values()))} MB" if signed_floor.ok else ""
-        signed_floor.note = signed_floor.note or f"exit code {signed_floor.code}"
-        naive_run = helper_run(
-            "b",
-            "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`",
-            "naive",
-            "--bucket",
-            BUCKET,
-            "--remotes",
-            str(remotes),
-        )
-        naive_run.note = f"{count} repositories" if naive_run.ok else naive_run.note
-        tool_run("a", f"tool, full backup: `--workers {WORKERS} --force`", "--force", ok=count)
-        tool_run("d", "tool again, nothing changed", unchanged=count)
-        push_one_commit(served / changed, run / "push-scratch")
-        tool_run("e", f"tool again, one new commit pushed to {changed}", ok=1, unchanged=count - 1)
-        tool_run(
-            "a-small",
-            f"tool, only the {len(small)} small repositories, `--force`",
-            "--include",
-            "small-*",
-            "--force",
-            ok=len(small),
-        )
-        tool_run(
-            "a-large",
-            f"tool, only the {len(large)} large repositories, `--force`",
-            "--include",
-            "large-*",
-            "--force",
-            ok=len(large),
-        )
-        tool_run(
-            "listing",
-            f"tool, `--dry-run` listing {scale.listing:,} repositories (1,000 a page)",
-            "--regions",
-            LISTING_REGION,
-            "--dry-run",
-        )
-        # The tool's own CPU per unchanged repository: a run that checks them all, less one that lists
-        # them (and the bucket) but checks none. Their backups are put in the bucket only now, so that
-        # the runs above list the bucket as they would without them.
-        put_unchanged_backups(template, scale.unchanged, client_args)
-        for label, what, include, expected in (
-            ("u-0", f"tool, {scale.unchanged:,} repositories listed, none checked", ("--include", "none-*"), 0),
-            ("u", f"tool, {scale.unchanged:,} unchanged repositories checked", (), scale.unchanged),
-        ):
-            tool_run(label, what, "--regions", UNCHANGED_REGION, *include, unchanged=expected)
-        helper = helper_cost(small[0], tool_env(run, stand_ins, run / "work-helper"))
+        for scenario in scenarios(scale, names, changed):
+            if scenario.before is not None:
+                scenario.before(bench)
+            work = run / f"work-{scenario.label}"
+            argv, env = scenario.runs.argv(bench, work), tool_env(run, stand_ins, work)
+            result, output = measure(scenario.label, scenario.what, argv, env, work, run, stand_ins)
+            scenario.expect.check(result, output)
+            runs[scenario.label] = result
+        small = next(name for name in names if name.startswith("small-"))
+        helper = helper_cost(small, tool_env(run, stand_ins, run / "work-helper"))
     finally:
         stand_ins.stop()
     elapsed = time.monotonic() - started
+    largest_mirror = max(runs["c"].mirrors.values(), default=0)
     found = write_results(out, scale, manifest, runs, largest_mirror, started_at, elapsed, load, helper)
     print(f"results: {out}")
     for check in found:
