@@ -48,7 +48,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import codecommit_backup
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -388,17 +391,43 @@ class StandIns:
 # ------------------------------------------------------------------- helpers (b), (c)
 
 
-def codecommit_url(name: str) -> str:
-    return f"codecommit::{REGION}://{name}"
+def repository(name: str) -> codecommit_backup.Repository:
+    """A served repository as the tool sees it (the ARN plays no part here)."""
+    import codecommit_backup
+
+    return codecommit_backup.Repository(REGION, name, "")
+
+
+def helper_url(name: str) -> str:
+    """The git-remote-codecommit URL of a served repository, as the tool writes it into a mirror's config.
+    The driver hands (b) and (c) these URLs in a file (--remotes), so that their processes never load
+    the tool: it would add to what they measure."""
+    import codecommit_backup
+
+    return codecommit_backup.codecommit_url(repository(name), None)
+
+
+def signed_now(name: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The https URL of a served repository, and env with the header for one git process signed now,
+    by the tool's own functions."""
+    from botocore.credentials import ReadOnlyCredentials
+
+    import codecommit_backup
+
+    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
+    return codecommit_backup.codecommit_git_env(env, repository(name), credentials, dt.datetime.now(dt.timezone.utc))
 
 
 def naive(argv: Sequence[str]) -> int:
     """(b): what a first script would do: list, then one repository at a time clone, zip, upload."""
     parser = argparse.ArgumentParser(prog="run.py naive")
     parser.add_argument("--bucket", required=True)
+    parser.add_argument("--remotes", required=True, type=Path, help="JSON: each repository's helper URL")
     parser.add_argument("--work", required=True, type=Path)
     args = parser.parse_args(argv)
     import boto3
+
+    remotes = json.loads(args.remotes.read_text())
 
     codecommit, s3 = boto3.client("codecommit"), boto3.client("s3")
     names = [
@@ -408,7 +437,7 @@ def naive(argv: Sequence[str]) -> int:
     ]
     for name in names:
         mirror, archive = args.work / f"{name}.git", args.work / f"{name}.zip"
-        subprocess.run(["git", "clone", "--mirror", "--quiet", codecommit_url(name), str(mirror)], check=True)
+        subprocess.run(["git", "clone", "--mirror", "--quiet", remotes[name], str(mirror)], check=True)
         subprocess.run(["zip", "-r", "-q", archive.name, mirror.name], cwd=args.work, check=True)
         s3.upload_file(str(archive), args.bucket, f"naive/{name}.zip")
         shutil.rmtree(mirror)
@@ -417,50 +446,42 @@ def naive(argv: Sequence[str]) -> int:
     return 0
 
 
+MIRRORS = "mirrors: "  # the line on which `clones` prints the sizes of the mirrors it made
+
+
 def clones(argv: Sequence[str]) -> int:
-    """(c): the floor: `git clone --mirror` of every repository, N in parallel, each removed after."""
+    """(c), (s): the floor: `git clone --mirror` of every repository in --remotes (in its order), N in
+    parallel, each removed after; prints `mirrors: ` and the JSON of each mirror's size."""
     parser = argparse.ArgumentParser(prog="run.py clones")
     parser.add_argument("--work", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=WORKERS)
-    parser.add_argument("--sizes", required=True, type=Path)
     parser.add_argument("--signed", action="store_true", help="sign here, as the tool does; no helper")
-    parser.add_argument("names", nargs="+")
+    parser.add_argument("--remotes", required=True, type=Path, help="JSON: each repository's helper URL")
     args = parser.parse_args(argv)
+    remotes: dict[str, str] = json.loads(args.remotes.read_text())
 
     def clone(name: str) -> int:
         mirror = args.work / f"{name}.git"
-        url, env = codecommit_url(name), dict(os.environ)
-        if args.signed:  # one signature per clone, from this process, in git's environment
-            url, env = signed_clone(name, env)
+        url, env = remotes[name], dict(os.environ)
+        if args.signed:  # one signature per clone, from this process, in git's environment, as the tool does
+            import codecommit_backup
+
+            url, env = signed_now(name, codecommit_backup.git_environment(env))
         subprocess.run(["git", "clone", "--mirror", "--quiet", url, str(mirror)], env=env, check=True)
         size = tree_bytes(mirror)
         shutil.rmtree(mirror)
         return size
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.workers) as pool:
-        sizes = dict(zip(args.names, pool.map(clone, args.names), strict=True))
-    args.sizes.write_text(json.dumps(sizes))
+        sizes = dict(zip(remotes, pool.map(clone, remotes), strict=True))
+    print(f"{MIRRORS}{json.dumps(sizes)}", flush=True)
     return 0
-
-
-def signed_clone(name: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The https URL and git's environment with the header signed now, by the tool's own functions."""
-    from botocore.credentials import ReadOnlyCredentials
-
-    import codecommit_backup as tool
-
-    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
-    now = dt.datetime.now(dt.timezone.utc)
-    return tool.codecommit_git_env(tool.git_environment(env), tool.Repository(REGION, name, ""), credentials, now)
 
 
 def helper_cost(name: str, env: dict[str, str], times: int = 9) -> tuple[float, float]:
     """Median CPU seconds of `git ls-remote` through git-remote-codecommit, and of the same listing
     over https with the Authorization header the tool signs in its own process. The difference is
     what starting the helper (a Python process that loads botocore) costs, once per clone."""
-    from botocore.credentials import ReadOnlyCredentials
-
-    import codecommit_backup as tool
 
     def cpu_of(argv: list[str], child_env: dict[str, str]) -> float:
         process = subprocess.Popen(argv, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -469,12 +490,10 @@ def helper_cost(name: str, env: dict[str, str], times: int = 9) -> tuple[float, 
             raise RuntimeError(f"{' '.join(argv)} failed with status {status}")
         return usage.ru_utime + usage.ru_stime
 
-    credentials = ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
-    repo = tool.Repository(REGION, name, "")
     through_helper, signed_here = [], []
     for _ in range(times):
-        through_helper.append(cpu_of(["git", "ls-remote", codecommit_url(name)], env))
-        url, signed_env = tool.codecommit_git_env(env, repo, credentials, dt.datetime.now(dt.timezone.utc))
+        through_helper.append(cpu_of(["git", "ls-remote", helper_url(name)], env))
+        url, signed_env = signed_now(name, env)
         signed_here.append(cpu_of(["git", "ls-remote", url], signed_env))
     return statistics.median(through_helper), statistics.median(signed_here)
 
@@ -499,6 +518,7 @@ class Measurement:
     code: int = 0
     note: str = ""  # what the run reported (its summary line), or why it failed
     ok: bool = True
+    mirrors: dict[str, int] = dataclasses.field(default_factory=dict)  # a clones run's mirrors and their sizes
 
 
 class Monitor(threading.Thread):
@@ -618,36 +638,217 @@ def check_summary(result: Measurement, output: str, ok: int, unchanged: int) -> 
         result.note += f" (expected {ok} ok, {unchanged} unchanged, 0 failed, 0 gone)"
 
 
-def put_unchanged_backups(template: Path, count: int, client_args: dict[str, str]) -> None:
+# ---------------------------------------------------------------------------- scenarios
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """What the scenarios run against: the run's folder, the stand-ins and what they serve."""
+
+    run: Path
+    stand_ins: StandIns
+    served: Path  # the corpus's repositories, as the git server serves them
+    changed: str  # the medium repository that gets one new commit before (e)
+    template: Path  # the repository whose data each unchanged repository (u-0, u) serves
+    unchanged: int
+
+    @property
+    def remotes(self) -> Path:
+        """Each served repository's git-remote-codecommit URL, for (b), (c) and (s)."""
+        return self.run / "remotes.json"
+
+    def client_args(self) -> dict[str, str]:
+        return {
+            "region_name": REGION,
+            "endpoint_url": self.stand_ins.moto_url,
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Tool:
+    """The tool, with the run's bucket, workers and folders and a JSON log, then these arguments."""
+
+    args: tuple[str, ...] = ()
+
+    def argv(self, bench: Bench, work: Path) -> list[str]:
+        return [
+            *(sys.executable, str(TOOL), "--bucket", BUCKET, "--workers", str(WORKERS)),
+            *("--work-dir", str(work), "--report-dir", str(bench.run / "reports"), "--log-format", "json"),
+            *self.args,
+        ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Helper:
+    """One of this script's own commands (`clones`, `naive`), given the helper URLs."""
+
+    command: str
+    args: tuple[str, ...] = ()
+
+    def argv(self, bench: Bench, work: Path) -> list[str]:
+        script = str(Path(__file__).resolve())
+        return [sys.executable, script, self.command, *self.args, "--remotes", str(bench.remotes), "--work", str(work)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """The tool's summary log entry counts this many ok and unchanged, and none failed or gone."""
+
+    ok: int = 0
+    unchanged: int = 0
+
+    def check(self, result: Measurement, output: str) -> None:
+        check_summary(result, output, self.ok, self.unchanged)
+
+
+@dataclasses.dataclass(frozen=True)
+class DryRun:
+    """The tool prints its dry-run summary for this many repositories."""
+
+    repositories: int
+
+    def check(self, result: Measurement, output: str) -> None:
+        expected = f"dry run: {self.repositories} repositories"
+        result.note = expected if expected in output else result.note or "no dry-run summary in the output"
+        result.ok = result.ok and expected in output
+
+
+@dataclasses.dataclass(frozen=True)
+class Mirrors:
+    """`clones` printed its mirrors' sizes: the note gives their number and total."""
+
+    def check(self, result: Measurement, output: str) -> None:
+        printed = [line.removeprefix(MIRRORS) for line in output.splitlines() if line.startswith(MIRRORS)]
+        result.mirrors = json.loads(printed[-1]) if printed else {}
+        if result.ok:
+            result.note = f"{len(result.mirrors)} mirrors, {mb(sum(result.mirrors.values()))} MB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Repositories:
+    """`naive` went through this many repositories: the note says so."""
+
+    count: int
+
+    def check(self, result: Measurement, output: str) -> None:
+        if result.ok:
+            result.note = f"{self.count} repositories"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One measured run: what RESULTS.md calls it and says of it, the process it measures, what that
+    process must report, and a step before it (not measured)."""
+
+    label: str  # how RESULTS.md and the checks name it
+    what: str
+    runs: Tool | Helper
+    expect: Counts | DryRun | Mirrors | Repositories
+    before: Callable[[Bench], None] | None = None
+
+
+def put_unchanged_backups(bench: Bench) -> None:
     """A backup in the bucket for each unchanged repository, recording the refs fingerprint they all
-    share, as the tool's last run would have left them (the archive itself is never read back)."""
+    share, as the tool's last run would have left them (the archive itself is never read back).
+    They are put only before u-0, so that the runs before list the bucket as they would without them."""
     import boto3
 
     import codecommit_backup as tool
     from tests.motoserver import ACCOUNT_ID
 
-    fingerprint = tool.read_refs(template, tool.git_environment(git_env())).fingerprint
-    s3 = boto3.client("s3", **client_args)
+    fingerprint = tool.read_refs(bench.template, tool.git_environment(git_env())).fingerprint
+    s3 = boto3.client("s3", **bench.client_args())
+    layout, backed_up = tool.KeyLayout(tool.DEFAULT_PREFIX), dt.datetime(2026, 1, 1, 4, tzinfo=dt.timezone.utc)
 
     def put(index: int) -> None:
-        name = unchanged_name(index)
-        key = f"{tool.DEFAULT_PREFIX}/{ACCOUNT_ID}/{UNCHANGED_REGION}/{name}/{name}-2026-01-01-04-00-00.zip"
+        key = layout.key_for(ACCOUNT_ID, UNCHANGED_REGION, unchanged_name(index), backed_up)
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"not read", Metadata={"refs-fingerprint": fingerprint})
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(put, range(count)))
+        list(pool.map(put, range(bench.unchanged)))
 
 
-def push_one_commit(served: Path, scratch: Path) -> None:
-    """A real push of one new commit on main, as a developer's would land."""
+def push_one_commit(bench: Bench) -> None:
+    """A real push of one new commit on main of the changed repository, as a developer's would land."""
+    scratch = bench.run / "push-scratch"
     shutil.rmtree(scratch, ignore_errors=True)
-    run_git("clone", "--quiet", "--bare", "--shared", served, scratch)
+    run_git("clone", "--quiet", "--bare", "--shared", bench.served / bench.changed, scratch)
     stream = (
         f"commit refs/heads/main\ncommitter {IDENT} {EPOCH + 10**7} +0000\ndata 11\none change\n"
         f"from refs/heads/main^0\nM 100644 inline CHANGES.md\ndata 24\nbenchmark: one new line\n\n"
     ).encode()
     subprocess.run(["git", "-C", str(scratch), "fast-import", "--quiet"], input=stream, env=git_env(), check=True)
     run_git("-C", scratch, "push", "--quiet", "origin", "main")
+
+
+def scenarios(scale: Scale, names: Sequence[str], changed: str) -> tuple[Scenario, ...]:
+    """Every run, in the order it runs."""
+    count = len(names)
+    small, large = (sum(name.startswith(kind) for name in names) for kind in ("small-", "large-"))
+    return (
+        Scenario(
+            "c",
+            f"helper's clone floor: `git clone --mirror` through git-remote-codecommit, {WORKERS} in parallel",
+            Helper("clones"),
+            Mirrors(),
+        ),
+        Scenario(
+            "s",
+            f"signed clone floor: the same clones over https, the header signed here, {WORKERS} in parallel",
+            Helper("clones", ("--signed",)),
+            Mirrors(),
+        ),
+        Scenario(
+            "b",
+            "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`",
+            Helper("naive", ("--bucket", BUCKET)),
+            Repositories(count),
+        ),
+        Scenario("a", f"tool, full backup: `--workers {WORKERS} --force`", Tool(("--force",)), Counts(ok=count)),
+        Scenario("d", "tool again, nothing changed", Tool(), Counts(unchanged=count)),
+        Scenario(
+            "e",
+            f"tool again, one new commit pushed to {changed}",
+            Tool(),
+            Counts(ok=1, unchanged=count - 1),
+            before=push_one_commit,
+        ),
+        Scenario(
+            "a-small",
+            f"tool, only the {small} small repositories, `--force`",
+            Tool(("--include", "small-*", "--force")),
+            Counts(ok=small),
+        ),
+        Scenario(
+            "a-large",
+            f"tool, only the {large} large repositories, `--force`",
+            Tool(("--include", "large-*", "--force")),
+            Counts(ok=large),
+        ),
+        Scenario(
+            "listing",
+            f"tool, `--dry-run` listing {scale.listing:,} repositories (1,000 a page)",
+            Tool(("--regions", LISTING_REGION, "--dry-run")),
+            DryRun(scale.listing),
+        ),
+        # The tool's own CPU per unchanged repository: a run that checks them all, less one that lists
+        # them (and the bucket) but checks none.
+        Scenario(
+            "u-0",
+            f"tool, {scale.unchanged:,} repositories listed, none checked",
+            Tool(("--regions", UNCHANGED_REGION, "--include", "none-*")),
+            Counts(),
+            before=put_unchanged_backups,
+        ),
+        Scenario(
+            "u",
+            f"tool, {scale.unchanged:,} unchanged repositories checked",
+            Tool(("--regions", UNCHANGED_REGION)),
+            Counts(unchanged=scale.unchanged),
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- report
@@ -916,31 +1117,28 @@ def where_the_time_goes(runs: dict[str, Measurement], helper: tuple[float, float
 
 
 def tool_env(run: Path, stand_ins: StandIns, work: Path) -> dict[str, str]:
-    """What the job sees in CodeBuild, pointed at the stand-ins: fake credentials, no user config."""
-    home = run / "home"
-    (home / ".aws").mkdir(parents=True, exist_ok=True)
-    for empty in (home / ".aws" / "config", home / ".aws" / "credentials", home / ".gitconfig"):
-        empty.touch()
+    """What the job sees in CodeBuild, pointed at the stand-ins, as the tests' bed builds it (fake
+    credentials, no user config), with this Python's scripts (git-remote-codecommit) on PATH."""
+    from tests.bed import stand_in_environment
+
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AWS_", "GIT_", "CODECOMMIT_BACKUP_", "CODE_COMMIT_"))
     }
     env.update(
-        HOME=str(home),
-        AWS_CONFIG_FILE=str(home / ".aws" / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / ".aws" / "credentials"),
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-        AWS_REGION=REGION,
-        AWS_DEFAULT_REGION=REGION,
-        AWS_ENDPOINT_URL=stand_ins.moto_url,
-        CODE_COMMIT_ENDPOINT=stand_ins.endpoint,
-        GIT_SSL_CAINFO=stand_ins.ca_file,
-        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
-        GIT_CONFIG_NOSYSTEM="1",
+        stand_in_environment(
+            run / "home",
+            moto_url=stand_ins.moto_url,
+            git_endpoint=stand_ins.endpoint,
+            ca_file=stand_ins.ca_file,
+            tmp=work,
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            session_token=None,
+            region=REGION,
+        ),
         PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        TMPDIR=str(work),
     )
     return env
 
@@ -976,113 +1174,32 @@ def benchmark(scale: Scale, out: Path) -> int:
 
     print(f"starting the stand-ins ({scale.listing:,} listing records) ...", flush=True)
     stand_ins = StandIns(run / "git", scale.listing, scale.unchanged, run / "stand-ins.log")
+    bench = Bench(run, stand_ins, served, changed, template, scale.unchanged)
+    runs: dict[str, Measurement] = {}
     try:
         import boto3
 
-        client_args = {
-            "region_name": REGION,
-            "endpoint_url": stand_ins.moto_url,
-            "aws_access_key_id": ACCESS_KEY,
-            "aws_secret_access_key": SECRET_KEY,
-        }
-        boto3.client("s3", **client_args).create_bucket(Bucket=BUCKET)
-        codecommit = boto3.client("codecommit", **client_args)
+        boto3.client("s3", **bench.client_args()).create_bucket(Bucket=BUCKET)
+        codecommit = boto3.client("codecommit", **bench.client_args())
         for name in names:
             codecommit.create_repository(repositoryName=name)
-
-        runs: dict[str, Measurement] = {}
-        tool = [sys.executable, str(TOOL), "--bucket", BUCKET, "--workers", str(WORKERS)]
-
-        def tool_run(label: str, what: str, *extra: str, ok: int = 0, unchanged: int = 0) -> Measurement:
-            work = run / f"work-{label}"
-            args = [*tool, "--work-dir", str(work), "--report-dir", str(run / "reports"), "--log-format", "json"]
-            args += extra
-            result, output = measure(label, what, args, tool_env(run, stand_ins, work), work, run, stand_ins)
-            if "--dry-run" in extra:
-                expected = f"dry run: {scale.listing} repositories"
-                result.note = expected if expected in output else result.note or "no dry-run summary in the output"
-                result.ok = result.ok and expected in output
-            else:
-                check_summary(result, output, ok, unchanged)
-            runs[label] = result
-            return result
-
-        def helper_run(label: str, what: str, *args: str) -> Measurement:
-            work = run / f"work-{label}"
-            argv = [sys.executable, str(Path(__file__).resolve()), *args, "--work", str(work)]
-            result, _ = measure(label, what, argv, tool_env(run, stand_ins, work), work, run, stand_ins)
-            runs[label] = result
-            return result
-
-        count = len(names)
-        small = [name for name in names if name.startswith("small-")]
-        large = [name for name in names if name.startswith("large-")]
+        # In the order the tool gets them from ListRepositories.
+        bench.remotes.write_text(json.dumps({name: helper_url(name) for name in sorted(names)}))
         print("measuring:", flush=True)
-        sizes_file = run / "mirror-sizes.json"
-        clone_floor = helper_run(
-            "c",
-            f"helper's clone floor: `git clone --mirror` through git-remote-codecommit, {WORKERS} in parallel",
-            "clones",
-            "--sizes",
-            str(sizes_file),
-            *sorted(names),  # the order the tool gets them from ListRepositories
-        )
-        sizes = json.loads(sizes_file.read_text()) if sizes_file.exists() else {}
-        largest_mirror = max(sizes.values(), default=0)
-        clone_floor.note = f"{len(sizes)} mirrors, {mb(sum(sizes.values()))} MB" if clone_floor.ok else clone_floor.note
-        signed_sizes = run / "signed-mirror-sizes.json"
-        signed_floor = helper_run(
-            "s",
-            f"signed clone floor: the same clones over https, the header signed here, {WORKERS} in parallel",
-            *("clones", "--signed", "--sizes", str(signed_sizes), *sorted(names)),
-        )
-        signed = json.loads(signed_sizes.read_text()) if signed_sizes.exists() else {}
-        signed_floor.note = f"{len(signed)} mirrors, {mb(sum(signed.values()))} MB" if signed_floor.ok else ""
-        signed_floor.note = signed_floor.note or f"exit code {signed_floor.code}"
-        naive_run = helper_run(
-            "b", "naive: one at a time `git clone --mirror`, `zip -r`, boto3 `upload_file`", "naive", "--bucket", BUCKET
-        )
-        naive_run.note = f"{count} repositories" if naive_run.ok else naive_run.note
-        tool_run("a", f"tool, full backup: `--workers {WORKERS} --force`", "--force", ok=count)
-        tool_run("d", "tool again, nothing changed", unchanged=count)
-        push_one_commit(served / changed, run / "push-scratch")
-        tool_run("e", f"tool again, one new commit pushed to {changed}", ok=1, unchanged=count - 1)
-        tool_run(
-            "a-small",
-            f"tool, only the {len(small)} small repositories, `--force`",
-            "--include",
-            "small-*",
-            "--force",
-            ok=len(small),
-        )
-        tool_run(
-            "a-large",
-            f"tool, only the {len(large)} large repositories, `--force`",
-            "--include",
-            "large-*",
-            "--force",
-            ok=len(large),
-        )
-        tool_run(
-            "listing",
-            f"tool, `--dry-run` listing {scale.listing:,} repositories (1,000 a page)",
-            "--regions",
-            LISTING_REGION,
-            "--dry-run",
-        )
-        # The tool's own CPU per unchanged repository: a run that checks them all, less one that lists
-        # them (and the bucket) but checks none. Their backups are put in the bucket only now, so that
-        # the runs above list the bucket as they would without them.
-        put_unchanged_backups(template, scale.unchanged, client_args)
-        for label, what, include, expected in (
-            ("u-0", f"tool, {scale.unchanged:,} repositories listed, none checked", ("--include", "none-*"), 0),
-            ("u", f"tool, {scale.unchanged:,} unchanged repositories checked", (), scale.unchanged),
-        ):
-            tool_run(label, what, "--regions", UNCHANGED_REGION, *include, unchanged=expected)
-        helper = helper_cost(small[0], tool_env(run, stand_ins, run / "work-helper"))
+        for scenario in scenarios(scale, names, changed):
+            if scenario.before is not None:
+                scenario.before(bench)
+            work = run / f"work-{scenario.label}"
+            argv, env = scenario.runs.argv(bench, work), tool_env(run, stand_ins, work)
+            result, output = measure(scenario.label, scenario.what, argv, env, work, run, stand_ins)
+            scenario.expect.check(result, output)
+            runs[scenario.label] = result
+        small = next(name for name in names if name.startswith("small-"))
+        helper = helper_cost(small, tool_env(run, stand_ins, run / "work-helper"))
     finally:
         stand_ins.stop()
     elapsed = time.monotonic() - started
+    largest_mirror = max(runs["c"].mirrors.values(), default=0)
     found = write_results(out, scale, manifest, runs, largest_mirror, started_at, elapsed, load, helper)
     print(f"results: {out}")
     for check in found:
@@ -1098,7 +1215,7 @@ def benchmark(scale: Scale, out: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # tests.gitserver, tests.motoserver and codecommit_backup
+        sys.path.insert(0, str(ROOT))  # tests.bed, tests.gitserver, tests.motoserver and codecommit_backup
     helpers = {"serve": serve, "naive": naive, "clones": clones}
     if argv and argv[0] in helpers:
         return helpers[argv[0]](argv[1:])

@@ -201,6 +201,45 @@ def populate_rich(bare: Path, work: Path) -> None:
     git("-C", work, "push", "-q", "--mirror", bare)
 
 
+def stand_in_environment(
+    home: Path,
+    *,
+    moto_url: str,
+    git_endpoint: str,
+    ca_file: str | Path,
+    tmp: Path,
+    access_key: str = ACCESS_KEY,
+    secret_key: str = SECRET_KEY,
+    session_token: str | None = SESSION_TOKEN,
+    region: str = "us-east-1",
+) -> dict[str, str]:
+    """What the job sees in CodeBuild, pointed at the stand-ins: fake credentials, the AWS and git
+    endpoints of moto and the git server, and a HOME whose AWS and git config files exist and are
+    empty, so that no user or system config applies. Makes those files; returns the variables, for
+    the caller to set over an environment without AWS_*, GIT_* and CODECOMMIT_BACKUP_* variables."""
+    (home / ".aws").mkdir(parents=True, exist_ok=True)
+    for empty in (home / ".aws" / "config", home / ".aws" / "credentials", home / ".gitconfig"):
+        empty.write_text("")
+    environment = {
+        "HOME": str(home),
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ENDPOINT_URL": moto_url,
+        "CODE_COMMIT_ENDPOINT": git_endpoint,
+        "GIT_SSL_CAINFO": str(ca_file),
+        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "TMPDIR": str(tmp),
+    }
+    if session_token is not None:
+        environment["AWS_SESSION_TOKEN"] = session_token
+    return environment
+
+
 @pytest.fixture
 def bed(
     moto: MotoServer,
@@ -212,32 +251,21 @@ def bed(
     moto.reset()
     for region in REGIONS:
         shutil.rmtree(git_server.root / region, ignore_errors=True)
-    home = tmp_path / "home"
-    (home / ".aws").mkdir(parents=True)
-    (home / ".aws" / "config").write_text("")
-    (home / ".aws" / "credentials").write_text("")
     for variable in list(os.environ):
         if variable.startswith(("AWS_", "CODECOMMIT_BACKUP_", "GIT_")):
             monkeypatch.delenv(variable)
     environment = {
-        "HOME": str(home),
-        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_SESSION_TOKEN": SESSION_TOKEN,
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto.url,
-        "CODE_COMMIT_ENDPOINT": git_server.endpoint,
-        "GIT_SSL_CAINFO": str(git_server.ca_file),
-        "GIT_CONFIG_GLOBAL": str(home / ".gitconfig"),
-        "GIT_CONFIG_NOSYSTEM": "1",
+        **stand_in_environment(
+            tmp_path / "home",
+            moto_url=moto.url,
+            git_endpoint=git_server.endpoint,
+            ca_file=git_server.ca_file,
+            tmp=tmp_path / "tmp",
+        ),
         "GIT_AUTHOR_NAME": "Test Author",
         "GIT_AUTHOR_EMAIL": "author@example.com",
         "GIT_COMMITTER_NAME": "Test Author",
         "GIT_COMMITTER_EMAIL": "author@example.com",
-        "TMPDIR": str(tmp_path / "tmp"),
     }
     (tmp_path / "tmp").mkdir()
     monkeypatch.chdir(tmp_path)  # the job writes its reports/ into the working folder
