@@ -958,7 +958,7 @@ DATA_FORMAT = "codecommit-backup/repository-data"
 DATA_SCHEMA = 1  # the document's version; a reader refuses a newer one
 # Commits new since the last backup whose comments outside pull requests are read, at most, per
 # night: GetCommentsForComparedCommit needs a commit id, and no API lists the commented ones.
-MAX_NEW_COMMITS = 200
+MAX_NEW_COMMITS = 25
 # The API's errors that say the role lacks a read: the backup of git goes on, and the run says so.
 ACCESS_DENIED = ("AccessDeniedException", "AccessDenied", "UnauthorizedException")
 

@@ -335,6 +335,8 @@ def serve(argv: Sequence[str]) -> int:
 
     regions = (REGION, UNCHANGED_REGION)
     with MotoServer() as moto, GitServer(args.root, {ACCESS_KEY: SECRET_KEY}, regions=regions) as git_server:
+        moto.codecommit.git = git_server  # one CodeCommit: pull requests and comments see the git data
+        moto.codecommit.page_size = None  # AWS's own page sizes: 1,000 repositories a page
         backend = codecommit_backends[ACCOUNT_ID][LISTING_REGION]
         for index in range(args.listing):  # records only: a dry run clones nothing
             backend.create_repository(f"listed-{index:05d}", "listing benchmark record")
@@ -760,11 +762,16 @@ def put_unchanged_backups(bench: Bench) -> None:
 
     fingerprint = tool.read_refs(bench.template, tool.git_environment(git_env())).fingerprint
     s3 = boto3.client("s3", **bench.client_args())
+    codecommit = boto3.client("codecommit", **{**bench.client_args(), "region_name": UNCHANGED_REGION})
     layout, backed_up = tool.KeyLayout(tool.DEFAULT_PREFIX), dt.datetime(2026, 1, 1, 4, tzinfo=dt.timezone.utc)
 
     def put(index: int) -> None:
-        key = layout.key_for(ACCOUNT_ID, UNCHANGED_REGION, unchanged_name(index), backed_up)
-        s3.put_object(Bucket=BUCKET, Key=key, Body=b"not read", Metadata={"refs-fingerprint": fingerprint})
+        name = unchanged_name(index)
+        key = layout.key_for(ACCOUNT_ID, UNCHANGED_REGION, name, backed_up)
+        # the repository data's fingerprint as the tool's last run recorded it, read by the tool's own probe
+        probe = tool.probe_data(tool.DataReader(codecommit, tool.Repository(UNCHANGED_REGION, name, "")))
+        metadata = {"refs-fingerprint": fingerprint, "data-fingerprint": probe.fingerprint}
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"not read", Metadata=metadata)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(put, range(bench.unchanged)))
