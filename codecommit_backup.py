@@ -2,11 +2,14 @@
 
 The module reads top to bottom in the order the data flows:
 
-settings -> errors -> source (list repositories) -> mirror (clone) -> refs (every ref
-and HEAD, and their fingerprint: read remotely with a signed request, or from a mirror)
--> archive (zip into a stream, hashing as it goes) -> store (S3, the one place
-that knows the key layout) -> run (one repository at a time, in parallel)
--> report -> restore, verify -> cli (argparse, logging, exit codes).
+settings (every option, declared once, and the typed requests) -> errors -> source (list
+repositories) -> mirror (clone, every request signed in this process) -> refs (every ref and HEAD,
+and their fingerprint: read remotely with a signed request, or from a mirror) -> data (pull
+requests, comments and settings: CodeCommit's data beside git) -> archive (zip into a stream,
+hashing as it goes) -> store (the key layout, and S3's input and output) -> retention (a pure
+plan) -> run (one repository at a time, in parallel) -> report -> restore, verify, show (an
+archive is untrusted input) -> commands (each a function of clients, a typed request and the
+clock) -> cli (argparse and the environment from the declarations, logging, exit codes).
 
 Only the CLI reads the environment and creates clients; everything below it gets
 its settings, clients and clock passed in.
@@ -1133,7 +1136,6 @@ def capture_data(
     """The repository's document. A pull request that was already closed in the previous backup is
     taken from it, not read again; so are the comments on commits it found, which are read again
     only with the commits that are new since (at most MAX_NEW_COMMITS)."""
-    name = reader.repo.name
     before = {record["pullRequest"]["pullRequestId"]: record for record in (previous or {}).get("pullRequests", [])}
     records = [pull_request_record(reader, pull_request) for pull_request in probe.open_pull_requests]
     for id_ in probe.closed_ids:
@@ -1144,21 +1146,7 @@ def capture_data(
             records.append(
                 pull_request_record(reader, reader.call("get_pull_request", pullRequestId=id_)["pullRequest"])
             )
-    known = {entry["afterCommitId"]: entry for entry in (previous or {}).get("commitComments", [])}
-    commit_comments = list(known.values())
-    for commit in new_commits[:MAX_NEW_COMMITS]:
-        threads = list(
-            reader.pages(
-                "get_comments_for_compared_commit",
-                "commentsForComparedCommitData",
-                repositoryName=name,
-                afterCommitId=commit,
-            )
-        )
-        if threads:
-            known.pop(commit, None)
-            commit_comments = [entry for entry in commit_comments if entry["afterCommitId"] != commit]
-            commit_comments.append({"afterCommitId": commit, "comments": threads})
+    commit_comments = comments_on_commits(reader, (previous or {}).get("commitComments", []), new_commits)
     templates = [
         reader.call("get_approval_rule_template", approvalRuleTemplateName=template)["approvalRuleTemplate"]
         for template in probe.templates
@@ -1179,6 +1167,26 @@ def capture_data(
         "commitComments": sorted(commit_comments, key=lambda entry: entry["afterCommitId"]),
         "commitsSkipped": max(len(new_commits) - MAX_NEW_COMMITS, 0),
     }
+
+
+def comments_on_commits(
+    reader: DataReader, known: Sequence[dict[str, Any]], new_commits: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The comments on commits outside pull requests: those the previous backup found, and those on
+    the newest MAX_NEW_COMMITS commits that are new since it (no API lists the commented commits)."""
+    found = {entry["afterCommitId"]: entry for entry in known}
+    for commit in new_commits[:MAX_NEW_COMMITS]:
+        threads = list(
+            reader.pages(
+                "get_comments_for_compared_commit",
+                "commentsForComparedCommitData",
+                repositoryName=reader.repo.name,
+                afterCommitId=commit,
+            )
+        )
+        if threads:
+            found[commit] = {"afterCommitId": commit, "comments": threads}
+    return list(found.values())
 
 
 def encode_data(document: dict[str, Any]) -> bytes:

@@ -76,7 +76,14 @@ def codecommit_actions(*functions: str) -> set[str]:
 
 
 # What the nightly job reads of a repository's data, and what restore writes back: from the code.
-DATA_READS = codecommit_actions("probe_data", "pull_request_record", "capture_data")
+# The reads: every function of the module that takes the data reader (`reader: DataReader`).
+DATA_READS = codecommit_actions(
+    *(
+        name
+        for name, value in vars(codecommit_backup).items()
+        if callable(value) and "reader" in str(getattr(value, "__annotations__", {}))
+    )
+)
 DATA_WRITES = codecommit_actions("write_back", "write_triggers", "reopen")
 UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:GetApprovalRuleTemplate"}
 UNSCOPED |= {"codecommit:CreateApprovalRuleTemplate"}  # templates are no repository's resource
