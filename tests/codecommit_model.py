@@ -839,14 +839,14 @@ def update_pull_request_status(model: CodeCommitModel, call: Call) -> dict[str, 
         raise error(
             "InvalidPullRequestStatusUpdateException", "The pull request status can only change from OPEN to CLOSED."
         )
+    return _close(model, pull, call.caller)
+
+
+def _close(model: CodeCommitModel, pull: PullRequest, caller: str) -> dict[str, Any]:
+    """Close a pull request, with the event CodeCommit records for it."""
     pull.status = "CLOSED"
-    _event(
-        model,
-        pull,
-        "PULL_REQUEST_STATUS_CHANGED",
-        call.caller,
-        pullRequestStatusChangedEventMetadata={"pullRequestStatus": "CLOSED"},
-    )
+    metadata = {"pullRequestStatus": "CLOSED"}
+    _event(model, pull, "PULL_REQUEST_STATUS_CHANGED", caller, pullRequestStatusChangedEventMetadata=metadata)
     return {"pullRequest": pull.render()}
 
 
@@ -905,15 +905,7 @@ def merge_pull_request_by_fast_forward(model: CodeCommitModel, call: Call) -> di
         call.caller,
         pullRequestMergedStateChangedEventMetadata=metadata,
     )
-    pull.status = "CLOSED"
-    _event(
-        model,
-        pull,
-        "PULL_REQUEST_STATUS_CHANGED",
-        call.caller,
-        pullRequestStatusChangedEventMetadata={"pullRequestStatus": "CLOSED"},
-    )
-    return {"pullRequest": pull.render()}
+    return _close(model, pull, call.caller)
 
 
 @operation("DescribePullRequestEvents")

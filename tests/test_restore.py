@@ -195,9 +195,10 @@ def evil_zip(member: zipfile.ZipInfo, content: bytes = b"gotcha") -> bytes:
     return buffer.getvalue()
 
 
-def link_member(name: str) -> zipfile.ZipInfo:
+def typed_member(name: str, kind: int = stat.S_IFLNK, mode: int = 0o777) -> zipfile.ZipInfo:
+    """A zip member of a given file type: a link by default, or a device, a pipe..."""
     info = zipfile.ZipInfo(name)
-    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    info.external_attr = (kind | mode) << 16
     return info
 
 
@@ -206,7 +207,7 @@ def link_member(name: str) -> zipfile.ZipInfo:
     [
         (zipfile.ZipInfo("evil.git/../../outside.txt"), b"gotcha"),
         (zipfile.ZipInfo("/codecommit-backup-escape.txt"), b"gotcha"),
-        (link_member("evil.git/objects"), b"../../outside"),
+        (typed_member("evil.git/objects"), b"../../outside"),
     ],
     ids=["dot-dot", "absolute", "link-out"],
 )

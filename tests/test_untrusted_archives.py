@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.bed import BUCKET, Bed, git, ref_state
-from tests.test_restore import backup, tamper, the_key
+from tests.test_restore import backup, tamper, the_key, typed_member
 
 Members = Sequence[tuple[zipfile.ZipInfo | str, bytes | str]]
 
@@ -238,8 +238,7 @@ def test_a_restored_mirror_has_the_tools_own_config(bed: Bed, tmp_path: Path) ->
 
 def test_a_symlinked_objects_folder_is_refused(bed: Bed, tmp_path: Path) -> None:
     key = a_backup(bed, "linked")
-    link = zipfile.ZipInfo("linked.git/objects")
-    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    link = typed_member("linked.git/objects")
     lender = bed.git_server.repo_path("us-east-1", "linked")
     rewrite(bed, key, keep=lambda name: not name.startswith("linked.git/objects"), add=[(link, f"{lender}/objects")])
     target = tmp_path / "linked.git"
@@ -251,19 +250,13 @@ def test_a_symlinked_objects_folder_is_refused(bed: Bed, tmp_path: Path) -> None
     assert not target.exists()
 
 
-def device(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name)
-    info.external_attr = (stat.S_IFCHR | 0o644) << 16
-    return info
-
-
 @pytest.mark.parametrize(
     ("added", "message"),
     [
         ([("bad.git/packed-refs", "# pack-refs with: peeled\n")], "'bad.git/packed-refs' appears twice"),
         ([("bad.git/refs/heads/x", "0" * 40), ("bad.git/refs/heads/x/y", "0" * 40)], "is both a file and a folder"),
         ([("bad.git/refs/tags/", b""), ("bad.git/refs/tags", "0" * 40)], "appears twice, or as a file and a folder"),
-        ([(device("bad.git/objects/info/packs"), "")], "a device, pipe or socket"),
+        ([(typed_member("bad.git/objects/info/packs", stat.S_IFCHR, 0o644), "")], "a device, pipe or socket"),
         ([("bad.git/HEAD", "ref: ../../../etc/passwd\n")], "appears twice"),
     ],
     ids=["duplicate", "file-and-folder", "folder-then-file", "device", "second-head"],
