@@ -687,8 +687,10 @@ def report(
         f"{loads[1]:.2f} at the end (other work on the machine slows the runs); Python {info['python']}, "
         f"git {info['git']}, moto {info['moto']}, boto3 {info['boto3']}, codecommit-backup {info['tool']}. The "
         "stand-ins run in the benchmark's process on the same cores, and the model answers one call at a time "
-        "(each read of an open pull request asks git for its branch): wall times are the stand-in's as much as "
-        "the job's.",
+        "(each read of an open pull request asks git for its branch): wall times are the stand-ins' as much as "
+        f"the job's. In the first backup the job used {first.job_cpu:.1f} CPU s (its own process and the git "
+        f"processes it ran), the stand-ins {first.stand_in_cpu:.1f}; on a quiet night {quiet.job_cpu:.1f} and "
+        f"{quiet.stand_in_cpu:.1f}.",
         "",
     ]
     if problems:
