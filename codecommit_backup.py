@@ -1062,8 +1062,8 @@ class DataProbe:
 
 
 def probe_data(reader: DataReader) -> DataProbe:
-    """The night's reads: 5 calls, plus one a page of more than 1,000 pull requests or 50 templates,
-    plus one per open pull request."""
+    """The night's reads: 6 calls, plus one per open pull request, plus one per further page of a list
+    (AWS documents no page size for ListPullRequests)."""
     name = reader.repo.name
     repository = reader.call("get_repository", repositoryName=name)["repositoryMetadata"]
     tags: dict[str, str] = {}
@@ -1106,7 +1106,9 @@ def pull_request_record(reader: DataReader, pull_request: dict[str, Any]) -> dic
         for revision in sorted(revisions)
     }
     override = reader.call("get_pull_request_override_state", pullRequestId=id_, revisionId=pull_request["revisionId"])
-    threads = list(reader.pages("get_comments_for_pull_request", "commentsForPullRequestData", pullRequestId=id_))
+    threads = list(
+        reader.pages("get_comments_for_pull_request", "commentsForPullRequestData", pullRequestId=id_, maxResults=500)
+    )
     reactions = {
         comment["commentId"]: list(
             reader.pages("get_comment_reactions", "reactionsForComment", commentId=comment["commentId"])
@@ -1182,6 +1184,7 @@ def comments_on_commits(
                 "commentsForComparedCommitData",
                 repositoryName=reader.repo.name,
                 afterCommitId=commit,
+                maxResults=500,  # the API's largest page
             )
         )
         if threads:

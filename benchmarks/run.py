@@ -1066,8 +1066,18 @@ def write_results(
     lines += ["", *where_the_time_goes(runs, helper, len(manifest["repositories"]), int(info["cores"]))]
     lines.append("")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
+    out.write_text("\n".join(lines) + kept_sections(out))
     return found
+
+
+def kept_sections(out: Path) -> str:
+    """What other scripts wrote into the results file (data_cost.py's marked section): kept as it is."""
+    from benchmarks.data_cost import END, START
+
+    text = out.read_text() if out.exists() else ""
+    if START not in text or END not in text:
+        return ""
+    return "\n" + text[text.index(START) : text.index(END) + len(END)] + "\n"
 
 
 def unchanged_cost(runs: dict[str, Measurement], count: int) -> list[str]:
