@@ -37,6 +37,7 @@ import threading
 import time
 import urllib.parse
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -85,10 +86,16 @@ COMMANDS = {
 EVERY_COMMAND = tuple(COMMANDS)
 
 
+# No count of this tool's means more than a million (days of age, backups kept, workers...): beyond it,
+# a number is a typo, and the clock arithmetic it feeds would overflow.
+LARGEST_NUMBER = 1_000_000
+LONGEST_AGE = dt.timedelta(days=3650)  # --max-age: ten years
+
+
 def whole(minimum: int) -> Callable[[str], int]:
     def convert(word: str) -> int:
-        if not re.fullmatch(r"\s*\d+\s*", word) or int(word) < minimum:
-            raise ValueError(f"use a whole number of at least {minimum}")
+        if not re.fullmatch(r"\s*\d+\s*", word) or not minimum <= int(word) <= LARGEST_NUMBER:
+            raise ValueError(f"use a whole number from {minimum} to {LARGEST_NUMBER:,}")
         return int(word)
 
     return convert
@@ -116,8 +123,8 @@ def positive_hours(word: str) -> dt.timedelta:
         value = float(word)
     except ValueError:
         value = -1.0
-    if not 0 < value < float("inf"):
-        raise ValueError("use a positive number of hours")
+    if not 0 < value <= LONGEST_AGE.total_seconds() / 3600:
+        raise ValueError(f"use a positive number of hours, at most {LONGEST_AGE.total_seconds() / 3600:.0f}")
     return dt.timedelta(hours=value)
 
 
@@ -153,6 +160,7 @@ class Option:
     form: str = "value"  # value | flag | list (comma-separated, and repeatable on the command line)
     metavar: str | None = None
     variable: str | None = None  # only where the name is not derived: AWS_PROFILE
+    command_line_only: tuple[str, ...] = ()  # commands that never read the variable (a destructive meaning)
 
     @property
     def env(self) -> str:
@@ -164,6 +172,7 @@ class Option:
 
 
 POLICY_COMMANDS = ("backup", "prune")
+API_MAX_ATTEMPTS = 10  # botocore's standard retry mode, unless AWS_MAX_ATTEMPTS says otherwise
 OPTIONS = (
     Option("--bucket", "the backup bucket (required)", EVERY_COMMAND),
     Option("--prefix", "key prefix in the bucket", EVERY_COMMAND, default=DEFAULT_PREFIX),
@@ -185,7 +194,13 @@ OPTIONS = (
     Option("--shard", "back up only shard I of N, for parallel builds", ("backup",), shard, metavar="I/N"),
     Option("--dry-run", "print the plan; write or delete nothing", POLICY_COMMANDS, boolean, False, "flag"),
     Option(
-        "--force", "back up unchanged repositories; replace a target", ("backup", "restore"), boolean, False, "flag"
+        "--force",
+        "back up unchanged repositories; replace a target (restore: command line only)",
+        ("backup", "restore"),
+        boolean,
+        False,
+        "flag",
+        command_line_only=("restore",),  # a FORCE meant for the nightly backup must never replace a target
     ),
     Option("--no-prune", "no retention after each upload", ("backup",), boolean, False, "flag"),
     Option(
@@ -265,7 +280,7 @@ class Settings:
     policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
     report_dir: str = default_of("--report-dir")
     shard: tuple[int, int] | None = None  # (I, N): back up only shard I of N, 1-based
-    api_max_attempts: int = 10  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
+    api_max_attempts: int = API_MAX_ATTEMPTS  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -959,6 +974,7 @@ def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
 
 DATA_FORMAT = "codecommit-backup/repository-data"
 DATA_SCHEMA = 1  # the document's version; a reader refuses a newer one
+MAX_DOCUMENT = 256 * 1024**2  # a document read back from the bucket is refused beyond this size
 # Commits new since the last backup whose comments outside pull requests are read, at most, per
 # night: GetCommentsForComparedCommit needs a commit id, and no API lists the commented ones.
 MAX_NEW_COMMITS = 25
@@ -1131,7 +1147,7 @@ def capture_data(
     reader: DataReader,
     probe: DataProbe,
     previous: dict[str, Any] | None,
-    new_commits: Sequence[str],
+    new_commits: tuple[Sequence[str], int],  # the newest ones, and how many are new in all
     state: RefState,
     now: dt.datetime,
 ) -> dict[str, Any]:
@@ -1148,7 +1164,7 @@ def capture_data(
             records.append(
                 pull_request_record(reader, reader.call("get_pull_request", pullRequestId=id_)["pullRequest"])
             )
-    commit_comments = comments_on_commits(reader, (previous or {}).get("commitComments", []), new_commits)
+    commit_comments = comments_on_commits(reader, (previous or {}).get("commitComments", []), new_commits[0])
     templates = [
         reader.call("get_approval_rule_template", approvalRuleTemplateName=template)["approvalRuleTemplate"]
         for template in probe.templates
@@ -1167,7 +1183,7 @@ def capture_data(
         "approvalRuleTemplates": templates,
         "pullRequests": sorted(records, key=lambda record: int(record["pullRequest"]["pullRequestId"])),
         "commitComments": sorted(commit_comments, key=lambda entry: entry["afterCommitId"]),
-        "commitsSkipped": max(len(new_commits) - MAX_NEW_COMMITS, 0),
+        "commitsSkipped": new_commits[1] - len(new_commits[0]),
     }
 
 
@@ -1209,12 +1225,15 @@ def decode_data(data: bytes, label: str) -> dict[str, Any]:
     return document
 
 
-def new_commits(mirror: Path, previous_refs: Mapping[str, str], env: Mapping[str, str]) -> list[str]:
-    """The commits reachable now but not from the previous backup's refs, newest first."""
-    known = [f"^{oid}" for oid in sorted(set(previous_refs.values()))]
-    limit = f"--max-count={MAX_NEW_COMMITS + 1}"
-    listing = git_in(mirror, "rev-list", "--all", limit, "--ignore-missing", "--stdin", env=env, stdin="\n".join(known))
-    return listing.stdout.split()
+def new_commits(mirror: Path, previous_refs: Mapping[str, str], env: Mapping[str, str]) -> tuple[list[str], int]:
+    """The newest MAX_NEW_COMMITS commits reachable now but not from the previous backup's refs, and
+    how many there are in all."""
+    known = "\n".join(f"^{oid}" for oid in sorted(set(previous_refs.values())))
+    since = ("rev-list", "--all", "--ignore-missing", "--stdin")
+    listing = git_in(mirror, *since, f"--max-count={MAX_NEW_COMMITS}", env=env, stdin=known).stdout.split()
+    if len(listing) < MAX_NEW_COMMITS:
+        return listing, len(listing)
+    return listing, int(git_in(mirror, *since, "--count", env=env, stdin=known).stdout.strip() or 0)
 
 
 # ---------------------------------------------------------------------------- archive
@@ -1836,9 +1855,9 @@ class Job:
             if not valid_repository_name(repo.name):
                 raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
             backups = self.catalog.get((repo.region, repo.name), [])
-            newest = backups[0] if backups and not self.settings.force else None
+            newest = backups[0] if backups else None  # with --force too: its document is still reused
             recorded = self.store.recorded(newest.key) if newest else {}
-            remote = self.remote_refs(repo, label) if newest else None
+            remote = self.remote_refs(repo, label) if newest and not self.settings.force else None
             reader = DataReader(self.clients.codecommit_for(repo.region), repo)
             probe, data_error = self.probe(reader, label) if self.settings.repository_data else (None, None)
             result.api_calls = reader.calls
@@ -1847,7 +1866,8 @@ class Job:
                 result.status, result.key, result.fingerprint = "unchanged", newest.key, remote.fingerprint
             else:
                 with self.heavy:
-                    self.mirror_and_upload(repo, label, result, Capture(reader, probe, newest, recorded))
+                    late = self.mirror_and_upload(repo, label, result, Capture(reader, probe, newest, recorded))
+                data_error = data_error or late
                 result.status, result.api_calls = "ok", reader.calls
                 if self.settings.prune:
                     self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
@@ -1896,7 +1916,11 @@ class Job:
         except (BotoCoreError, ClientError) as error:
             raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
 
-    def mirror_and_upload(self, repo: Repository, label: str, result: Result, capture: Capture) -> None:
+    def mirror_and_upload(
+        self, repo: Repository, label: str, result: Result, capture: Capture
+    ) -> DataAccessDenied | None:
+        """Clone, read the data document, zip and upload. Returns the read of the data that the role
+        was denied, if one was: git is uploaded all the same."""
         with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.settings.work_dir) as work:
             mirror = Path(work) / f"{repo.name}.git"
             when = self.clock()
@@ -1913,14 +1937,18 @@ class Job:
             self.check_stop()
             state = read_refs(mirror, self.git_env)
             result.fingerprint, result.refs = state.fingerprint, len(state.refs)
-            document = self.document(repo, label, mirror, state, capture, when)
+            try:
+                document, denied = self.document(label, mirror, state, capture, when), None
+            except DataAccessDenied as error:
+                document, denied = None, error
             key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when)
             upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
             result.sha256, result.size = with_retries(upload, *self.retries(label))
             result.key = key
+            return denied
 
     def document(
-        self, repo: Repository, label: str, mirror: Path, state: RefState, capture: Capture, when: dt.datetime
+        self, label: str, mirror: Path, state: RefState, capture: Capture, when: dt.datetime
     ) -> dict[str, Any] | None:
         """The repository's data document for this backup, or None without a probe."""
         if capture.probe is None:
@@ -1936,13 +1964,12 @@ class Job:
         recorded, newest = capture.recorded, capture.newest
         if newest is None or "data-offset" not in recorded:
             return None
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            data = self.store.read_range(newest.key, int(recorded["data-offset"]), int(recorded["data-size"]))
-            if hashlib.sha256(data).hexdigest() != recorded.get("data-sha256"):
-                raise RestoreError(f"{newest.key}: its repository data does not match its recorded SHA-256")
-            return decode_data(data, newest.key)
-        except (RestoreError, ValueError) as error:
-            logger.warning("%s; reading all of the repository's data again", error)
+            return read_document(self.store, newest, recorded)
+        except (RestoreError, BotoCoreError, ClientError) as error:
+            logger.warning("%s: %s; reading all of the repository's data again", newest.key, redact(str(error)))
             return None
 
     def git(self, repo: Repository, label: str, action: Callable[[], Any]) -> Any:
@@ -2309,12 +2336,16 @@ def member_path(info: zipfile.ZipInfo, top: str) -> str:
         raise RestoreError(f"refusing archive member {name!r}: a device, pipe or socket (a mirror has none)")
     if kind and (kind == stat.S_IFDIR) != info.is_dir():
         raise RestoreError(f"refusing archive member {name!r}: its type and its name disagree")
+    if info.flag_bits & 0x1 or info.compress_type not in COMPRESSIONS.values():
+        raise RestoreError(f"refusing archive member {name!r}: encrypted, or compressed as this tool never does")
     return "/".join(parts[1:])
 
 
 def taken(path: str) -> bool:
-    """Whether a path below the mirror is part of what a bare mirror needs."""
-    return path not in BORROWED_OBJECTS and (path in MIRROR_FILES or path.split("/", 1)[0] in MIRROR_FOLDERS)
+    """Whether a path below the mirror is part of what a bare mirror needs. Alternates are compared
+    without case: on a case-insensitive disk, objects/INFO/Alternates is the file git reads."""
+    borrowed = path.lower() in BORROWED_OBJECTS
+    return not borrowed and (path in MIRROR_FILES or path.split("/", 1)[0] in MIRROR_FOLDERS)
 
 
 def plan_extraction(members: Sequence[zipfile.ZipInfo], top: str) -> Extraction:
@@ -2366,6 +2397,10 @@ def extract_mirror(archive: Path, top: str, target: Path, data_name: str) -> tup
             documents = [info for info in members if info.filename == data_name]
             if len(documents) > 1:
                 raise RestoreError(f"refusing archive: {data_name!r} appears twice")
+            if documents and documents[0].file_size > MAX_DOCUMENT:
+                raise RestoreError(
+                    f"refusing archive: its repository data declares more than {human_size(MAX_DOCUMENT)}"
+                )
             data = zf.read(documents[0]) if documents else None
             plan = plan_extraction([info for info in members if info.filename != data_name], top)
             target.mkdir(parents=True)
@@ -2380,6 +2415,8 @@ def extract_mirror(archive: Path, top: str, target: Path, data_name: str) -> tup
                             raise RestoreError(f"refusing archive: it expands beyond {human_size(bound)}")
                         out.write(chunk)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as error:
+        raise RestoreError(f"the archive is damaged: {error}") from None
+    except (zlib.error, RuntimeError) as error:  # a member that does not inflate, or is marked encrypted
         raise RestoreError(f"the archive is damaged: {error}") from None
     except OSError as error:
         raise RestoreError(f"the archive could not be extracted: {error.strerror or error}") from None
@@ -2475,7 +2512,46 @@ def checked_data(data: bytes | None, metadata: Mapping[str, str]) -> dict[str, A
     document = decode_data(data, "the archive")
     if str(document["schema"]) != metadata.get("data-schema"):
         raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
+    check_shape(document)
     return document
+
+
+def check_shape(document: Mapping[str, Any]) -> None:
+    """Every member that show and restore read, of the type they read it as, or RestoreError: the
+    document comes from the bucket, and is checked like the rest of the archive."""
+
+    def need(value: Any, kind: type, where: str) -> Any:
+        if not isinstance(value, kind):
+            raise RestoreError(f"its repository data is malformed: {where} is not a {kind.__name__}")
+        return value
+
+    def records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
+        items = need(value, list, where)
+        for item in items:
+            for member in texts:
+                need(need(item, dict, where).get(member), str, f"{where}[].{member}")
+        return [need(item, dict, where) for item in items]
+
+    need(need(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
+    for key, value in need(document.get("tags", {}), dict, "tags").items():
+        need(value, str, f"tags.{key}")
+    records(
+        need(document.get("triggers", {}), dict, "triggers").get("triggers", []), "triggers", "name", "destinationArn"
+    )
+    templates = document.get("approvalRuleTemplates", [])
+    records(templates, "approvalRuleTemplates", "approvalRuleTemplateName", "approvalRuleTemplateContent")
+    for record in records(document.get("pullRequests", []), "pullRequests"):
+        pull_request = need(record.get("pullRequest"), dict, "pullRequest")
+        need(pull_request.get("pullRequestId"), str, "pullRequestId")
+        targets = pull_request.get("pullRequestTargets", [])
+        records(targets, "pullRequestTargets", "sourceReference", "destinationReference")
+        for thread in records(record.get("comments", []), "comments"):
+            records(thread.get("comments", []), "comments[].comments")
+        for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):
+            need(record.get(key, kind()), kind, key)
+    for entry in records(document.get("commitComments", []), "commitComments", "afterCommitId"):
+        for thread in records(entry.get("comments", []), "commitComments[].comments"):
+            records(thread.get("comments", []), "commitComments[].comments[].comments")
 
 
 def described(paths: Sequence[str], limit: int = 8) -> str:
@@ -2588,16 +2664,20 @@ def check_restore_target(request: RestoreRequest, codecommit: Any, env: Mapping[
         raise RestoreError(f"{target} exists and is not empty: choose another folder or give --force")
     if request.create_repo and get_repository(codecommit, request.create_repo) is not None and not request.force:
         raise RestoreError(f"CodeCommit repository {request.create_repo} exists in {request.region}: choose a new name")
-    if request.push_to and not request.force and listed_refs(request.push_to, env, None, work).refs:
+    empty = work / "empty.git"  # an empty repository of the tool's own: git looks nowhere else
+    git_in(None, "init", "--quiet", "--bare", "--template=", str(empty), env=env, cwd=work)
+    if request.push_to and not request.force and listed_refs(request.push_to, env, empty).refs:
         raise RestoreError(f"{redact(request.push_to)} already has refs: push to an empty repository or give --force")
 
 
+# Where restore puts the source of a pull request whose branch is gone or has moved.
+REOPENED_BRANCHES = "refs/heads/restored/pull-request-"
 # CreatePullRequest takes a description of at most 10,240 characters.
 PULL_REQUEST_DESCRIPTION_LIMIT = 10_240
 
 
 def write_back(
-    codecommit: Any, name: str, document: Mapping[str, Any], state: RefState, pull_requests: bool
+    codecommit: Any, name: str, document: Mapping[str, Any], state: RefState, pull_requests: bool, account_id: str
 ) -> list[str]:
     """Write what the API allows back into a new repository: description, tags, triggers, approval
     rule template associations, and (with `pull_requests`) the open pull requests. Returns warnings:
@@ -2611,7 +2691,7 @@ def write_back(
     if document.get("tags"):
         arn = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["Arn"]
         codecommit.tag_resource(resourceArn=arn, tags=document["tags"])
-    warnings += write_triggers(codecommit, name, document.get("triggers", {}).get("triggers", []))
+    warnings += write_triggers(codecommit, name, document.get("triggers", {}).get("triggers", []), account_id)
     for template in document.get("approvalRuleTemplates", []):
         template_name = template["approvalRuleTemplateName"]
         try:
@@ -2637,17 +2717,23 @@ def write_back(
     return warnings
 
 
-def write_triggers(codecommit: Any, name: str, triggers: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The triggers whose targets still answer (TestRepositoryTriggers); the others are warnings."""
-    if not triggers:
-        return []
-    wanted = [{**trigger} for trigger in triggers]
+def write_triggers(codecommit: Any, name: str, triggers: Sequence[Mapping[str, Any]], account_id: str) -> list[str]:
+    """The triggers whose targets are in the restoring account and still answer (TestRepositoryTriggers);
+    the others are warnings. The document comes from the bucket: a trigger it names in another account
+    would send this repository's events there."""
+    elsewhere = [t["name"] for t in triggers if str(t.get("destinationArn", "")).split(":")[4:5] != [account_id]]
+    warnings = [f"trigger {trigger} not restored: its target is not in account {account_id}" for trigger in elsewhere]
+    wanted = [{**trigger} for trigger in triggers if trigger["name"] not in elsewhere]
+    if not wanted:
+        return warnings
     answer = codecommit.test_repository_triggers(repositoryName=name, triggers=wanted)
     failed = {failure["trigger"]: failure.get("failureMessage", "") for failure in answer.get("failedExecutions", [])}
     kept = [trigger for trigger in wanted if trigger["name"] not in failed]
     if kept:
         codecommit.put_repository_triggers(repositoryName=name, triggers=kept)
-    return [f"trigger {trigger} not restored: its target does not answer ({why})" for trigger, why in failed.items()]
+    return warnings + [
+        f"trigger {trigger} not restored: its target does not answer ({why})" for trigger, why in failed.items()
+    ]
 
 
 def reopen(codecommit: Any, name: str, record: Mapping[str, Any], state: RefState) -> list[str]:
@@ -2662,13 +2748,10 @@ def reopen(codecommit: Any, name: str, record: Mapping[str, Any], state: RefStat
         if state.refs.get(target["destinationReference"]) is None:
             return [f"pull request {id_} not reopened: its destination {target['destinationReference']} is gone"]
         if state.refs.get(source) != commit:
-            branch = f"restored/pull-request-{id_}"
-            try:
-                codecommit.create_branch(repositoryName=name, branchName=branch, commitId=commit)
-            except Exception as error:  # the commit itself is gone: nothing to compare
-                return [
-                    f"pull request {id_} not reopened: its source commit {commit[:12]} is not in the backup ({error})"
-                ]
+            branch = f"{REOPENED_BRANCHES.removeprefix('refs/heads/')}{id_}"
+            problem = make_branch(codecommit, name, branch, commit)
+            if problem:
+                return [f"pull request {id_} not reopened: {problem}"]
             source = f"refs/heads/{branch}"
         targets.append(
             {"repositoryName": name, "sourceReference": source, "destinationReference": target["destinationReference"]}
@@ -2680,6 +2763,24 @@ def reopen(codecommit: Any, name: str, record: Mapping[str, Any], state: RefStat
         clientRequestToken=f"{PROJECT}-{name}-{id_}",  # a second restore of the same one is the same call
     )
     return []
+
+
+def make_branch(codecommit: Any, name: str, branch: str, commit: str) -> str | None:
+    """A branch at a commit, or the reason there can be none. An earlier restore that stopped halfway
+    may have made it already: at the same commit, it is used again."""
+    from botocore.exceptions import ClientError
+
+    try:
+        codecommit.create_branch(repositoryName=name, branchName=branch, commitId=commit)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "BranchNameExistsException":
+            found = codecommit.get_branch(repositoryName=name, branchName=branch)["branch"].get("commitId")
+            return None if found == commit else f"the branch {branch} exists at another commit"
+        if code in ("CommitDoesNotExistException", "CommitIdDoesNotExistException", "InvalidCommitIdException"):
+            return f"its source commit {commit[:12]} is not in the backup"
+        raise
+    return None
 
 
 def quoted_description(record: Mapping[str, Any]) -> str:
@@ -2741,8 +2842,10 @@ def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapp
         if request.to is not None:
             install(unpacked, request.to, request.checkout, git_env)
             return f"restored {backup.key} ({refs} refs) to {request.to}"
+        created_now = False
         if request.create_repo:
             if get_repository(codecommit, request.create_repo) is None:
+                created_now = True
                 codecommit.create_repository(
                     repositoryName=request.create_repo, repositoryDescription=f"restored from {backup.key}"
                 )
@@ -2752,31 +2855,41 @@ def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapp
         else:
             url = request.push_to or ""
         push_refs(unpacked.mirror, url, git_env)
-        if listed_refs(url, git_env, unpacked.mirror).refs != unpacked.state.refs:
+        pushed = listed_refs(url, git_env, unpacked.mirror).refs
+        made = {ref for ref in pushed if ref.startswith(REOPENED_BRANCHES) and ref not in unpacked.state.refs}
+        if {ref: oid for ref, oid in pushed.items() if ref not in made} != unpacked.state.refs:
             raise RestoreError(f"after the push, {redact(url)} does not hold exactly the backed-up refs")
         if request.create_repo and unpacked.state.head:
             codecommit.update_default_branch(
                 repositoryName=request.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
             )
         settled = ""
-        if request.create_repo and unpacked.data is not None:
+        if request.create_repo and unpacked.data is not None and not created_now:
+            logger.warning(
+                "%s existed before: its settings and pull requests are left as they are", request.create_repo
+            )
+        elif request.create_repo and unpacked.data is not None:
+            data, state = unpacked.data, unpacked.state
             for warning in write_back(
-                codecommit, request.create_repo, unpacked.data, unpacked.state, request.pull_requests
+                codecommit, request.create_repo, data, state, request.pull_requests, clients.account_id
             ):
                 logger.warning("%s: %s", request.create_repo, warning)
             settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
         return f"restored {backup.key} ({refs} refs) to {redact(url)}{settled}"
 
 
-def read_document(store: S3Store, backup: Backup) -> dict[str, Any]:
+def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
-    recorded = store.recorded(backup.key)
+    recorded = store.recorded(backup.key) if recorded is None else recorded
     if "data-offset" not in recorded:
         raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
-    data = store.read_range(backup.key, int(recorded["data-offset"]), int(recorded["data-size"]))
     try:
+        size = int(recorded["data-size"])
+        if not 0 < size <= MAX_DOCUMENT:
+            raise RestoreError(f"its repository data's recorded size {size} is not between 1 and {MAX_DOCUMENT}")
+        data = store.read_range(backup.key, int(recorded["data-offset"]), size)
         return checked_data(data, recorded) or {}
-    except RestoreError as error:
+    except (RestoreError, ValueError) as error:
         raise RestoreError(f"{backup.key}: {error}") from None
 
 
@@ -2803,7 +2916,7 @@ def show_text(document: Mapping[str, Any], pull_request: str | None, markdown: b
         pr = record["pullRequest"]
         state = (
             "MERGED"
-            if pr.get("pullRequestTargets", [{}])[0].get("mergeMetadata", {}).get("isMerged")
+            if (pr.get("pullRequestTargets") or [{}])[0].get("mergeMetadata", {}).get("isMerged")
             else pr.get("pullRequestStatus")
         )
         opened, count = pr.get("creationDate"), len(comments_of(record))
@@ -3330,10 +3443,10 @@ def split_list(words: Iterable[str]) -> list[str]:
     return [item.strip() for word in words for item in word.split(",") if item.strip()]
 
 
-def option_value(option: Option, given: Any, env: Mapping[str, str]) -> Any:
+def option_value(option: Option, given: Any, env: Mapping[str, str], command: str) -> Any:
     """One option's value: from the command line, else its environment variable, else its default.
     A wrong word is a ConfigError that names where it came from."""
-    variable = env.get(option.env, "").strip()
+    variable = "" if command in option.command_line_only else env.get(option.env, "").strip()
     if given is None and not variable:
         return tuple(option.default or ()) if option.form == "list" else option.default
     words: Any = given if given is not None else [variable] if option.form == "list" else variable
@@ -3349,7 +3462,7 @@ def option_value(option: Option, given: Any, env: Mapping[str, str]) -> Any:
 def option_values(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
     """The value of every option of the command."""
     return {
-        option.dest: option_value(option, getattr(args, option.dest), env)
+        option.dest: option_value(option, getattr(args, option.dest), env, args.command)
         for option in OPTIONS
         if args.command in option.commands
     }
@@ -3359,7 +3472,7 @@ def settings_from(values: Mapping[str, Any], env: Mapping[str, str]) -> Settings
     """The Settings of any command; options a command lacks keep their defaults."""
     region = values.get("region")
     regions = values.get("regions") or ((region,) if region else ())
-    attempts = env.get("AWS_MAX_ATTEMPTS", "10")
+    attempts = env.get("AWS_MAX_ATTEMPTS") or str(API_MAX_ATTEMPTS)
     if not attempts.isdigit() or int(attempts) < 1:
         raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {attempts!r}")
     fields = {field.name for field in dataclasses.fields(Settings)}
@@ -3379,9 +3492,19 @@ def policy_from(values: Mapping[str, Any]) -> RetentionPolicy:
     return dataclasses.replace(policy, max_age_days=policy.max_age_days or None)
 
 
+def check_folders(values: Mapping[str, Any]) -> None:
+    """--work-dir must be a folder that exists; --report-dir a folder, or a path where one can be made."""
+    work, reports = values.get("work_dir"), values.get("report_dir")
+    if work and not Path(work).is_dir():
+        raise ConfigError(f"--work-dir {work!r} is not a folder: create it, or leave it out for the system's")
+    if reports and Path(reports).exists() and not Path(reports).is_dir():
+        raise ConfigError(f"--report-dir {reports!r} is a file: name a folder")
+
+
 def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: Settings) -> Any:
     """The typed request of the command."""
     command = args.command
+    check_folders(values)
     if command == "prune":
         return PruneRequest(settings.policy, values["dry_run"], values["prune_deleted"])
     if command == "list":

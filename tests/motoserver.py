@@ -61,6 +61,7 @@ class MotoServer:
         self.throttle_next = 0  # answer this many ListRepositories calls with ThrottlingException
         self.expired_tokens: set[str] = set()  # session tokens STS answers with ExpiredToken
         self.calls: Counter[str] = Counter()  # CodeCommit calls by operation name
+        self.denied: set[str] = set()  # CodeCommit operations answered with AccessDeniedException
         self._throttles: dict[str, int] = {}
         self._lock = threading.Lock()  # for calls and throttles: the server answers in threads
         self.codecommit = CodeCommitModel()  # CodeCommit beyond git: pull requests, comments, settings
@@ -102,6 +103,7 @@ class MotoServer:
         self.expired_tokens.clear()
         self.bucket_regions_enforced = False
         self.redirects = 0
+        self.denied.clear()
         with self._lock:
             self.calls.clear()
             self._throttles.clear()
@@ -196,8 +198,13 @@ def install_call_accounting(server: MotoServer) -> None:
     with ThrottlingException."""
 
     def call_action(self: Any) -> Any:
-        if server._count_call(self._get_action()):
+        action = self._get_action()
+        if server._count_call(action):
             body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
+        if action in server.denied:  # as IAM answers a role without the action
+            message = f"User is not authorized to perform: codecommit:{action}"
+            body = json.dumps({"__type": "AccessDeniedException", "message": message})
             return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
         return _MOTO_CODECOMMIT_CALL(self)
 

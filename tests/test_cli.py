@@ -38,7 +38,7 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--report-dir": ("status", "out", "out", None),
     "--shard": ("backup", "2/4", (2, 4), "5/4"),
     "--dry-run": ("prune", "YES", True, "y"),
-    "--force": ("restore", "on", True, "enabled"),
+    "--force": ("backup", "on", True, "enabled"),
     "--no-prune": ("backup", "0", False, "nope"),
     "--no-repository-data": ("backup", "true", True, "git-only"),
     "--prune-deleted": ("prune", "True", True, "Y"),
@@ -148,3 +148,24 @@ def test_a_dry_run_word_that_is_not_true_or_false_deletes_nothing(bed: Bed, monk
     run = bed.run("prune", "--bucket", BUCKET)
     assert run.code == 0 and "dry run: 4 backups would be deleted, 1 kept; nothing deleted" in run.out
     assert bed.object_keys() == before
+
+
+def test_a_force_meant_for_the_nightly_backup_never_replaces_a_restore_target() -> None:
+    env = {"CODECOMMIT_BACKUP_FORCE": "true"}
+    assert values_for("backup", env)["force"] is True
+    assert values_for("restore", env, "--to", "x")["force"] is False
+    assert values_for("restore", env, "--to", "x", "--force")["force"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["status", "--max-age", "1e308"], "--max-age '1e308': use a positive number of hours, at most 87600"),
+        (["prune", "--max-age-days", "1000000000"], "--max-age-days '1000000000': use a whole number from 0 to"),
+        (["verify", "--all", "--work-dir", "/no/such/folder"], "--work-dir '/no/such/folder' is not a folder"),
+    ],
+)
+def test_numbers_and_folders_out_of_range_are_one_line(bed: Bed, args: list[str], message: str) -> None:
+    run = bed.run(*args, "--bucket", BUCKET)
+    assert run.code == 2
+    assert message in run.err and len(run.err.strip().splitlines()) == 1

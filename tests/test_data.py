@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import codecommit_backup
-from tests.bed import AUTHOR_ARN, BUCKET, REVIEWER_ARN, Bed, ref_state
+from tests.bed import AUTHOR_ARN, BUCKET, REVIEWER_ARN, Bed, git, ref_state
 from tests.reviews import RULE, TEMPLATE, TEMPLATE_CONTENT, ReviewHistory, seed_review_history
 
 DAY0 = dt.datetime(2026, 10, 1, 4, 0, tzinfo=dt.timezone.utc)
@@ -257,3 +257,35 @@ def test_show_prints_the_review_record_without_codecommit(bed: Bed, seeded: Revi
     assert json.loads(as_json.out)["pullRequest"]["pullRequestId"] == seeded.open_pull_request
     missing = bed.run("show", "payments", "--bucket", BUCKET, "--pull-request", "999")
     assert missing.code == 1 and "no pull request 999" in missing.err
+
+
+@pytest.mark.parametrize("operation", ["ListPullRequests", "DescribePullRequestEvents", "GetCommentsForComparedCommit"])
+def test_a_role_that_may_not_read_the_data_still_backs_up_git(bed: Bed, seeded: ReviewHistory, operation: str) -> None:
+    bed.moto.denied.add(operation)
+    bed.capsys.readouterr()
+
+    code = codecommit_backup.main(["--bucket", BUCKET], clock=lambda: DAY0)
+
+    err = bed.capsys.readouterr().err
+    assert code == 1
+    reason = f"backed up git only, not its pull requests: the role may not read codecommit:{operation}"
+    assert f"failed: us-east-1/payments: {reason}" in err
+    assert len(zips(bed, "payments")) == 1
+    assert bed.run("verify", "--bucket", BUCKET, "--repo", "payments").code == 0
+
+
+def test_force_keeps_the_comments_on_commits_found_before(bed: Bed, seeded: ReviewHistory) -> None:
+    night(bed, 0)
+    bare = bed.git_server.repo_path("us-east-1", "payments")
+    work = bed.work / "more-commits"
+    git("clone", "-q", bare, work)
+    for index in range(30):  # more than a night reads: the commented commit is no longer among the newest
+        git("-C", work, "commit", "-q", "--allow-empty", "-m", f"empty {index}")
+    git("-C", work, "push", "-q", "origin", "HEAD:main")
+
+    night(bed, 1, "--force")
+
+    newest = sorted(zips(bed, "payments"))[-1]
+    document = document_of(bed, newest, "payments")[0]
+    assert [entry["afterCommitId"] for entry in document["commitComments"]] == [seeded.commits["main"]]
+    assert document["commitsSkipped"] == 5

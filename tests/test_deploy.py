@@ -84,7 +84,7 @@ DATA_READS = codecommit_actions(
         if callable(value) and "reader" in str(getattr(value, "__annotations__", {}))
     )
 )
-DATA_WRITES = codecommit_actions("write_back", "write_triggers", "reopen")
+DATA_WRITES = codecommit_actions("write_back", "write_triggers", "reopen", "make_branch")
 UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:GetApprovalRuleTemplate"}
 UNSCOPED |= {"codecommit:CreateApprovalRuleTemplate"}  # templates are no repository's resource
 PROJECT_ROLE_ALLOWED = (

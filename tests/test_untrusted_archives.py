@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import stat
 import subprocess
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -319,3 +321,69 @@ def test_a_failed_forced_restore_leaves_the_old_target(bed: Bed, tmp_path: Path)
     assert "invalid path '.git" in run.err and "nothing there was changed" in run.err
     assert [path.name for path in target.iterdir()] == ["keep.txt"]
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".dotgit")) == []
+
+
+def test_an_encrypted_or_undecodable_member_is_one_line(bed: Bed, tmp_path: Path) -> None:
+    key = a_backup(bed, "crypt")
+    rewrite(bed, key, add=[("crypt.git/objects/info/locked", "P x.pack\n")])
+    data = bytearray(bed.download(key))
+    name = b"crypt.git/objects/info/locked"
+    central = data.rfind(b"PK\x01\x02", 0, data.rfind(name))  # its central directory entry, then its header
+    local = int.from_bytes(data[central + 42 : central + 46], "little")
+    for flags in (central + 8, local + 6):  # zipfile writes no encrypted member: mark one by hand
+        data[flags] |= 0x1
+    tamper(bed, key, bytes(data), sha256=hashlib.sha256(data).hexdigest())
+    run = bed.run("restore", "crypt", "--bucket", BUCKET, "--to", str(tmp_path / "crypt.git"))
+    assert run.code == 1 and "Traceback" not in run.text
+    assert f"{key}: refusing archive member 'crypt.git/objects/info/locked': encrypted" in run.err
+
+    plain = b"no pack here " * 200
+    squeezed = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = squeezed.compress(plain) + squeezed.flush()
+    member = zipfile.ZipInfo("crypt.git/objects/info/junk")
+    member.compress_type = zipfile.ZIP_DEFLATED
+    rewrite(bed, key, keep=lambda name: not name.endswith("/locked"), add=[(member, plain)])
+    data = bed.download(key)
+    assert raw in data
+    broken = data.replace(raw, b"\xff" * len(raw))  # a deflate stream that does not inflate
+    tamper(bed, key, broken, sha256=hashlib.sha256(broken).hexdigest())
+    run = bed.run("restore", "crypt", "--bucket", BUCKET, "--to", str(tmp_path / "again.git"))
+    assert run.code == 1 and "Traceback" not in run.text and "the archive is damaged" in run.err
+
+
+def replace_document(bed: Bed, key: str, name: str, document: dict[str, object]) -> None:
+    """Rewrite a backup's data document, and the metadata that points to it, as its writer could."""
+    raw = json.dumps(document).encode()
+    rewrite(bed, key, keep=lambda member: member != f"{name}.codecommit.json", add=[(f"{name}.codecommit.json", raw)])
+    data = bed.download(key)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(f"{name}.codecommit.json")
+    start = info.header_offset + 30 + int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little")
+    start += int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
+    assert data[start : start + len(raw)] == raw
+    metadata = {"data-sha256": hashlib.sha256(raw).hexdigest(), "data-size": str(len(raw)), "data-offset": str(start)}
+    tamper(bed, key, data, sha256=hashlib.sha256(data).hexdigest(), **metadata)
+
+
+def test_a_malformed_data_document_fails_verify_show_and_restore_before_anything_is_created(bed: Bed) -> None:
+    key = a_backup(bed, "doc")
+    hostile = {
+        "format": "codecommit-backup/repository-data",
+        "schema": 1,
+        "repository": {"repositoryName": "doc"},
+        "tags": ["not", "a", "map"],
+        "pullRequests": [{"pullRequest": {"pullRequestId": "1", "pullRequestTargets": []}}],
+    }
+    replace_document(bed, key, "doc", hostile)
+
+    verify = bed.run("verify", "--bucket", BUCKET, "--repo", "doc")
+    show = bed.run("show", "doc", "--bucket", BUCKET)
+    restore = bed.run("restore", "doc", "--bucket", BUCKET, "--create-repo", "doc-again")
+
+    message = "its repository data is malformed: tags is not a dict"
+    assert verify.code == 1 and message in verify.err
+    for run in (show, restore):
+        assert run.code == 1 and message in run.err and "Traceback" not in run.text
+        assert len(run.err.strip().splitlines()) == 1, run.err
+    names = [r["repositoryName"] for r in bed.client("codecommit").list_repositories()["repositories"]]
+    assert "doc-again" not in names
