@@ -215,7 +215,7 @@ def test_missing_bucket_is_a_usage_error(bed: Bed) -> None:
         (["--bucket", BUCKET, "--profile", "nobody"], {}, "The config profile (nobody) could not be found"),
         (["--bucket", BUCKET], {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}, "no AWS credentials"),
         (["--bucket", BUCKET, "--sse", "aws:kms"], {}, "--sse aws:kms needs --kms-key-id"),
-        (["--bucket", BUCKET, "--workers", "many"], {}, "--workers 'many': use a whole number of at least 1"),
+        (["--bucket", BUCKET, "--workers", "many"], {}, "--workers 'many': use a whole number from 1 to 1,000,000"),
         ([], {}, "no bucket"),
     ],
 )
