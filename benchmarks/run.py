@@ -835,6 +835,12 @@ def scenarios(scale: Scale, names: Sequence[str], changed: str) -> tuple[Scenari
             Counts(ok=large),
         ),
         Scenario(
+            "a-git",
+            f"tool, full backup of git alone: `--workers {WORKERS} --force --no-repository-data`",
+            Tool(("--force", "--no-repository-data")),
+            Counts(ok=count),
+        ),
+        Scenario(
             "listing",
             f"tool, `--dry-run` listing {scale.listing:,} repositories (1,000 a page)",
             Tool(("--regions", LISTING_REGION, "--dry-run")),
@@ -1094,7 +1100,7 @@ def unchanged_cost(runs: dict[str, Measurement], count: int) -> list[str]:
 
 def where_the_time_goes(runs: dict[str, Measurement], helper: tuple[float, float], count: int, cores: int) -> list[str]:
     """The measurements that explain the wall times of (a), (c) and (s), for the targets they set."""
-    a, c, d, e, signed = (runs[key] for key in ("a", "c", "d", "e", "s"))
+    a, c, d, e, signed, git_only = (runs[key] for key in ("a", "c", "d", "e", "s", "a-git"))
     through_helper, signed_here = helper
     start = max(0.0, through_helper - signed_here)
     helpers = start * count
@@ -1114,17 +1120,22 @@ def where_the_time_goes(runs: dict[str, Measurement], helper: tuple[float, float
         f" signed in-process {signed_here:.2f} CPU s: {start:.2f} CPU s per start, {helpers:.1f} CPU s for"
         f" {count} clones. (c) used {c.cpu - signed.cpu:.1f} CPU s more than (s) and took"
         f" {c.wall - signed.wall:.1f} s longer. The tool signs each clone's header itself, as (s) does.",
-        f"- **The S3 stand-in** shares the cores: receiving the uploads cost moto {ingest:.1f} CPU s more in (a)"
-        f" than in (s), about {ingest / cores:.1f} s of wall time that a real S3",
-        f"  would not take from this machine. Without that share, (a) would take about {without:.1f} s:"
-        f" (a)/(s) {without / signed.wall:.2f}, (a)/(c) {without / c.wall:.2f} (an estimate, not a run).",
+        f"- **The AWS stand-in (moto)** shares the cores: receiving the uploads and answering the repository"
+        f" data's CodeCommit reads cost it {ingest:.1f} CPU s more in (a) than in (s), about {ingest / cores:.1f} s",
+        f"  of wall time that AWS would not take from this machine. Without that share, (a) would take about"
+        f" {without:.1f} s: (a)/(s) {without / signed.wall:.2f}, (a)/(c) {without / c.wall:.2f} (an estimate, not a"
+        " run).",
+        f"- **The repository data** (pull requests, comments, settings: 6 calls per repository, plus up to 25"
+        f" commits' comments on a first backup) is the difference between (a) and (a-git), git alone:"
+        f" {a.wall:.1f} s against {git_only.wall:.1f} s; (a-git)/(s) is {git_only.wall / signed.wall:.2f}.",
         f"- **The tool's own Python process** used {a.own_cpu:.1f} CPU s in (a) (listing, zipping each mirror twice to"
         f" hash it before the upload, uploading), {d.own_cpu:.1f} in (d) and {e.own_cpu:.1f} in (e).",
         f"- **(d) and (e)** took {d.wall:.1f} s and {e.wall:.1f} s. Before its first repository, each spent"
         f" about {d.first_repository:.1f} s and {e.first_repository:.1f} s starting Python and botocore,"
         " creating the clients, asking STS who it is and listing the repositories and the bucket (from"
         f" the tool's log). (d) then checked {count} repositories in {d.wall - d.first_repository:.1f} s,"
-        f" one ref listing and one HeadObject each, {4 * WORKERS} at a time. In (e) the changed repository"
+        f" one ref listing, one HeadObject and the data's 6 CodeCommit reads each, {4 * WORKERS} at a time."
+        " In (e) the changed repository"
         f" took {e.slowest_ok:.1f} s from its check to its upload, one step after the other. Start-up plus"
         f" that chain is {e.first_repository + e.slowest_ok:.1f} s, against 0.1 x (a) = {0.1 * a.wall:.1f} s.",
     ]
