@@ -22,6 +22,7 @@ import base64
 import dataclasses
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
@@ -40,7 +41,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -791,6 +792,9 @@ class RefListing:
         options: dict[str, Any] = {"maxsize": connections, "ssl_context": context, "retries": False, "timeout": timeout}
         self.direct = urllib3.PoolManager(**options)
         self.proxied = proxy_manager(env.get("https_proxy") or env.get("HTTPS_PROXY"), options)
+        for manager in (self.direct, self.proxied):
+            if manager is not None:  # connections that say which request they serve, for the deadline
+                manager.pool_classes_by_scheme = watched_pools()
         self.no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
         self.env = env
         self.max_bytes = max_bytes
@@ -808,6 +812,12 @@ class RefListing:
         http = self.proxied if self.proxied is not None and not bypass else self.direct
         headers = {"Authorization": authorization, "User-Agent": f"git/2 ({PROJECT} {__version__})"}
         started = time.monotonic()
+        # The deadline holds for the status line and headers too, which urllib3 reads with a timeout per
+        # read only: when it passes, the connection's socket is shut, and the read waiting on it ends.
+        expired = threading.Event()
+        watchdog = threading.Timer(self.deadline, cut_off, args=(threading.get_ident(), expired))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             response = http.request(
                 "GET", f"{url}/info/refs?service=git-upload-pack", headers=headers, preload_content=False
@@ -824,7 +834,13 @@ class RefListing:
                 raise
             response.release_conn()
         except urllib3.exceptions.HTTPError as error:
-            raise TransientError(f"listing refs failed: {type(error).__name__} at {url}") from None
+            if not expired.is_set():
+                raise TransientError(f"listing refs failed: {type(error).__name__} at {url}") from None
+        finally:
+            watchdog.cancel()
+            WATCHED.pop(threading.get_ident(), None)
+        if expired.is_set():  # the deadline, not the server, ended what was read: never taken as an answer
+            raise TransientError(f"listing refs failed: no complete answer from {url} in {self.deadline:.0f}s")
         return parse_advertisement(data, url)
 
     def body(self, response: Any, url: str, started: float) -> bytes:
@@ -842,6 +858,44 @@ class RefListing:
                 raise TransientError(f"listing refs failed: no complete answer from {url} in {self.deadline:.0f}s")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+WATCHED: dict[int, Any] = {}  # thread -> the connection its ref listing is using now
+
+
+def cut_off(thread: int, expired: threading.Event) -> None:
+    """Shut the socket of a thread's listing whose deadline has passed (the thread's read then fails)."""
+    import socket
+
+    expired.set()
+    connection = WATCHED.get(thread)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with suppress(OSError):  # closed meanwhile
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+@functools.cache
+def watched_pools() -> dict[str, Any]:
+    """urllib3's pool classes, whose connections note, as each request starts, which thread uses them."""
+    import urllib3.connection
+    import urllib3.connectionpool
+
+    def watched(base: Any) -> Any:
+        class Watched(base):
+            def request(self, *args: Any, **kwargs: Any) -> Any:
+                WATCHED[threading.get_ident()] = self
+                return super().request(*args, **kwargs)
+
+        return Watched
+
+    class HTTP(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = watched(urllib3.connection.HTTPConnection)
+
+    class HTTPS(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = watched(urllib3.connection.HTTPSConnection)
+
+    return {"http": HTTP, "https": HTTPS}
 
 
 def proxy_manager(proxy: str | None, options: dict[str, Any]) -> Any:

@@ -5,6 +5,7 @@ read strictly and within a byte cap and a deadline."""
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,8 @@ def test_behind_an_https_proxy_the_clones_and_the_checks_go_through_it(
 
 class UnendingGitEndpoint:
     """An HTTPS endpoint whose ref advertisement never ends: `endless` sends 64 KiB pieces as fast as
-    the client takes them, `drip` one byte every 0.2 s. A listing must give up on both."""
+    the client takes them, `drip` one byte every 0.2 s, `headers` never ends its headers, one byte
+    every 0.2 s. A listing must give up on each."""
 
     def __init__(self, root: Path) -> None:
         import http.server
@@ -189,6 +191,13 @@ class UnendingGitEndpoint:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the name http.server calls
+                if "headers" in self.path:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    with suppress(OSError):  # the client gave up: what the test wants
+                        while not stop.wait(0.2):
+                            self.wfile.write(b"z")
+                            self.wfile.flush()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-git-upload-pack-advertisement")
                 self.end_headers()
@@ -219,7 +228,11 @@ class UnendingGitEndpoint:
 
 @pytest.mark.parametrize(
     ("name", "message", "transient"),
-    [("endless", "is over 1.0 MiB", False), ("drip", "no complete answer from", True)],
+    [
+        ("endless", "is over 1.0 MiB", False),
+        ("drip", "no complete answer from", True),
+        ("headers", "no complete answer from", True),  # each read within its timeout, but never the end
+    ],
 )
 def test_a_ref_listing_has_a_byte_cap_and_a_deadline(tmp_path: Path, name: str, message: str, transient: bool) -> None:
     import resource
