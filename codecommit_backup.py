@@ -382,14 +382,6 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
     for pattern in settings.include + settings.exclude:
         if not pattern or pattern.count("[") != pattern.count("]"):
             raise ConfigError(f"malformed glob {pattern!r}: close every '[' with ']'")
-    if settings.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, not {settings.workers}")
-    if settings.tries < 1:
-        raise ConfigError(f"--tries must be at least 1, not {settings.tries}")
-    if settings.compression not in COMPRESSIONS:
-        raise ConfigError(f"--compression must be one of {', '.join(COMPRESSIONS)}")
-    if settings.sse not in (None, *SSE_MODES):
-        raise ConfigError(f"--sse must be one of {', '.join(SSE_MODES)}")
     if settings.sse == "aws:kms" and not settings.kms_key_id:
         raise ConfigError(
             "--sse aws:kms needs --kms-key-id: the source account's default key aws/s3 "
@@ -1074,15 +1066,20 @@ class DataReader:
             raise TransientError(f"reading {operation} failed: {redact(str(error))}") from None
         return answer
 
-    def pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
-        """Every item of a paged answer: the call again with each nextToken, to the end."""
+    def answers(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every page of a paged answer: the call again with each nextToken, to the end."""
         token = None
         while True:
             answer = self.call(operation, **params, **({"nextToken": token} if token else {}))
-            yield from answer.get(key, [])
+            yield answer
             token = answer.get("nextToken")
             if not token:
                 return
+
+    def pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
+        """Every item of a paged list, across its pages."""
+        for answer in self.answers(operation, **params):
+            yield from answer.get(key, [])
 
 
 def data_failure(error: Any, operation: str, repo: Repository) -> RepositoryError:
@@ -1137,14 +1134,8 @@ def probe_data(reader: DataReader) -> DataProbe:
     name = reader.repo.name
     repository = reader.call("get_repository", repositoryName=name)["repositoryMetadata"]
     tags: dict[str, str] = {}
-    token = None
-    while True:  # ListTagsForResource pages, but botocore has no paginator for it
-        answer = reader.call(
-            "list_tags_for_resource", resourceArn=repository["Arn"], **({"nextToken": token} if token else {})
-        )
+    for answer in reader.answers("list_tags_for_resource", resourceArn=repository["Arn"]):  # a map a page
         tags.update(answer.get("tags", {}))
-        if not (token := answer.get("nextToken")):
-            break
     triggers = reader.call("get_repository_triggers", repositoryName=name)
     templates = list(
         reader.pages(
@@ -2710,6 +2701,14 @@ def codecommit_origin(git_dir: Path) -> str:
     return match[1] if match else ""
 
 
+def empty_repository(work: Path, env: Mapping[str, str]) -> Path:
+    """An empty bare repository of the tool's own, for a git command that needs none: git then looks
+    in no folder around it."""
+    empty = work / "empty.git"
+    git_in(None, "init", "--quiet", "--bare", "--template=", str(empty), env=env, cwd=work)
+    return empty
+
+
 def check_restore_target(request: RestoreRequest, codecommit: Any, env: Mapping[str, str], work: Path) -> None:
     """Refuse a target in the way before anything is downloaded."""
     target = request.to
@@ -2718,9 +2717,7 @@ def check_restore_target(request: RestoreRequest, codecommit: Any, env: Mapping[
         raise RestoreError(f"{target} exists and is not empty: choose another folder or give --force")
     if request.create_repo and get_repository(codecommit, request.create_repo) is not None and not request.force:
         raise RestoreError(f"CodeCommit repository {request.create_repo} exists in {request.region}: choose a new name")
-    empty = work / "empty.git"  # an empty repository of the tool's own: git looks nowhere else
-    git_in(None, "init", "--quiet", "--bare", "--template=", str(empty), env=env, cwd=work)
-    if request.push_to and not request.force and listed_refs(request.push_to, env, empty).refs:
+    if request.push_to and not request.force and listed_refs(request.push_to, env, empty_repository(work, env)).refs:
         raise RestoreError(f"{redact(request.push_to)} already has refs: push to an empty repository or give --force")
 
 

@@ -68,7 +68,7 @@ def codecommit_actions(*functions: str) -> set[str]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
-            if node.func.attr in ("call", "pages") and node.args and isinstance(node.args[0], ast.Constant):
+            if node.func.attr in ("call", "pages", "answers") and node.args and isinstance(node.args[0], ast.Constant):
                 found.add(api[node.args[0].value])
             elif isinstance(node.func.value, ast.Name) and node.func.value.id == "codecommit":
                 found.add(api[node.func.attr])
