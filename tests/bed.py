@@ -14,8 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import codecommit_backup
 from tests.credserver import CredentialsServer
 from tests.gitserver import GitServer
 from tests.motoserver import MotoServer
+from tests.throttle import AccountRate
 
 # Fake credentials, distinctive so that a scan can find any leak of them.
 ACCESS_KEY = "AKIATESTBACKUP000001"
@@ -115,6 +117,16 @@ class Bed:
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         return boto3.client(service, region_name=region)
+
+    def throttle_account(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> AccountRate:
+        """Give the account one request rate (a token bucket of ``burst`` tokens refilled at ``rate`` a
+        second) for CodeCommit's API and git endpoint together, as AWS has: an API call that finds it
+        empty gets CodeCommit's XML 400 ThrottlingException, a git request HTTP 429. Returns the bucket,
+        whose ``allowed`` and ``throttled`` count requests by kind ("api", "git")."""
+        bucket = AccountRate(rate, burst, clock)
+        self.moto.account_rate = bucket
+        self.git_server.account_rate = bucket
+        return bucket
 
     def reviewer(self, region: str = "us-east-1") -> Any:
         """A CodeCommit client that acts as the second user (REVIEWER_ARN)."""
@@ -278,6 +290,8 @@ def bed(
     git_server.authorizations.clear()
     git_server.pushes.clear()
     git_server.max_refs_per_push = 4000  # CodeCommit's limit
+    git_server.account_rate = None  # no throttling unless a test asks (moto.reset() clears moto's)
+    git_server.advertise_symref = True
     # One CodeCommit: a repository created through the API can be cloned and pushed at once, and
     # its default branch is the git server's HEAD.
     moto.on_create_repository = git_server.create_repo
@@ -287,6 +301,8 @@ def bed(
     moto.codecommit.identities.update(IDENTITIES)
     yield Bed(moto, git_server, tmp_path, capsys)
     git_server.fail_clear()
+    git_server.account_rate = moto.account_rate = None
+    git_server.advertise_symref = True
 
 
 def zip_members(data: bytes) -> list[str]:

@@ -1,5 +1,6 @@
 """An in-memory CodeCommit beyond git: pull requests, comments, reactions, approvals, approval rules
-and templates, triggers, tags and the repository description, for moto's server.
+and templates, triggers, tags and the repository description, for moto's server; and the Resource
+Groups Tagging API's GetResources for CodeCommit repositories, answered from those tags.
 
 moto 5.2.5 knows CodeCommit repositories only. This module keeps the rest as plain Python state
 (``CodeCommitModel``) and answers the API's JSON calls from it, following botocore's service model
@@ -17,6 +18,19 @@ What it takes from elsewhere:
   move refs there. Without it, any call that needs a commit answers as if the commit did not exist.
 - The caller is the request's access key, looked up in ``model.identities`` (access key -> ARN);
   an unknown key acts as ``arn:aws:iam::<account>:user/<access key>``.
+
+Repositories as a whole: GetRepository and BatchGetRepositories answer the same RepositoryMetadata
+(moto's, with no null members and ``kmsKeyId`` AWS's managed key unless CreateRepository named one).
+BatchGetRepositories takes at most 100 names, as the service model's
+MaximumRepositoryNamesExceededException says ("Currently, this number is 100"; older docs said 25).
+
+Tags: a repository has, or had, tags once CreateRepository or TagResource gave it some; the tagging
+API's GetResources lists only those (AWS: "GetResources does not return untagged resources"), a
+repository whose tags were all removed with none. install_resource_tagging() answers GetResources
+when its ``ResourceTypeFilters`` name only ``codecommit`` or ``codecommit:repository``; moto answers
+every other query. It pages by ``ResourcesPerPage`` (1 to 100, 100 by default: the model documents
+no default) and ``model.page_size``, ends with ``PaginationToken`` "" as AWS does, honours
+``TagFilters``, and answers InvalidParameterException for a bad parameter or token.
 
 Paging: every paginated operation pages at ``min(maxResults or the documented default,
 model.page_size)``. ``page_size`` is small by default (2) so that a client that ignores
@@ -37,13 +51,21 @@ Where AWS's behaviour is not documented, this model picks one and says so here:
   model does not know who pushed). It does not notice a merge made outside CodeCommit.
 - An approval rule template applies to a new pull request when its content names no
   DestinationReferences or names the pull request's destination.
+- ListRepositoriesForApprovalRuleTemplate lists repositories by name; its page sizes, like the
+  other template lists', are this model's choice (100 by default, up to 1,000).
+- BatchGetRepositories answers each name once, in the order asked; a missing one is in both
+  ``repositoriesNotFound`` and ``errors`` (RepositoryDoesNotExistException). An empty list is
+  refused (RepositoryNamesRequiredException), although the model says the array "can be empty".
 
 What AWS does and this model does not: merges other than fast-forward (squash, three-way), the
 update and deletion of approval rules and comments' content edits (UpdateComment), reopening,
-ListRepositoriesForApprovalRuleTemplate and the batch calls, encryption errors, a default branch set
-by the first push (CreatePullRequest without destinationReference needs UpdateDefaultBranch first),
-and checking that a trigger's target exists (only TestRepositoryTriggers fails, for the ARNs in
-``model.missing_trigger_targets``).
+the batch calls other than BatchGetRepositories (BatchGetCommits, the batch template associations,
+BatchDescribeMergeConflicts), encryption errors (in BatchGetRepositories' ``errors`` too), a default
+branch set by the first push (CreatePullRequest without destinationReference needs
+UpdateDefaultBranch first), checking that a trigger's target exists (only TestRepositoryTriggers
+fails, for the ARNs in ``model.missing_trigger_targets``), and in GetResources ``TagsPerPage``
+paging, compliance details, ``ResourceARNList`` queries and expired tokens
+(PaginationTokenExpiredException).
 """
 
 from __future__ import annotations
@@ -62,9 +84,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from moto.codecommit.models import codecommit_backends
 from moto.codecommit.responses import CodeCommitResponse
 from moto.core.exceptions import JsonRESTError
 from moto.core.utils import camelcase_to_underscores
+from moto.resourcegroupstaggingapi.exceptions import ResourceGroupsTaggingAPIError
+from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
 
 T = TypeVar("T")
 
@@ -78,6 +103,7 @@ PAGE_LIMITS: dict[str, tuple[int, int]] = {
     "GetCommentReactions": (1000, 1000),  # "The default is the same as the allowed maximum, 1,000"
     "ListAssociatedApprovalRuleTemplatesForRepository": (100, 1000),
     "ListApprovalRuleTemplates": (100, 1000),
+    "ListRepositoriesForApprovalRuleTemplate": (100, 1000),
     "ListTagsForResource": (1000, 1000),  # no maxResults in its input; it still pages
 }
 DEFAULT_PAGE_SIZE = 2
@@ -93,6 +119,14 @@ MAX_TEMPLATES_PER_REPOSITORY = 25  # CodeCommit's quotas
 MAX_TRIGGERS = 10  # CodeCommit's quotas: triggers per repository
 MAX_TRIGGER_BRANCHES = 100  # CodeCommit's quotas: branches per trigger
 MAX_TAGS = 50  # AWS's limit on tags per resource
+# BatchGetRepositories: "The maximum number of allowed repository names was exceeded. Currently, this number
+# is 100." (MaximumRepositoryNamesExceededException in the service model; older docs said 25).
+MAX_BATCH_REPOSITORY_NAMES = 100
+DEFAULT_KMS_KEY = "alias/aws/codecommit"  # AWS's managed key, what a repository created without one uses
+# The Resource Groups Tagging API's GetResources: ResourcesPerPage is "a minimum of 1 and a maximum value of
+# 100"; the model gives no default, so this one is the maximum.
+MAX_RESOURCES_PER_PAGE = 100
+CODECOMMIT_RESOURCE_TYPES = frozenset({"codecommit", "codecommit:repository"})  # "service[:resourceType]"
 TRIGGER_EVENTS = frozenset({"all", "updateReference", "createReference", "deleteReference"})
 EVENT_TYPES = (
     "PULL_REQUEST_CREATED",
@@ -1337,8 +1371,8 @@ def untag_resource(model: CodeCommitModel, call: Call) -> dict[str, Any]:
         raise error("TagKeysListRequiredException", "A list of tag keys is required.")
     if any(key.lower().startswith("aws:") for key in keys):
         raise error("InvalidSystemTagUsageException", "Tags that start with aws: are reserved.")
-    current = model.region(call.account, call.region).tags.setdefault(name, {})
-    for key in keys:
+    current = model.region(call.account, call.region).tags.get(name)  # never tagged: stays never tagged
+    for key in keys if current is not None else ():
         current.pop(key, None)
     return {}
 
@@ -1349,6 +1383,52 @@ def list_tags_for_resource(model: CodeCommitModel, call: Call) -> dict[str, Any]
     tags = sorted(model.region(call.account, call.region).tags.get(name, {}).items())
     page, token = _page(model, call, "ListTagsForResource", tags, lambda item: item[0], (name,))
     return _with_token({"tags": dict(page)}, token)
+
+
+def repository_metadata(repository: Any) -> dict[str, Any]:
+    """A moto repository as GetRepository answers it: no null members (moto writes null for a
+    description never given), and AWS's managed key when none was given."""
+    metadata = {key: value for key, value in repository.repository_metadata.items() if value is not None}
+    metadata.setdefault("kmsKeyId", DEFAULT_KMS_KEY)
+    return metadata
+
+
+@operation("BatchGetRepositories")
+def batch_get_repositories(model: CodeCommitModel, call: Call) -> dict[str, Any]:
+    """Each name once, in the order asked. A name that does not exist is in ``repositoriesNotFound``
+    and in ``errors`` (RepositoryDoesNotExistException is a value of the errors' errorCode); AWS does
+    not document whether it is listed in both. An empty list is refused like a missing one, although the
+    model says "The array itself can be empty": the harsher reading."""
+    names = call.get("repositoryNames")
+    if not names:
+        raise error("RepositoryNamesRequiredException", "At least one repository name is required.")
+    if len(names) > MAX_BATCH_REPOSITORY_NAMES:
+        raise error(
+            "MaximumRepositoryNamesExceededException",
+            f"At most {MAX_BATCH_REPOSITORY_NAMES} repository names are allowed, not {len(names)}.",
+        )
+    for name in names:
+        if not isinstance(name, str) or not _REPOSITORY_NAME.fullmatch(name):
+            raise error("InvalidRepositoryNameException", f"The repository name {name!r} is not valid.")
+    found, missing = [], []
+    for name in dict.fromkeys(names):
+        repository = call.repositories.get(name)
+        if repository is None:
+            missing.append(name)
+        else:
+            found.append(repository_metadata(repository))
+    return {
+        "repositories": found,
+        "repositoriesNotFound": missing,
+        "errors": [
+            {
+                "repositoryName": name,
+                "errorCode": "RepositoryDoesNotExistException",
+                "errorMessage": f"{name} does not exist",
+            }
+            for name in missing
+        ],
+    }
 
 
 @operation("UpdateRepositoryDescription")
@@ -1455,6 +1535,17 @@ def list_approval_rule_templates(model: CodeCommitModel, call: Call) -> dict[str
     return _with_token({"approvalRuleTemplateNames": page}, token)
 
 
+@operation("ListRepositoriesForApprovalRuleTemplate")
+def list_repositories_for_approval_rule_template(model: CodeCommitModel, call: Call) -> dict[str, Any]:
+    """The repositories associated with the template, by name."""
+    template = _template(model, call)
+    associations = model.region(call.account, call.region).associations
+    names = sorted(name for name, templates in associations.items() if template.name in templates)
+    operation_name = "ListRepositoriesForApprovalRuleTemplate"
+    page, token = _page(model, call, operation_name, names, lambda name: name, (template.name,))
+    return _with_token({"repositoryNames": page}, token)
+
+
 @operation("AssociateApprovalRuleTemplateWithRepository")
 def associate_approval_rule_template_with_repository(model: CodeCommitModel, call: Call) -> dict[str, Any]:
     template = _template(model, call)
@@ -1490,6 +1581,7 @@ def list_associated_approval_rule_templates_for_repository(model: CodeCommitMode
 
 _MOTO_GET_REPOSITORY = CodeCommitResponse.get_repository
 _MOTO_DELETE_REPOSITORY = CodeCommitResponse.delete_repository
+_MOTO_GET_RESOURCES = ResourceGroupsTaggingAPIResponse.get_resources
 
 
 def _call(response: Any, model: CodeCommitModel) -> Call:
@@ -1519,12 +1611,9 @@ def install(model: CodeCommitModel) -> None:
         setattr(CodeCommitResponse, camelcase_to_underscores(name), responder(handler))
 
     def get_repository(self: Any) -> str:
-        answer = json.loads(_MOTO_GET_REPOSITORY(self))
-        metadata = answer.get("repositoryMetadata", {})
-        for key in [key for key, value in metadata.items() if value is None]:
-            del metadata[key]  # moto writes null for a description never given
-        metadata.setdefault("kmsKeyId", "alias/aws/codecommit")  # AWS's managed key, when none was given
-        return json.dumps(answer)
+        _MOTO_GET_REPOSITORY(self)  # moto's errors for a bad or unknown name
+        repository = self.codecommit_backend.repositories[self._get_param("repositoryName")]
+        return json.dumps({"repositoryMetadata": repository_metadata(repository)})
 
     def delete_repository(self: Any) -> str:
         answer = _MOTO_DELETE_REPOSITORY(self)
@@ -1533,3 +1622,90 @@ def install(model: CodeCommitModel) -> None:
 
     CodeCommitResponse.get_repository = get_repository  # type: ignore[method-assign]
     CodeCommitResponse.delete_repository = delete_repository  # type: ignore[method-assign]
+    install_resource_tagging(model)
+
+
+# -- the Resource Groups Tagging API, for CodeCommit repositories ----------------------------------
+
+
+def tagging_error(message: str) -> ResourceGroupsTaggingAPIError:
+    """The tagging API's HTTP 400 for a bad parameter (its model's InvalidParameterException)."""
+    return ResourceGroupsTaggingAPIError("InvalidParameterException", message)
+
+
+def get_resources(
+    model: CodeCommitModel, account: str, region: str, repositories: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """GetResources with ``ResourceTypeFilters`` naming CodeCommit repositories only: the repositories
+    that have or had tags ("GetResources does not return untagged resources"; one whose tags were all
+    removed stays, with no tags), by ARN, ``ResourcesPerPage`` (1 to 100) at a time and never more than
+    ``model.page_size``; ``TagFilters`` keep a resource that has every filter's key, with one of its
+    values if the filter lists any. ``PaginationToken`` is "" on the last page, as AWS answers it.
+    ``TagsPerPage`` is checked (100 to 500, as moto does) but pages by resources only."""
+    if params.get("ResourceARNList"):
+        raise tagging_error("ResourceARNList cannot be combined with ResourceTypeFilters.")
+    per_page = params.get("ResourcesPerPage")
+    if per_page is not None and not 1 <= int(per_page) <= MAX_RESOURCES_PER_PAGE:
+        raise tagging_error(f"ResourcesPerPage must be between 1 and {MAX_RESOURCES_PER_PAGE}.")
+    tags_per_page = params.get("TagsPerPage")
+    if tags_per_page is not None and not 100 <= int(tags_per_page) <= 500:
+        raise tagging_error("TagsPerPage must be between 100 and 500.")
+    tag_filters = params.get("TagFilters") or []
+    for tag_filter in tag_filters:
+        if not tag_filter.get("Key"):
+            raise tagging_error("A TagFilter needs a Key.")
+    size = int(per_page) if per_page is not None else MAX_RESOURCES_PER_PAGE
+    if model.page_size is not None:
+        size = min(size, model.page_size)
+
+    def matches(tags: dict[str, str]) -> bool:
+        return all(f["Key"] in tags and (not f.get("Values") or tags[f["Key"]] in f["Values"]) for f in tag_filters)
+
+    tagged = model.region(account, region).tags
+    resources = sorted(
+        (repositories[name].repository_metadata["Arn"], tags)
+        for name, tags in tagged.items()
+        if name in repositories and matches(tags)
+    )
+    scope = hashlib.sha256(
+        json.dumps(["GetResources", sorted(params.get("ResourceTypeFilters") or []), tag_filters]).encode()
+    ).hexdigest()[:16]
+    start = 0
+    token = params.get("PaginationToken")
+    if token:
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            if not isinstance(decoded, dict) or decoded.get("scope") != scope or "after" not in decoded:
+                raise ValueError("a token from another query")
+            after = str(decoded["after"])
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as invalid:
+            raise tagging_error("The PaginationToken is not valid.") from invalid
+        start = next((i for i, (arn, _) in enumerate(resources) if arn > after), len(resources))
+    page = resources[start : start + size]
+    next_token = ""
+    if start + size < len(resources) and page:
+        next_token = base64.urlsafe_b64encode(json.dumps({"scope": scope, "after": page[-1][0]}).encode()).decode()
+    return {
+        "ResourceTagMappingList": [
+            {"ResourceARN": arn, "Tags": [{"Key": key, "Value": value} for key, value in sorted(tags.items())]}
+            for arn, tags in page
+        ],
+        "PaginationToken": next_token,
+    }
+
+
+def install_resource_tagging(model: CodeCommitModel) -> None:
+    """Answer the tagging API's GetResources from ``model`` when its ``ResourceTypeFilters`` name only
+    CodeCommit (moto's own tagging API does not know the model's repository tags); moto answers the rest."""
+
+    def respond(self: Any) -> Any:
+        params = json.loads(self.body or "{}") if isinstance(self.body, (str, bytes)) else {}
+        filters = params.get("ResourceTypeFilters") or []
+        if not filters or not set(filters) <= CODECOMMIT_RESOURCE_TYPES:
+            return _MOTO_GET_RESOURCES(self)
+        account, region = self.current_account, self.region
+        with model.lock:
+            repositories = codecommit_backends[account][region].repositories
+            return json.dumps(get_resources(model, account, region, repositories, params))
+
+    ResourceGroupsTaggingAPIResponse.get_resources = respond  # type: ignore[method-assign]

@@ -16,6 +16,17 @@ request on. Keys added with ``add_key(..., expires=...)`` are refused once expir
 refuses a signature made with temporary credentials that have run out. ``slow()`` makes the
 server wait, after checking the signature, before it answers a service: a transfer that takes
 a while, during which the client's processes can be watched.
+
+``account_rate`` (a tests/throttle.py ``AccountRate``, None by default) is the account's request rate,
+which CodeCommit shares between git clients and API calls: each authenticated request takes a token
+once its signature checks out, and one that finds the bucket empty is answered HTTP 429 before the
+backend runs. An unauthenticated request (the 401 challenge) or a refused signature takes none.
+
+Nothing documents that CodeCommit's smart-HTTP advertisement names HEAD's branch, so with
+``advertise_symref = False`` the server drops the ``symref=HEAD:<ref>`` capability from the protocol v0
+upload-pack advertisement (GET info/refs?service=git-upload-pack without ``Git-Protocol: version=2``).
+git still clones, guessing HEAD from the object ids. The protocol v2 ``ls-refs`` answer
+(``symref-target:``) is left as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from __future__ import annotations
 import gzip
 import hmac
 import ipaddress
+import itertools
 import os
 import re
 import shutil
@@ -48,6 +60,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from werkzeug.datastructures import Authorization
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import get_input_stream
+
+from tests.throttle import GIT, AccountRate
 
 PIECE = 64 * 1024
 MAX_SIGNATURE_AGE = timedelta(minutes=15)
@@ -168,6 +182,10 @@ class GitServer:
         # (repository name, ref updates) for each receive-pack POST passed to the backend. git
         # first probes with an empty request (0 updates) when the real one is over http.postBuffer.
         self.pushes: list[tuple[str, int]] = []
+        # The account's request rate, shared with the API (Bed.throttle_account); None: no limit.
+        self.account_rate: AccountRate | None = None
+        # False: no symref=HEAD:<ref> in the v0 upload-pack advertisement, as nothing says CodeCommit sends it.
+        self.advertise_symref = True
         self.endpoint = ""
         self.ca_file = self.root / "tls" / "cert.pem"
         self._failures: dict[str, tuple[int, int | None]] = {}
@@ -360,6 +378,9 @@ class GitServer:
             return _reply(start_response, 403, "access denied: invalid or expired signature")
         with self._lock:
             self.authorizations.append(header)
+        rate = self.account_rate
+        if rate is not None and not rate.take(GIT):
+            return _reply(start_response, 429, "Rate exceeded")
         if not self.repo_path(region, name).is_dir():
             return _reply(start_response, 404, "repository not found")
         time.sleep(self._take_slowness(service))
@@ -451,8 +472,47 @@ class GitServer:
             process.stdout.close()
             process.wait()
             return _reply(start_response, 500, "git http-backend failed")
+        if not self.advertise_symref and _is_v0_upload_pack_advertisement(environ, service, status):
+            first = _without_head_symref(process.stdout)
+            headers = [(key, value) for key, value in headers if key.lower() != "content-length"]
+            start_response(_status_line(status), headers)
+            return itertools.chain([first], _stream(process, process.stdout))
         start_response(_status_line(status), headers)
         return _stream(process, process.stdout)
+
+
+def _is_v0_upload_pack_advertisement(environ: dict[str, Any], service: str, status: int) -> bool:
+    query = environ.get("QUERY_STRING", "").split("&")
+    v2 = "version=2" in environ.get("HTTP_GIT_PROTOCOL", "").split(":")
+    return status == 200 and service == "/info/refs" and "service=git-upload-pack" in query and not v2
+
+
+def _read_pkt(stream: IO[bytes]) -> bytes:
+    """One whole pkt-line, its length included; b"" at the end of the stream."""
+    head = stream.read(4)
+    if len(head) < 4:
+        return head
+    length = int(head, 16)
+    return head + (stream.read(length - 4) if length > 4 else b"")
+
+
+def _without_head_symref(stream: IO[bytes]) -> bytes:
+    """Read a v0 smart-HTTP advertisement up to its first ref line (``# service=...``, a flush, then
+    ``<oid> <ref>``, NUL, the capabilities) and return those bytes with ``symref=HEAD:...`` dropped
+    from the capabilities and the pkt-line's length fixed; the rest of ``stream`` is left unread."""
+    taken = b""
+    while True:
+        packet = _read_pkt(stream)
+        if len(packet) <= 4 or b"\0" not in packet:  # the end, a flush, or the "# service=" line
+            taken += packet
+            if len(packet) < 4:
+                return taken
+            continue
+        ref, _, capabilities = packet[4:].partition(b"\0")
+        end = b"\n" if capabilities.endswith(b"\n") else b""
+        kept = [word for word in capabilities.split() if not word.startswith(b"symref=HEAD:")]
+        payload = ref + b"\0" + b" ".join(kept) + end
+        return taken + b"%04x" % (len(payload) + 4) + payload
 
 
 def _stream(process: subprocess.Popen[bytes], stdout: IO[bytes]) -> Iterator[bytes]:

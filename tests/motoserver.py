@@ -16,8 +16,22 @@ its ``page_size`` (2 by default, None for AWS's own) caps every page it answers,
 map an access key to the caller's ARN, and its ``git`` is the git server it reads commits from.
 
 Every CodeCommit call is counted by operation name in ``server.calls`` (a Counter), and
-``server.throttle(operation, times)`` answers the next ``times`` calls of that operation with
-ThrottlingException ("Rate exceeded", HTTP 400), as AWS does when a caller goes too fast.
+``server.throttle(operation, times, shape="json")`` answers the next ``times`` calls of that operation
+with ThrottlingException ("Rate exceeded", HTTP 400): as moto's JSON errors (``__type``), or with
+``shape="xml"`` as real CodeCommit does (``THROTTLED_XML``: an XML body with no ``x-amzn-ErrorType``
+header, which botocore reports as error code "400" and does not retry).
+
+``server.account_rate`` (a tests/throttle.py ``AccountRate``, None by default) is the account's request
+rate: every CodeCommit call, ListRepositories included, takes a token from it, and one that finds it
+empty gets that XML 400. ``Bed.throttle_account`` shares one bucket with the git server, as AWS shares one
+limit between the API and git clients.
+
+The Resource Groups Tagging API's GetResources for ``ResourceTypeFilters=["codecommit:repository"]``
+is answered from the model's repository tags (moto's own tagging API does not know them); moto answers
+every other query.
+
+What AWS does and these stand-ins do not: a limit on concurrent requests ("overall active requests"),
+and AWS's own numbers (it publishes none: a test picks the rate and the burst).
 
 moto's response class is shared by every server in the process: the last one started
 answers these calls.
@@ -30,6 +44,7 @@ import logging
 import re
 import threading
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +58,7 @@ from moto.sts.exceptions import STSClientError
 from moto.sts.responses import TokenResponse
 
 from tests.codecommit_model import CodeCommitModel, install
+from tests.throttle import API, AccountRate
 
 ACCOUNT_ID = "123456789012"  # moto's default account; STS agrees
 _MOTO_CREATE_REPOSITORY = CodeCommitResponse.create_repository  # before any install wraps it
@@ -52,6 +68,14 @@ _MOTO_BUCKET_RESPONSE = S3Response._bucket_response
 _MOTO_KEY_RESPONSE = S3Response._key_response
 _SIGNED_REGION = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/s3/")
 _REPOSITORY_NAME = re.compile(r"[\w.-]+")  # what moto's own CodeCommit calls valid
+# How real CodeCommit answers a throttled API call: HTTP 400, no x-amzn-ErrorType header, and an XML body
+# in a JSON API (boto/boto3#3663 for ListTagsForResource; hashicorp/terraform-provider-aws#7075 for
+# GetRepository, whose logged answer has only Connection, Content-Length: 80, Date and X-Amzn-Requestid
+# headers; the 80 bytes, indentation included, in hex in jckuester/awsls#4). botocore's JSON parser then
+# reports the error code "400" with the XML as the message, and none of its retry modes retries it.
+# One difference is left: moto's Flask answer always carries a Content-Type, so this one says text/xml.
+THROTTLED_XML = "<ThrottlingException>\n  <Message>Rate exceeded</Message>\n</ThrottlingException>\n"
+THROTTLE_SHAPES = ("json", "xml")
 
 
 class MotoServer:
@@ -62,7 +86,9 @@ class MotoServer:
         self.expired_tokens: set[str] = set()  # session tokens STS answers with ExpiredToken
         self.calls: Counter[str] = Counter()  # CodeCommit calls by operation name
         self.denied: set[str] = set()  # CodeCommit operations answered with AccessDeniedException
-        self._throttles: dict[str, int] = {}
+        self._throttles: dict[str, tuple[int, str]] = {}  # operation -> (calls left, answer shape)
+        # The account's request rate, shared with the git server (Bed.throttle_account); None: no limit.
+        self.account_rate: AccountRate | None = None
         self._lock = threading.Lock()  # for calls and throttles: the server answers in threads
         self.codecommit = CodeCommitModel()  # CodeCommit beyond git: pull requests, comments, settings
         # S3 answers a request signed for another region than the bucket's with PermanentRedirect (301)
@@ -104,32 +130,37 @@ class MotoServer:
         self.bucket_regions_enforced = False
         self.redirects = 0
         self.denied.clear()
+        self.account_rate = None
         with self._lock:
             self.calls.clear()
             self._throttles.clear()
         self.codecommit.reset()
 
-    def throttle(self, operation: str, times: int) -> None:
+    def throttle(self, operation: str, times: int, shape: str = "json") -> None:
         """Answer the next ``times`` calls of a CodeCommit ``operation`` (e.g. "GetPullRequest")
-        with ThrottlingException; 0 cancels."""
+        with ThrottlingException; 0 cancels. ``shape`` "json" answers as moto's other errors do
+        (``__type`` ThrottlingException, which botocore retries); "xml" as real CodeCommit does
+        (``THROTTLED_XML``, which botocore reports as error code "400" and does not retry)."""
+        if shape not in THROTTLE_SHAPES:
+            raise ValueError(f"shape must be one of {THROTTLE_SHAPES}, not {shape!r}")
         with self._lock:
             if times > 0:
-                self._throttles[operation] = times
+                self._throttles[operation] = (times, shape)
             else:
                 self._throttles.pop(operation, None)
 
-    def _count_call(self, operation: str) -> bool:
-        """Count a call; whether to answer it with ThrottlingException."""
+    def _count_call(self, operation: str) -> str | None:
+        """Count a call; the shape of the ThrottlingException to answer it with, or None."""
         with self._lock:
             self.calls[operation] += 1
-            left = self._throttles.get(operation, 0)
+            left, shape = self._throttles.get(operation, (0, "json"))
             if left <= 0:
-                return False
+                return None
             if left == 1:
                 del self._throttles[operation]
             else:
-                self._throttles[operation] = left - 1
-            return True
+                self._throttles[operation] = (left - 1, shape)
+            return shape
 
     def __enter__(self) -> MotoServer:
         return self.start()
@@ -193,15 +224,28 @@ def install_repository_hooks(server: MotoServer) -> None:
     CodeCommitResponse.create_repository = create_repository  # type: ignore[method-assign]
 
 
+def throttled(shape: str) -> tuple[int, dict[str, str], str]:
+    """The answer to a throttled CodeCommit call, as ``shape`` ("json" or "xml") says."""
+    if shape == "xml":
+        return 400, {"Content-Type": "text/xml", "x-amzn-RequestId": str(uuid.uuid4())}, THROTTLED_XML
+    body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+    return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
+
+
 def install_call_accounting(server: MotoServer) -> None:
-    """Count every CodeCommit call in ``server.calls`` and answer those ``server.throttle`` asked for
-    with ThrottlingException."""
+    """Count every CodeCommit call (ListRepositories and the model's operations too: they all pass
+    through ``call_action``) in ``server.calls``; answer those ``server.throttle`` asked for with
+    ThrottlingException, and, when ``server.account_rate`` is set, each call that finds it empty with
+    real CodeCommit's XML 400."""
 
     def call_action(self: Any) -> Any:
         action = self._get_action()
-        if server._count_call(action):
-            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
-            return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
+        shape = server._count_call(action)
+        if shape is not None:
+            return throttled(shape)
+        rate = server.account_rate
+        if rate is not None and not rate.take(API):
+            return throttled("xml")
         if action in server.denied:  # as IAM answers a role without the action
             message = f"User is not authorized to perform: codecommit:{action}"
             body = json.dumps({"__type": "AccessDeniedException", "message": message})

@@ -24,6 +24,7 @@ from tests.codecommit_model import OPERATIONS, REACTIONS
 from tests.reviews import DESCRIPTION, RULE, TAGS, TEMPLATE, TEMPLATE_CONTENT, ReviewHistory, seed_review_history
 
 SERVICE = botocore.session.get_session().get_service_model("codecommit")
+TAGGING = botocore.session.get_session().get_service_model("resourcegroupstaggingapi")
 ONCE = botocore.config.Config(retries={"mode": "standard", "max_attempts": 1})
 # Errors any AWS JSON API can answer, beyond an operation's own list.
 COMMON_ERRORS = {"ThrottlingException"}
@@ -321,6 +322,11 @@ def exercise_the_rest(bed: Bed, history: ReviewHistory) -> None:
         == (history.commits["open_first"])
     )
     assert codecommit.list_approval_rule_templates()["approvalRuleTemplateNames"] == [TEMPLATE]
+    listed = codecommit.list_repositories_for_approval_rule_template(approvalRuleTemplateName=TEMPLATE)
+    assert listed["repositoryNames"] == [history.repository] and "nextToken" not in listed
+    batch = codecommit.batch_get_repositories(repositoryNames=[history.repository, "never-made"])
+    assert [repository["repositoryName"] for repository in batch["repositories"]] == [history.repository]
+    assert batch["repositoriesNotFound"] == ["never-made"]
     codecommit.disassociate_approval_rule_template_from_repository(
         approvalRuleTemplateName=TEMPLATE, repositoryName=history.repository
     )
@@ -843,3 +849,191 @@ def test_create_repository_keeps_its_tags_and_reactions_replace_each_other(bed: 
     assert only["reaction"] == {"emoji": REACTIONS[2][0], "shortCode": REACTIONS[2][1], "unicode": REACTIONS[2][2]}
     codecommit.put_comment_reaction(commentId=cid, reactionValue="")
     assert codecommit.get_comment_reactions(commentId=cid)["reactionsForComment"] == []
+
+
+# -- the batch and reverse-lookup calls --------------------------------------------------------------
+
+
+def test_batch_get_repositories_answers_what_get_repository_answers(
+    bed: Bed, answers: list[tuple[str, int, Any]]
+) -> None:
+    codecommit = boto3.client("codecommit", region_name="us-east-1", config=ONCE)
+    codecommit.create_repository(repositoryName="alpha", repositoryDescription="the first")
+    key = "arn:aws:kms:us-east-1:123456789012:key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    codecommit.create_repository(repositoryName="beta", kmsKeyId=key)
+    codecommit.create_repository(repositoryName="gamma")
+    codecommit.update_default_branch(repositoryName="gamma", defaultBranchName="main")
+    bed.client("codecommit", "eu-west-1").create_repository(repositoryName="delta")  # another region
+
+    batch = codecommit.batch_get_repositories(repositoryNames=["gamma", "alpha", "delta", "beta", "gamma"])
+
+    expected = [
+        codecommit.get_repository(repositoryName=name)["repositoryMetadata"] for name in ("gamma", "alpha", "beta")
+    ]
+    assert batch["repositories"] == expected  # in the order asked, each once
+    assert [metadata["kmsKeyId"] for metadata in expected] == ["alias/aws/codecommit", "alias/aws/codecommit", key]
+    assert (expected[0]["defaultBranch"], expected[1]["repositoryDescription"]) == ("main", "the first")
+    assert "repositoryDescription" not in expected[0]  # never null
+    assert batch["repositoriesNotFound"] == ["delta"]
+    assert batch["errors"] == [
+        {
+            "repositoryName": "delta",
+            "errorCode": "RepositoryDoesNotExistException",
+            "errorMessage": "delta does not exist",
+        }
+    ]
+    most = codecommit.batch_get_repositories(repositoryNames=[f"r-{i}" for i in range(99)] + ["alpha"])
+    assert len(most["repositoriesNotFound"]) == 99 and len(most["repositories"]) == 1  # 100: the maximum
+
+    cases = [
+        ([], "RepositoryNamesRequiredException"),
+        ([f"r-{i}" for i in range(101)], "MaximumRepositoryNamesExceededException"),
+        (["alpha", "bad name"], "InvalidRepositoryNameException"),
+    ]
+    for names, expected_code in cases:
+        with pytest.raises(ClientError) as failed:
+            codecommit.batch_get_repositories(repositoryNames=names)
+        assert (len(names), error_code(failed)) == (len(names), expected_code)
+    seen = check_answers(answers)
+    assert seen == {"CreateRepository", "UpdateDefaultBranch", "GetRepository", "BatchGetRepositories"}
+
+
+def pages(client: Any, method: str, key: str, **params: Any) -> list[list[Any]]:
+    """Each page's ``key`` list, following ``nextToken`` to the end (botocore has no paginator for these)."""
+    found = []
+    for _ in range(100):
+        page = getattr(client, method)(**params)
+        found.append(page[key])
+        if "nextToken" not in page:
+            return found
+        params["nextToken"] = page["nextToken"]
+    raise AssertionError(f"{method} never ended")
+
+
+def test_list_repositories_for_approval_rule_template_pages_to_the_end(
+    bed: Bed, answers: list[tuple[str, int, Any]]
+) -> None:
+    codecommit = boto3.client("codecommit", region_name="us-east-1", config=ONCE)
+    for template in ("t-one", "t-two", "t-three"):
+        codecommit.create_approval_rule_template(
+            approvalRuleTemplateName=template, approvalRuleTemplateContent=TEMPLATE_CONTENT
+        )
+    names = [f"repo-{i}" for i in range(5)]
+    for name in reversed(names):
+        codecommit.create_repository(repositoryName=name)
+    associate = codecommit.associate_approval_rule_template_with_repository
+    for name in names[:4]:
+        associate(approvalRuleTemplateName="t-one", repositoryName=name)
+    associate(approvalRuleTemplateName="t-two", repositoryName="repo-4")
+    method, key = "list_repositories_for_approval_rule_template", "repositoryNames"
+
+    assert pages(codecommit, method, key, approvalRuleTemplateName="t-one") == [names[0:2], names[2:4]]  # pages of 2
+    assert pages(codecommit, method, key, approvalRuleTemplateName="t-one", maxResults=1) == [[n] for n in names[:4]]
+    assert pages(codecommit, method, key, approvalRuleTemplateName="t-two") == [["repo-4"]]
+    assert pages(codecommit, method, key, approvalRuleTemplateName="t-three") == [[]]
+    assert pages(codecommit, "list_approval_rule_templates", "approvalRuleTemplateNames") == [
+        ["t-one", "t-three"],
+        ["t-two"],
+    ]
+    token = codecommit.list_repositories_for_approval_rule_template(approvalRuleTemplateName="t-one")["nextToken"]
+
+    codecommit.delete_repository(repositoryName="repo-0")
+    codecommit.disassociate_approval_rule_template_from_repository(
+        approvalRuleTemplateName="t-one", repositoryName="repo-2"
+    )
+    bed.moto.codecommit.page_size = None  # AWS's own page sizes
+    answer = codecommit.list_repositories_for_approval_rule_template(approvalRuleTemplateName="t-one")
+    assert answer == {"repositoryNames": ["repo-1", "repo-3"], "ResponseMetadata": answer["ResponseMetadata"]}
+    assert codecommit.list_repositories_for_approval_rule_template(approvalRuleTemplateName="t-one", maxResults=1000)
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"approvalRuleTemplateName": "t-none"}, "ApprovalRuleTemplateDoesNotExistException"),
+        ({"approvalRuleTemplateName": "t" * 101}, "InvalidApprovalRuleTemplateNameException"),
+        ({"approvalRuleTemplateName": "t-one", "maxResults": 0}, "InvalidMaxResultsException"),
+        ({"approvalRuleTemplateName": "t-one", "maxResults": 1001}, "InvalidMaxResultsException"),
+        ({"approvalRuleTemplateName": "t-two", "nextToken": token}, "InvalidContinuationTokenException"),
+        ({"approvalRuleTemplateName": "t-one", "nextToken": "junk"}, "InvalidContinuationTokenException"),
+    ]
+    for params, expected in cases:
+        with pytest.raises(ClientError) as failed:
+            codecommit.list_repositories_for_approval_rule_template(**params)
+        assert (params, error_code(failed)) == (params, expected)
+    assert "ListRepositoriesForApprovalRuleTemplate" in check_answers(answers)
+
+
+# -- the Resource Groups Tagging API -----------------------------------------------------------------
+
+
+def test_get_resources_lists_tagged_repositories_page_by_page(bed: Bed) -> None:
+    codecommit = bed.client("codecommit")
+
+    def create(name: str, **tags: str) -> str:
+        made = codecommit.create_repository(repositoryName=name, **({"tags": tags} if tags else {}))
+        return str(made["repositoryMetadata"]["Arn"])
+
+    a = create("a-tagged", team="a")
+    b = create("b-tagged")
+    codecommit.tag_resource(resourceArn=b, tags={"team": "b", "cost": "1"})
+    c = create("c-was-tagged", team="c")
+    codecommit.untag_resource(resourceArn=c, tagKeys=["team"])  # had tags: still listed, with none
+    d = create("d-never-tagged")
+    codecommit.untag_resource(resourceArn=d, tagKeys=["team"])  # never had any: not listed
+    create("e-deleted", team="e")
+    codecommit.delete_repository(repositoryName="e-deleted")
+    bed.client("codecommit", "eu-west-1").create_repository(repositoryName="f-elsewhere", tags={"team": "f"})
+    tagging = boto3.client("resourcegroupstaggingapi", region_name="us-east-1", config=ONCE)
+    raw: list[tuple[int, Any]] = []
+
+    def record(response_dict: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if response_dict is not None:
+            raw.append((response_dict["status_code"], json.loads(response_dict["body"])))
+
+    tagging.meta.events.register("response-received", record)
+    only = {"ResourceTypeFilters": ["codecommit:repository"]}
+
+    first = tagging.get_resources(**only)  # the model's page size: 2
+    second = tagging.get_resources(**only, PaginationToken=first["PaginationToken"])
+    assert first["PaginationToken"] and second["PaginationToken"] == ""  # "" at the end, as AWS answers
+    listed = first["ResourceTagMappingList"] + second["ResourceTagMappingList"]
+    assert listed == [
+        {"ResourceARN": a, "Tags": [{"Key": "team", "Value": "a"}]},
+        {"ResourceARN": b, "Tags": [{"Key": "cost", "Value": "1"}, {"Key": "team", "Value": "b"}]},
+        {"ResourceARN": c, "Tags": []},
+    ]
+    paginated = list(
+        tagging.get_paginator("get_resources").paginate(ResourceTypeFilters=["codecommit"], ResourcesPerPage=1)
+    )
+    assert [page["ResourceTagMappingList"] for page in paginated] == [[item] for item in listed]
+    bed.moto.codecommit.page_size = None
+    assert tagging.get_resources(**only)["ResourceTagMappingList"] == listed
+    filtered = tagging.get_resources(**only, TagFilters=[{"Key": "team", "Values": ["b", "c"]}])
+    assert [item["ResourceARN"] for item in filtered["ResourceTagMappingList"]] == [b]
+    filtered = tagging.get_resources(**only, TagFilters=[{"Key": "cost"}, {"Key": "team"}])
+    assert [item["ResourceARN"] for item in filtered["ResourceTagMappingList"]] == [b]
+    west = boto3.client("resourcegroupstaggingapi", region_name="eu-west-1").get_resources(**only)
+    assert [item["Tags"] for item in west["ResourceTagMappingList"]] == [[{"Key": "team", "Value": "f"}]]
+
+    for params in (
+        {**only, "ResourcesPerPage": 101},
+        {**only, "PaginationToken": "junk"},
+        {**only, "PaginationToken": first["PaginationToken"], "TagFilters": [{"Key": "team"}]},  # another query's
+        {**only, "ResourceARNList": [a]},
+    ):
+        with pytest.raises(ClientError) as failed:
+            tagging.get_resources(**params)
+        assert (params, error_code(failed)) == (params, "InvalidParameterException")
+
+    s3 = bed.client("s3")  # other resource types are moto's own
+    s3.create_bucket(Bucket="tagged-bucket")
+    s3.put_bucket_tagging(Bucket="tagged-bucket", Tagging={"TagSet": [{"Key": "team", "Value": "s3"}]})
+    buckets = tagging.get_resources(ResourceTypeFilters=["s3"])["ResourceTagMappingList"]
+    assert [item["ResourceARN"] for item in buckets] == ["arn:aws:s3:::tagged-bucket"]
+
+    operation = TAGGING.operation_model("GetResources")
+    declared = {shape.name for shape in operation.error_shapes}
+    for status, body in raw:
+        if status == 200:
+            assert misfits(body, operation.output_shape) == []
+        else:
+            assert (status, body["__type"].rsplit("#", 1)[-1] in declared) == (400, True)
+    assert len(raw) == 13  # every answer above (the eu-west-1 client records none) was walked

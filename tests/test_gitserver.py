@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitserver import GitServer, count_ref_updates, signature
+from tests.throttle import AccountRate
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # noqa: S105 (a fake key for the local server)
@@ -403,3 +404,115 @@ def test_set_head_refuses_bad_or_missing_repositories(server: GitServer) -> None
         server.set_head("us-east-1", "..", "main")
     with pytest.raises(FileNotFoundError):
         server.set_head("us-east-1", "never-created", "main")
+
+
+# -- the account's request rate -----------------------------------------------------------------------
+
+
+def test_an_empty_account_bucket_answers_429_after_the_signature_check(
+    server: GitServer, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(env, tmp_path / "work", server.create_repo("us-east-1", "rated"))
+    now = [0.0]
+    bucket = AccountRate(rate=1, burst=2, clock=lambda: now[0])
+    monkeypatch.setattr(server, "account_rate", bucket)
+    url = "/v1/repos/rated/info/refs?service=git-upload-pack"
+
+    def signed() -> int:
+        return https_get(server, url, ACCESS_KEY, signed_password(server, "rated"))[0]
+
+    assert https_get(server, url)[0] == 401  # the challenge takes no token
+    assert https_get(server, url, ACCESS_KEY, "not-a-signature")[0] == 403  # nor a refused signature
+    assert [signed(), signed(), signed()] == [200, 200, 429]
+    assert bucket.allowed == {"git": 2} and bucket.throttled == {"git": 1}
+    status, _, body = https_request(server, "GET", url, ACCESS_KEY, signed_password(server, "rated"))
+    assert (status, body) == (429, b"Rate exceeded\n")
+
+    result = git(env, "clone", "--mirror", "codecommit::us-east-1://rated", str(tmp_path / "clone"), check=False)
+    assert result.returncode != 0 and "429" in result.stderr
+    assert not (tmp_path / "clone").exists()
+
+    now[0] += 1  # one token back
+    assert signed() == 200
+    now[0] += 60  # a full bucket: a clone takes a token per request (and must fit in the burst)
+    monkeypatch.setattr(bucket, "burst", 10.0)
+    git(env, "clone", "--mirror", "codecommit::us-east-1://rated", str(tmp_path / "clone"))
+    assert refs(env, tmp_path / "clone") == refs(env, server.repo_path("us-east-1", "rated"))
+    assert bucket.throttled == {"git": 3}
+
+
+# -- an advertisement without symref=HEAD: ---------------------------------------------------------------
+
+
+def pkt_lines(data: bytes) -> list[bytes]:
+    """Split a pkt-line stream, checking every length; a flush is b""."""
+    lines, at = [], 0
+    while at < len(data):
+        length = int(data[at : at + 4], 16)
+        assert length == 0 or 4 <= length <= len(data) - at, f"a bad pkt-line length at {at}"
+        lines.append(data[at + 4 : at + length] if length else b"")
+        at += length or 4
+    return lines
+
+
+def advertisement(server: GitServer, name: str, headers: dict[str, str] | None = None) -> bytes:
+    path = f"/v1/repos/{name}/info/refs?service=git-upload-pack"
+    status, _, body = https_request(server, "GET", path, ACCESS_KEY, signed_password(server, name), headers=headers)
+    assert status == 200
+    return body
+
+
+def headed_repository(server: GitServer, env: dict[str, str], tmp_path: Path, name: str) -> tuple[str, str]:
+    """A repository whose HEAD is release (one commit ahead of main); returns (main, release) commits."""
+    repo = server.create_repo("us-east-1", name)
+    work = tmp_path / "work"
+    main = seed(env, work, repo)
+    git(env, "-C", str(work), "checkout", "-q", "-b", "release")
+    (work / "release.txt").write_text("release")
+    git(env, "-C", str(work), "add", "release.txt")
+    git(env, "-C", str(work), "commit", "-q", "-m", "release")
+    git(env, "-C", str(work), "push", "-q", str(repo), "release")
+    server.set_head("us-east-1", name, "release")
+    return main, git(env, "-C", str(work), "rev-parse", "HEAD").stdout.strip()
+
+
+def test_the_v0_advertisement_can_leave_out_symref_head(
+    server: GitServer, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, release = headed_repository(server, env, tmp_path, "symref")
+    with_symref = pkt_lines(advertisement(server, "symref"))
+    v2 = advertisement(server, "symref", {"Git-Protocol": "version=2"})
+    monkeypatch.setattr(server, "advertise_symref", False)
+    without = pkt_lines(advertisement(server, "symref"))
+
+    assert with_symref[:2] == without[:2] == [b"# service=git-upload-pack\n", b""]
+    first, _, capabilities = with_symref[2].partition(b"\0")
+    assert b"symref=HEAD:refs/heads/release" in capabilities.split()
+    kept = [word for word in capabilities.split() if not word.startswith(b"symref=")]
+    assert without[2] == first + b"\0" + b" ".join(kept) + b"\n"  # every other capability, in order
+    assert first == release.encode() + b" HEAD"
+    assert b"symref=" not in b"".join(without)
+    assert with_symref[3:] == without[3:]  # the refs themselves are untouched
+    assert without[-1] == b""
+    assert advertisement(server, "symref", {"Git-Protocol": "version=2"}) == v2  # protocol v2: as it was
+
+
+def test_git_clones_and_lists_a_server_without_symref_head(
+    server: GitServer, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main, release = headed_repository(server, env, tmp_path, "nosymref")
+    v0 = ["-c", "protocol.version=0"]
+    url = "codecommit::us-east-1://nosymref"
+    assert f"ref: refs/heads/release\tHEAD\n{release}\tHEAD" in git(env, *v0, "ls-remote", "--symref", url).stdout
+    monkeypatch.setattr(server, "advertise_symref", False)
+
+    listed = git(env, *v0, "ls-remote", "--symref", url).stdout
+    assert "ref:" not in listed
+    assert listed.splitlines() == [f"{release}\tHEAD", f"{main}\trefs/heads/main", f"{release}\trefs/heads/release"]
+    clone = tmp_path / "clone"
+    git(env, *v0, "clone", "-q", url, str(clone))  # HEAD guessed from the object id it names
+    assert git(env, "-C", str(clone), "branch", "--show-current").stdout.strip() == "release"
+    assert (clone / "release.txt").read_text() == "release"
+    mirror = tmp_path / "mirror.git"
+    git(env, *v0, "clone", "-q", "--mirror", url, str(mirror))
+    assert refs(env, mirror) == refs(env, server.repo_path("us-east-1", "nosymref"))
