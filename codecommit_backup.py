@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import dataclasses
 import datetime as dt
 import fnmatch
@@ -26,6 +27,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -190,6 +192,20 @@ OPTIONS = (
     Option("--sse", "server-side encryption", ("backup",), one_of(*SSE_MODES)),
     Option("--kms-key-id", "KMS key for --sse aws:kms", ("backup",)),
     Option("--tries", "tries for each clone and upload", ("backup",), whole(1), 3, metavar="N"),
+    Option(
+        "--api-rate",
+        "CodeCommit requests a second in each region, API and git together: a ceiling (default: adaptive only)",
+        ("backup", "restore"),
+        whole(1),
+        metavar="N",
+    ),
+    Option(
+        "--deadline",
+        "minutes after which no repository starts; the run reports those not reached (default: none)",
+        ("backup",),
+        whole(1),
+        metavar="MINUTES",
+    ),
     Option("--work-dir", "folder for temporary files (default: the system's)", ("backup", "restore", "verify")),
     Option("--report-dir", "folder for the JUnit report", ("backup", "verify", "status"), default="reports"),
     Option("--shard", "back up only shard I of N, for parallel builds", ("backup",), shard, metavar="I/N"),
@@ -282,6 +298,8 @@ class Settings:
     report_dir: str = default_of("--report-dir")
     shard: tuple[int, int] | None = None  # (I, N): back up only shard I of N, 1-based
     api_max_attempts: int = API_MAX_ATTEMPTS  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
+    api_rate: int | None = None  # CodeCommit requests a second per region, at most; None: adaptive only
+    deadline: int | None = None  # minutes after the start past which no repository starts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -418,6 +436,13 @@ class TransientError(RepositoryError):
     transient = True
 
 
+class Throttled(TransientError):
+    """CodeCommit's git endpoint said to slow down (HTTP 429 or 503): tried again at the run's pace, for
+    as long as the pace's patience lasts, without counting against --tries."""
+
+    generation: int | None = None  # the pace's generation that gave the request its turn, when known
+
+
 class RepositoryGone(RepositoryError):
     """The repository was deleted after it was listed."""
 
@@ -442,6 +467,182 @@ def redact(text: str) -> str:
     return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
 
 
+# ------------------------------------------------------------------------------- pace
+#
+# CodeCommit allows an account in a region a number of requests a second that AWS does not publish,
+# and "all calls to CodeCommit, whether from an application, the AWS CLI, a Git client, or the AWS
+# Management Console" share it (the user guide's troubleshooting). It answers a throttled API call
+# in a shape botocore does not know: HTTP 400, no x-amzn-ErrorType header, and an XML body
+# <ThrottlingException><Message>Rate exceeded</Message></ThrottlingException> (boto/boto3#3663 for
+# ListTagsForResource, terraform-provider-aws#7075 for GetRepository), which botocore reads as the
+# error code "400" and never retries. So a throttle is recognised here whatever its shape, once, on
+# each CodeCommit client's events; and every request of a run to one region, API call or git,
+# draws from that region's one Pace.
+
+THROTTLE_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+# What a throttle's body says, in XML or JSON; looked for only in answers of these statuses.
+THROTTLE_TEXT = re.compile(rb"ThrottlingException|Throttling|TooManyRequestsException|Rate exceeded")
+THROTTLE_STATUSES = (400, 429, 503)
+START_RATE = 25.0  # requests a second a region starts at, doubled each second until the first throttle
+MIN_RATE = 0.5  # requests a second: the slowest a pace goes
+RATE_CUT = 0.7  # a throttle sets the rate to this share of what the service let through
+RATE_WINDOW = 1.0  # seconds of answers that say what the service lets through
+RATE_GROWTH = 0.4  # CUBIC's scale (botocore's adaptive mode's): how fast the rate grows back
+THROTTLE_PATIENCE = 15 * 60.0  # seconds a throttled request is tried again, in a run without --deadline
+
+
+def is_throttle(status: int, code: str, body: bytes) -> bool:
+    """Whether an answer is a throttle: a code that says so, HTTP 429, or a 400 or 503 whose body
+    (XML or JSON, parsed or not) names a throttle."""
+    if code in THROTTLE_CODES or status == 429:
+        return True
+    return status in THROTTLE_STATUSES and THROTTLE_TEXT.search(body[:4096]) is not None
+
+
+class Pace:
+    """The request rate of one account in one region, shared by every thread of a run, API calls and
+    git requests alike. It starts at START_RATE and doubles each second (TCP's slow start) until the
+    first throttle. A throttle sets the rate to RATE_CUT of what the service let through in the last
+    RATE_WINDOW seconds, once for all the requests that the rate before it let go; then the rate grows
+    back on CUBIC's curve, as botocore's adaptive mode does. It never goes above `ceiling`
+    (--api-rate), nor grows past twice what was sent, so a quiet spell does not open the gates.
+    `clock` and `sleep` are passed in, so that a test can drive it without waiting."""
+
+    def __init__(
+        self,
+        ceiling: float | None = None,
+        *,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.ceiling = ceiling
+        self.rate = min(START_RATE, ceiling or math.inf)  # requests a second now
+        self.deadline = deadline  # on `clock`: throttled requests are tried again until then
+        self.clock, self.sleep = clock, sleep
+        self.lock = threading.Lock()
+        self.started = self.next_slot = clock()
+        self.sent: collections.deque[float] = collections.deque()
+        self.let_through: collections.deque[float] = collections.deque()
+        self.last_cut = -math.inf
+        self.peak = self.rate  # the rate last throttled
+        self.generation = 0  # how many times the rate was cut
+        self.requests = self.throttles = 0
+
+    def acquire(self, requests: int = 1) -> int:
+        """Wait for the turn of `requests` requests (a clone makes several). Returns the rate's
+        generation that gave the turn, for `throttled`."""
+        with self.lock:
+            now = self.clock()
+            self.requests += requests
+            self.sent.extend([now] * requests)
+            self._forget(now)
+            self._grow(now)
+            generation = self.generation
+            start = max(now, self.next_slot)
+            self.next_slot = start + requests / self.rate
+        if start > now:
+            self.sleep(start - now)
+        return generation
+
+    def answered(self) -> None:
+        """An answer that was not a throttle."""
+        with self.lock:
+            self.let_through.append(self.clock())
+
+    def throttled(self, generation: int | None = None) -> None:
+        """A throttle of a request that the rate of `generation` let go: slow down, once for all the
+        requests an earlier rate let go (a burst sent by many threads at once, or turns given before
+        the last slowdown). Without a generation, at most once a window."""
+        with self.lock:
+            now = self.clock()
+            self.throttles += 1
+            if generation is not None and generation != self.generation:
+                return
+            if generation is None and now - self.last_cut < RATE_WINDOW:
+                return
+            self._forget(now)
+            # What the service let through a second, over the window (or the run so far, if shorter).
+            through = len(self.let_through) / max(0.25, min(RATE_WINDOW, now - self.started))
+            self.peak = max(MIN_RATE, min(self.rate, through))
+            self.rate = max(MIN_RATE, RATE_CUT * self.peak)
+            if self.ceiling is not None:
+                self.rate = min(self.rate, self.ceiling)
+            self.last_cut = now
+            self.generation += 1
+            self.next_slot = max(self.next_slot, now + 1 / self.rate)
+
+    def patient(self, since: float) -> bool:
+        """Whether a request throttled first at `since` may be tried again: until the run's deadline,
+        or THROTTLE_PATIENCE without one."""
+        now = self.clock()
+        return now < self.deadline if self.deadline is not None else now - since < THROTTLE_PATIENCE
+
+    def _forget(self, now: float) -> None:
+        for times in (self.sent, self.let_through):
+            while times and times[0] < now - RATE_WINDOW:
+                times.popleft()
+
+    def _grow(self, now: float) -> None:
+        """Before any throttle, double each second; after one, CUBIC's curve: back to the rate that was
+        throttled (`peak`) in K seconds, slowly near it, then faster beyond it."""
+        if self.rate == self.ceiling:
+            return
+        if self.generation == 0:
+            target = START_RATE * 2 ** (now - self.started)
+        else:
+            recover = ((1 - RATE_CUT) * self.peak / RATE_GROWTH) ** (1 / 3)
+            target = self.peak + RATE_GROWTH * (now - self.last_cut - recover) ** 3
+        cap = min(self.ceiling or math.inf, max(2 * len(self.sent) / RATE_WINDOW, MIN_RATE))
+        self.rate = max(self.rate, min(cap, target))
+
+
+class PacedRetries:
+    """The retries of one CodeCommit client, in place of botocore's (which the client has off): each
+    request waits for its turn at the region's pace; a throttle, whatever its shape, gets the error
+    code ThrottlingException in the parsed answer (so every caller sees a throttle), slows the pace
+    and is tried again while the pace is patient; any other error is retried as botocore's standard
+    mode would (its conditions and backoff) up to `attempts` in all, without a retry budget that a
+    busy minute could empty."""
+
+    def __init__(self, pace: Pace, attempts: int) -> None:
+        from botocore.retries import standard
+
+        self.pace = pace
+        self.turns = threading.local()  # each thread's last request's turn: botocore sends in the caller's thread
+        self.adapter = standard.RetryEventAdapter()
+        self.conditions = standard.StandardRetryConditions(max_attempts=attempts)
+        self.backoff = standard.ExponentialBackoff()
+
+    def install(self, client: Any) -> None:
+        events = client.meta.events
+        service = client.meta.service_model.service_id.hyphenize()
+        events.register(f"before-send.{service}", self.before_send)
+        events.register_first(f"needs-retry.{service}", self.needs_retry)
+
+    def before_send(self, **_: Any) -> None:
+        self.turns.generation = self.pace.acquire()  # returns None: botocore then sends the request itself
+
+    def needs_retry(self, **kwargs: Any) -> float | None:
+        """botocore's needs-retry event: seconds to wait before trying again, or None for no retry."""
+        response = kwargs.get("response")
+        if response is not None:
+            http, parsed = response
+            error = parsed.get("Error", {})
+            if http.status_code >= 400 and is_throttle(http.status_code, error.get("Code", ""), http.content or b""):
+                if error.get("Code") not in THROTTLE_CODES:
+                    error.update(Code="ThrottlingException", Message="Rate exceeded")
+                self.pace.throttled(getattr(self.turns, "generation", None))
+                since = kwargs["request_dict"]["context"].setdefault("throttled_since", self.pace.clock())
+                return 0.0 if self.pace.patient(since) else None  # the pace spaces the next try
+            self.pace.answered()
+        context = self.adapter.create_retry_context(**kwargs)
+        if self.conditions.is_retryable(context):
+            delay: float = self.backoff.delay_amount(context)
+            return delay
+        return None
+
+
 # ----------------------------------------------------------------------------- source
 
 
@@ -463,6 +664,118 @@ def list_repository_names(codecommit: Any) -> Iterator[str]:
             yield entry["repositoryName"]
 
 
+def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
+    """The repository's metadata, or None if it does not exist."""
+    try:
+        return codecommit.get_repository(repositoryName=name)["repositoryMetadata"]
+    except codecommit.exceptions.RepositoryDoesNotExistException:
+        return None
+
+
+def each_page(call: Callable[..., dict[str, Any]], **params: Any) -> Iterator[dict[str, Any]]:
+    """Every page of a paged CodeCommit answer: the call again with each nextToken, to the end."""
+    token = None
+    while True:
+        answer = call(**params, **({"nextToken": token} if token else {}))
+        yield answer
+        token = answer.get("nextToken")
+        if not token:
+            return
+
+
+# BatchGetRepositories takes at most 25 names in the API reference's older pages (100 in newer ones):
+# 25 works everywhere, and is 400 calls for 10,000 repositories.
+BATCH_GET_REPOSITORIES = 25
+TAGGING_PAGE = 100  # the Resource Groups Tagging API's largest GetResources page
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionFacts:
+    """What a run reads once for a region instead of once for each repository. Where a read failed
+    (or a run named its repositories), the repositories read their own: `templates` or `tags` None."""
+
+    metadata: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # name -> repositoryMetadata
+    gone: frozenset[str] = frozenset()  # names BatchGetRepositories did not find: deleted since the listing
+    templates: Mapping[str, Sequence[str]] | None = None  # name -> associated approval rule template names
+    tags: Mapping[str, Mapping[str, str]] | None = None  # repository ARN -> tags
+
+
+def repositories_metadata(codecommit: Any, names: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
+    """GetRepository's answer for each name, BATCH_GET_REPOSITORIES a call, and the names not found.
+    A name the answer lists under `errors` (its KMS key, say) is in neither: it reads its own."""
+    found: dict[str, Any] = {}
+    missing: set[str] = set()
+    for start in range(0, len(names), BATCH_GET_REPOSITORIES):
+        answer = codecommit.batch_get_repositories(repositoryNames=list(names[start : start + BATCH_GET_REPOSITORIES]))
+        found.update({entry["repositoryName"]: entry for entry in answer.get("repositories", [])})
+        missing.update(answer.get("repositoriesNotFound", []))
+    return found, missing
+
+
+def named_repositories(codecommit: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The metadata of the named repositories that exist: BatchGetRepositories, or GetRepository for
+    each name when the role may not batch (a role made before the job used it)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return repositories_metadata(codecommit, names)[0]
+    except ClientError as error:
+        if not error.response.get("Error", {}).get("Code", "").startswith("AccessDenied"):
+            raise
+        logger.warning("the role may not call codecommit:BatchGetRepositories; reading each repository alone")
+        return {name: metadata for name in names if (metadata := get_repository(codecommit, name)) is not None}
+
+
+def template_associations(codecommit: Any) -> dict[str, list[str]]:
+    """Each repository's approval rule templates, from the templates' side: ListApprovalRuleTemplates,
+    then ListRepositoriesForApprovalRuleTemplate for each (1 + templates calls for a region, not one
+    a repository)."""
+    associated: dict[str, list[str]] = {}
+    for page in each_page(codecommit.list_approval_rule_templates):
+        for template in page.get("approvalRuleTemplateNames", []):
+            listing = each_page(
+                codecommit.list_repositories_for_approval_rule_template, approvalRuleTemplateName=template
+            )
+            for repositories in listing:
+                for name in repositories.get("repositoryNames", []):
+                    associated.setdefault(name, []).append(template)
+    return associated
+
+
+def repository_tags(tagging: Any) -> dict[str, dict[str, str]]:
+    """Every tagged CodeCommit repository's tags by ARN, from the Resource Groups Tagging API (100 a
+    call, and its own rate limit, not CodeCommit's). A repository never tagged is not listed."""
+    tags: dict[str, dict[str, str]] = {}
+    pages = tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=["codecommit:repository"], ResourcesPerPage=TAGGING_PAGE
+    )
+    for page in pages:
+        for resource in page.get("ResourceTagMappingList", []):
+            tags[resource["ResourceARN"]] = {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+    return tags
+
+
+def region_facts(codecommit: Any, tagging: Any, names: Sequence[str], data: bool = True) -> RegionFacts:
+    """A region's facts for the repositories `names`: their metadata, and with `data` their templates
+    and (with a `tagging` client) tags. Each read that fails is named in a warning, and its part is
+    read per repository instead: slower, never wrong."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def attempt(what: str, read: Callable[[], Any], otherwise: Any) -> Any:
+        try:
+            return read()
+        except (BotoCoreError, ClientError, KeyError, TypeError) as error:
+            logger.warning("could not read %s for the region, so each repository reads its own: %s", what, error)
+            return otherwise
+
+    metadata, gone = attempt("BatchGetRepositories", lambda: repositories_metadata(codecommit, names), ({}, set()))
+    templates = (
+        attempt("the approval rule templates", lambda: template_associations(codecommit), None) if data else None
+    )
+    tags = attempt("tag:GetResources", lambda: repository_tags(tagging), None) if data and tagging else None
+    return RegionFacts(metadata, frozenset(gone), templates, tags)
+
+
 def matches(name: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
     if include and not any(fnmatch.fnmatchcase(name, pattern) for pattern in include):
         return False
@@ -475,6 +788,7 @@ class Selection:
 
     repositories: list[Repository]
     missing: list[tuple[str, str]]  # (regions searched, name)
+    metadata: dict[tuple[str, str], Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # of --repos
 
 
 def select_repositories(
@@ -485,15 +799,15 @@ def select_repositories(
 ) -> Selection:
     """List each region, or look up the names given with --repos, then apply the globs."""
     found: list[Repository] = []
+    known: dict[tuple[str, str], Mapping[str, Any]] = {}
     if settings.repos:
-        seen: set[str] = set()
         for region in settings.regions:
-            client = codecommit_for(region)
+            metadata = named_repositories(codecommit_for(region), settings.repos)
             for name in settings.repos:
-                metadata = get_repository(client, name)
-                if metadata is not None:
-                    seen.add(name)
-                    found.append(Repository(region, name, metadata["Arn"]))
+                if name in metadata:
+                    known[region, name] = metadata[name]
+                    found.append(Repository(region, name, metadata[name]["Arn"]))
+        seen = {name for _, name in known}
         missing = [(",".join(settings.regions), name) for name in settings.repos if name not in seen]
     else:
         missing = []
@@ -506,7 +820,7 @@ def select_repositories(
         index, count = settings.shard
         chosen = [repo for repo in chosen if shard_of(repo.region, repo.name, count) == index]
         missing = [(regions, name) for regions, name in missing if shard_of(regions, name, count) == index]
-    return Selection(chosen, missing)
+    return Selection(chosen, missing, known)
 
 
 def shard_of(region: str, name: str, count: int) -> int:
@@ -529,14 +843,6 @@ def existing_repositories(codecommit_for: Callable[[str], Any], regions: Iterabl
             logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
             found[region] = None
     return found
-
-
-def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
-    """The repository's metadata, or None if it does not exist."""
-    try:
-        return codecommit.get_repository(repositoryName=name)["repositoryMetadata"]
-    except codecommit.exceptions.RepositoryDoesNotExistException:
-        return None
 
 
 # ----------------------------------------------------------------------------- mirror
@@ -642,6 +948,8 @@ class SigningGitEnvironment(Mapping[str, str]):
         return len(self.current if self.current is not None else self.sign())
 
 
+# git's words for an answer of HTTP 429 or 503: CodeCommit saying to slow down.
+THROTTLED_GIT = re.compile(r"returned error: (?:429|503)\b")
 # Phrases in git's error output that no retry will change.
 PERMANENT_GIT_ERRORS = re.compile(
     r"not found|does not exist|returned error: 40[0134]|authentication failed|access denied"
@@ -660,6 +968,8 @@ def git_failure(action: str, error: Exception) -> RepositoryError:
     reason = f"{action} failed: {'; '.join(useful[-3:]) or type(error).__name__}"
     if NO_SPACE.search(reason):
         return RepositoryError(f"{action} failed: no space left in the work folder ({reason})")
+    if THROTTLED_GIT.search(reason):
+        return Throttled(reason)
     if PERMANENT_GIT_ERRORS.search(reason):
         return RepositoryError(reason)
     return TransientError(reason)
@@ -709,6 +1019,13 @@ class RefState:
     refs: dict[str, str]  # ref name -> object id
     head: str | None  # the ref HEAD names; None when it names no existing ref
 
+    def headed(self, default_branch: str | None) -> RefState:
+        """HEAD taken from the repository's default branch (GetRepository's `defaultBranch`) where
+        that branch exists: nothing documents that CodeCommit advertises `symref=HEAD:`, and a HEAD
+        that differs between the listing and the clone would make every night a new backup."""
+        ref = f"refs/heads/{default_branch}" if default_branch else None
+        return RefState(self.refs, ref) if ref in self.refs else self
+
     @property
     def fingerprint(self) -> str:
         """A digest of every ref and HEAD. Equal fingerprints mean identical repositories:
@@ -719,10 +1036,50 @@ class RefState:
         return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+# The regions with a FIPS git endpoint, git-codecommit-fips.<region>.amazonaws.com (the CodeCommit
+# user guide's "Git connection endpoints" table).
+FIPS_GIT_REGIONS = frozenset({"us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1"}) | frozenset(
+    {"us-gov-west-1", "us-gov-east-1"}
+)
+
+
+def endpoint_override(region: str, value: str) -> str | None:
+    """The host CODE_COMMIT_ENDPOINT gives a region: `HOST` (every region: a run of one region only,
+    see check_endpoint_override), a host with `{region}` in it, or `REGION=HOST,...` pairs (the
+    regions they name; the others keep their own endpoints)."""
+    value = value.strip()
+    if not value:
+        return None
+    if "=" not in value:
+        return value.replace("{region}", region)
+    pairs = dict(pair.strip().split("=", 1) for pair in value.split(",") if "=" in pair)
+    return pairs.get(region)
+
+
+def check_endpoint_override(value: str, regions: Sequence[str]) -> None:
+    """Refuse a CODE_COMMIT_ENDPOINT that cannot serve the run's regions."""
+    value = value.strip()
+    if "=" in value and any("=" not in pair for pair in value.split(",")):
+        raise ConfigError(
+            f"CODE_COMMIT_ENDPOINT={value!r}: give one host, a host with {{region}}, or REGION=HOST pairs"
+        )
+    if value and "=" not in value and "{region}" not in value and len(set(regions)) > 1:
+        raise ConfigError(
+            f"CODE_COMMIT_ENDPOINT={value!r} would send the git requests of {', '.join(regions)} to one host: "
+            "put {region} in it, give REGION=HOST pairs, or back up one region a run"
+        )
+
+
 def codecommit_host(region: str, env: Mapping[str, str]) -> str:
-    """CodeCommit's git endpoint, as git-remote-codecommit finds it (CODE_COMMIT_ENDPOINT overrides it)."""
+    """CodeCommit's git endpoint for a region: git-codecommit.<region>.amazonaws.com, .amazonaws.com.cn
+    in China, the FIPS endpoint where AWS lists one and AWS_USE_FIPS_ENDPOINT is true, or what
+    CODE_COMMIT_ENDPOINT gives it (see endpoint_override)."""
+    override = endpoint_override(region, env.get("CODE_COMMIT_ENDPOINT", ""))
+    if override:
+        return override
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return env.get("CODE_COMMIT_ENDPOINT") or f"git-codecommit.{region}.{domain}"
+    fips = env.get("AWS_USE_FIPS_ENDPOINT", "").strip().lower() == "true" and region in FIPS_GIT_REGIONS
+    return f"git-codecommit{'-fips' if fips else ''}.{region}.{domain}"
 
 
 def codecommit_git_url(repo: Repository, env: Mapping[str, str]) -> str:
@@ -792,7 +1149,9 @@ class RefListing:
         self.max_bytes = max_bytes
         self.deadline = deadline
 
-    def read(self, repo: Repository, credentials: Any, now: dt.datetime) -> RefState:
+    def read(self, repo: Repository, credentials: Any, now: dt.datetime, pace: Pace | None = None) -> RefState:
+        """The refs and HEAD, from one request that waits for its turn at `pace`. A throttle (HTTP 429
+        or 503) is Throttled; any other 5xx or 408 a TransientError; anything else permanent."""
         import urllib.request
 
         import urllib3
@@ -803,6 +1162,7 @@ class RefListing:
         bypass = urllib.request.proxy_bypass_environment(host, {"no": self.no_proxy}) if self.no_proxy else False  # type: ignore[attr-defined]
         http = self.proxied if self.proxied is not None and not bypass else self.direct
         headers = {"Authorization": authorization, "User-Agent": f"git/2 ({PROJECT} {__version__})"}
+        turn = pace.acquire() if pace is not None else None
         started = time.monotonic()
         # The deadline holds for the status line and headers too, which urllib3 reads with a timeout per
         # read only: when it passes, the connection's socket is shut, and the read waiting on it ends.
@@ -815,8 +1175,14 @@ class RefListing:
                 "GET", f"{url}/info/refs?service=git-upload-pack", headers=headers, preload_content=False
             )
             try:
+                if response.status in (429, 503):
+                    throttled = Throttled(f"listing refs failed: HTTP {response.status} (slow down) from {url}")
+                    throttled.generation = turn
+                    raise throttled
+                if pace is not None:
+                    pace.answered()
                 if response.status != 200:
-                    retry = response.status in (408, 429) or response.status >= 500
+                    retry = response.status == 408 or response.status >= 500
                     raise (TransientError if retry else RepositoryError)(
                         f"listing refs failed: HTTP {response.status} from {url}"
                     )
@@ -1047,17 +1413,20 @@ def api_json(value: Any) -> Any:
 
 class DataReader:
     """Reads one repository's CodeCommit data through one client, following every page, and counts
-    the calls it makes. ThrottlingException is retried by botocore's standard mode, then by the job."""
+    the calls it makes. A throttle has been retried at the region's pace by the client (PacedRetries)
+    before it reaches here."""
 
     def __init__(self, codecommit: Any, repo: Repository) -> None:
         self.codecommit = codecommit
         self.repo = repo
         self.calls = 0
+        self.operation = ""  # the last call made: a malformed answer is named by it
 
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         self.calls += 1
+        self.operation = operation
         try:
             answer: dict[str, Any] = api_json(getattr(self.codecommit, operation)(**params))
         except ClientError as error:
@@ -1067,14 +1436,8 @@ class DataReader:
         return answer
 
     def answers(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Every page of a paged answer: the call again with each nextToken, to the end."""
-        token = None
-        while True:
-            answer = self.call(operation, **params, **({"nextToken": token} if token else {}))
-            yield answer
-            token = answer.get("nextToken")
-            if not token:
-                return
+        """Every page of a paged answer."""
+        return each_page(functools.partial(self.call, operation), **params)
 
     def pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
         """Every item of a paged list, across its pages."""
@@ -1089,10 +1452,9 @@ def data_failure(error: Any, operation: str, repo: Repository) -> RepositoryErro
     if code in ACCESS_DENIED:
         action = "codecommit:" + "".join(part.title() for part in operation.split("_"))
         return DataAccessDenied(f"the role may not read {action}: give it that action ({code})")
-    if (
-        code in ("ThrottlingException", "TooManyRequestsException")
-        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-    ):
+    if code in THROTTLE_CODES:  # tried again at the region's pace for as long as the pace was patient
+        return RepositoryError(f"reading {operation} failed: still throttled ({code}) at the end of its retries")
+    if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
         return TransientError(f"reading {operation} failed: {code}")
     return RepositoryError(f"reading {operation} failed: {code}: {redact(str(error))}")
 
@@ -1128,20 +1490,32 @@ class DataProbe:
         return "sha256:" + hashlib.sha256(json.dumps(watched, sort_keys=True).encode()).hexdigest()
 
 
-def probe_data(reader: DataReader) -> DataProbe:
-    """The night's reads: 6 calls, plus one per open pull request, plus one per further page of a list
-    (AWS documents no page size for ListPullRequests)."""
+def probe_data(reader: DataReader, facts: RegionFacts | None = None) -> DataProbe:
+    """The night's reads: GetRepositoryTriggers and ListPullRequests for the open and the closed ones,
+    GetPullRequest for each open one, and a call per further page of a list (AWS documents no page
+    size for ListPullRequests): 3 calls and one per open pull request. What the region's facts lack
+    is read here: GetRepository, ListTagsForResource, ListAssociatedApprovalRuleTemplatesForRepository."""
     name = reader.repo.name
-    repository = reader.call("get_repository", repositoryName=name)["repositoryMetadata"]
+    facts = facts or RegionFacts()
+    known = facts.metadata.get(name)
+    repository = api_json(known) if known else reader.call("get_repository", repositoryName=name)["repositoryMetadata"]
     tags: dict[str, str] = {}
-    for answer in reader.answers("list_tags_for_resource", resourceArn=repository["Arn"]):  # a map a page
-        tags.update(answer.get("tags", {}))
+    if facts.tags is not None:
+        tags.update(facts.tags.get(repository["Arn"], {}))
+    else:
+        for answer in reader.answers("list_tags_for_resource", resourceArn=repository["Arn"]):  # a map a page
+            tags.update(answer.get("tags", {}))
     triggers = reader.call("get_repository_triggers", repositoryName=name)
-    templates = list(
-        reader.pages(
-            "list_associated_approval_rule_templates_for_repository", "approvalRuleTemplateNames", repositoryName=name
+    if facts.templates is not None:
+        templates = list(facts.templates.get(name, []))
+    else:
+        templates = list(
+            reader.pages(
+                "list_associated_approval_rule_templates_for_repository",
+                "approvalRuleTemplateNames",
+                repositoryName=name,
+            )
         )
-    )
     listed = {
         status: list(
             reader.pages("list_pull_requests", "pullRequestIds", repositoryName=name, pullRequestStatus=status)
@@ -1251,6 +1625,16 @@ def comments_on_commits(
         if threads:
             found[commit] = {"afterCommitId": commit, "comments": threads}
     return list(found.values())
+
+
+def carried_forward(previous: Mapping[str, Any], source: str, reason: str, now: dt.datetime) -> dict[str, Any]:
+    """The previous backup's document, for a backup whose data could not be read this time: marked with
+    the backup whose reads it holds and why it was not read again, so that `show`, `restore` and an
+    auditor can tell. Its object records no data fingerprint, so the next night reads the data again."""
+    earlier = previous.get("carriedForward")
+    origin = earlier.get("from", source) if isinstance(earlier, dict) else source
+    marker = {"from": origin, "reason": reason, "at": now.astimezone(dt.timezone.utc).isoformat()}
+    return {**previous, "carriedForward": marker}
 
 
 def encode_data(document: dict[str, Any]) -> bytes:
@@ -1777,6 +2161,7 @@ class Result:
     deleted: list[str] = dataclasses.field(default_factory=list)  # older backups pruned after this one
     api_calls: int = 0  # CodeCommit API calls made to read the repository's data
     warnings: list[str] = dataclasses.field(default_factory=list)
+    reached: bool = True  # False: the run's deadline passed before it started (a failure)
 
 
 @dataclasses.dataclass
@@ -1784,26 +2169,42 @@ class Clients:
     """The AWS clients a run needs, made by the CLI (or a test) and passed in."""
 
     s3: Any
-    codecommit_for: Callable[[str], Any]
+    codecommit_for: Callable[[str], Any]  # paced: each region's client draws from pace_for(region)
     account_id: str
     partition_for: Callable[[str], str]
     credentials: Callable[[], Any]  # the session's current credentials (access_key, secret_key, token)
+    pace_for: Callable[[str], Pace] = lambda _region: Pace()  # one per region, for API calls and git alike
+    tagging_for: Callable[[str], Any] | None = None  # the Resource Groups Tagging API; None: tags read per repository
 
 
 def with_retries(
-    action: Callable[[], Any], tries: int, delay: float, label: str, sleep: Callable[[float], None]
+    action: Callable[[], Any],
+    tries: int,
+    delay: float,
+    label: str,
+    sleep: Callable[[float], None],
+    pace: Pace | None = None,
 ) -> Any:
-    """Run action, trying again after a transient failure, with exponential backoff."""
-    for attempt in range(1, tries + 1):
+    """Run action, trying again after a transient failure, with exponential backoff. A Throttled
+    failure slows `pace` and is tried again, without counting, while the pace is patient (the action
+    waits for its turn at the pace)."""
+    attempt, throttled_since = 1, None
+    while True:
         try:
             return action()
         except TransientError as error:
+            if isinstance(error, Throttled) and pace is not None:
+                pace.throttled(error.generation)
+                throttled_since = pace.clock() if throttled_since is None else throttled_since
+                if pace.patient(throttled_since):
+                    continue
+                raise
             if attempt == tries:
                 raise
             wait = delay * 2 ** (attempt - 1)
             logger.warning("%s: attempt %d of %d failed, retrying in %.1fs: %s", label, attempt, tries, wait, error)
             sleep(wait)
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def upload_failure(error: Exception) -> RepositoryError:
@@ -1829,14 +2230,34 @@ def checking_threads(workers: int) -> int:
     return max(workers, min(workers * 4, 64), 8)
 
 
+# The HTTP requests of a clone over git's protocol v2 (the default since git 2.26): the capability
+# advertisement, ls-refs and one fetch. A clone waits for that many turns at the region's pace.
+CLONE_REQUESTS = 3
+
+
 @dataclasses.dataclass(frozen=True)
 class Capture:
     """What the night read of a repository's data before cloning it, for its document."""
 
     reader: DataReader
-    probe: DataProbe | None  # None: data not read (--no-repository-data, or a role that may not)
+    probe: DataProbe | None  # None: data not read (--no-repository-data, or a read that failed)
+    failure: RepositoryError | None  # the read that failed, if one did
     newest: Backup | None  # the newest backup, whose document is reused where nothing changed
     recorded: Mapping[str, str]  # the newest backup's metadata
+
+
+def read_data(reader: DataReader, read: Callable[[], Any]) -> tuple[Any, RepositoryError | None]:
+    """(what `read` returns, None), or (None, the failure) for any failure of a data read: denied,
+    throttled to the end, an error this tool does not know, or an answer not of the documented shape.
+    Git is backed up whatever this says; only a deleted repository or a stopped run go on up."""
+    try:
+        return read(), None
+    except (RepositoryGone, Interrupted):
+        raise
+    except RepositoryError as error:
+        return None, error
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        return None, RepositoryError(f"reading {reader.operation} failed: an answer of an unexpected shape ({error!r})")
 
 
 class Job:
@@ -1851,9 +2272,11 @@ class Job:
         clock: Callable[[], dt.datetime],
         env: Mapping[str, str],
         sleep: Callable[[float], None] = time.sleep,
+        deadline: dt.datetime | None = None,
     ) -> None:
         self.settings = settings
         self.clients = clients
+        self.deadline = deadline  # on `clock`: past it, no repository starts (--deadline)
         self.store = store
         self.clock = clock
         self.git_env = git_environment(env)
@@ -1862,12 +2285,16 @@ class Job:
         self.heavy = threading.BoundedSemaphore(settings.workers)  # clones and uploads at once: disk and memory
         self.sleep = sleep
         self.catalog: Catalog = {}
+        self.facts: Mapping[str, RegionFacts] = {}
         self.stopping = threading.Event()
         self.unfinished_uploads: list[str] = []  # keys whose upload failed: their abort is checked at the end
 
-    def run(self, repositories: Sequence[Repository], catalog: Catalog) -> list[Result]:
-        """Back up each repository; `catalog` is the bucket's listing from the start of the run."""
-        self.catalog = catalog
+    def run(
+        self, repositories: Sequence[Repository], catalog: Catalog, facts: Mapping[str, RegionFacts] | None = None
+    ) -> list[Result]:
+        """Back up each repository; `catalog` is the bucket's listing from the start of the run, `facts`
+        what was read once for each region."""
+        self.catalog, self.facts = catalog, facts or {}
         if self.settings.dry_run:
             return [self.plan(repo) for repo in repositories]
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="backup") as pool:
@@ -1891,33 +2318,50 @@ class Job:
 
     def backup(self, repo: Repository) -> Result:
         """Mirror, archive and upload one repository with its data, unless its newest backup already
-        holds the same refs and data; then prune its old backups. Never raises for a repository's failure."""
+        holds the same refs and data; then prune its old backups. Its git is backed up whatever the
+        reads of its data do. Never raises for a repository's failure."""
         started = time.monotonic()
         result = Result(repo, "failed")
         label = f"{repo.region}/{repo.name}"
         try:
             self.check_stop()
+            if self.deadline is not None and self.clock() >= self.deadline:
+                result.reached = False
+                raise RepositoryError("not reached: the run's deadline (--deadline) passed before it started")
             if not valid_repository_name(repo.name):
                 raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
+            facts = self.facts.get(repo.region, RegionFacts())
+            if repo.name in facts.gone:
+                raise RepositoryGone(f"repository was deleted after it was listed: {label}")
             backups = self.catalog.get((repo.region, repo.name), [])
             newest = backups[0] if backups else None  # with --force too: its document is still reused
             recorded = self.store.recorded(newest.key) if newest else {}
-            remote = self.remote_refs(repo, label) if newest and not self.settings.force else None
+            default_branch = facts.metadata.get(repo.name, {}).get("defaultBranch")
+            check = newest is not None and not self.settings.force
+            remote = self.remote_refs(repo, label).headed(default_branch) if check else None
             reader = DataReader(self.clients.codecommit_for(repo.region), repo)
-            probe, data_error = self.probe(reader, label) if self.settings.repository_data else (None, None)
+            probe, failure = None, None
+            if self.settings.repository_data:
+                read = lambda: with_retries(lambda: probe_data(reader, facts), *self.retries(label))  # noqa: E731
+                probe, failure = read_data(reader, read)
             result.api_calls = reader.calls
-            same_data = probe is None or probe.fingerprint == recorded.get("data-fingerprint")
-            if newest and remote and remote.fingerprint == recorded.get("refs-fingerprint") and same_data:
+            same_data = failure is None and (probe is None or probe.fingerprint == recorded.get("data-fingerprint"))
+            if newest and remote and remote.fingerprint == recorded.get("refs-fingerprint") and (same_data or failure):
+                # the same git; unread data is no reason to upload it again
                 result.status, result.key, result.fingerprint = "unchanged", newest.key, remote.fingerprint
+                if failure is not None:
+                    result.status, result.reason = "failed", f"git unchanged since {newest.key}; its data: {failure}"
             else:
+                if probe is not None:
+                    default_branch = probe.repository.get("defaultBranch")
                 with self.heavy:
-                    late = self.mirror_and_upload(repo, label, result, Capture(reader, probe, newest, recorded))
-                data_error = data_error or late
+                    capture = Capture(reader, probe, failure, newest, recorded)
+                    failure = self.mirror_and_upload(repo, label, result, capture, default_branch)
                 result.status, result.api_calls = "ok", reader.calls
                 if self.settings.prune:
                     self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
-            if data_error is not None:  # git is safe; the run still says what is missing, and fails
-                result.status, result.reason = "failed", f"backed up git only, not its pull requests: {data_error}"
+                if failure is not None:  # git is safe; the run still says what is missing, and fails
+                    result.status, result.reason = "failed", f"backed up git, but not its data: {failure}"
         except RepositoryGone as error:
             result.status, result.reason = "gone", str(error)
         except RepositoryError as error:
@@ -1932,25 +2376,20 @@ class Job:
 
     def remote_refs(self, repo: Repository, label: str) -> RefState:
         """The repository's refs and HEAD now, from one signed request."""
+        pace = self.clients.pace_for(repo.region)
 
         def listing() -> RefState:
             self.check_stop()
-            return self.ref_listing.read(repo, self.fresh_credentials(), dt.datetime.now(dt.timezone.utc))
+            return self.ref_listing.read(repo, self.fresh_credentials(), dt.datetime.now(dt.timezone.utc), pace)
 
         state: RefState = self.git(repo, label, listing)
         return state
 
-    def probe(self, reader: DataReader, label: str) -> tuple[DataProbe | None, DataAccessDenied | None]:
-        """The night's reads of the repository's data; a role that may not read it is reported, and
-        git is backed up all the same."""
-        try:
-            probe: DataProbe = with_retries(lambda: probe_data(reader), *self.retries(label))
-        except DataAccessDenied as error:
-            return None, error
-        return probe, None
-
-    def retries(self, label: str) -> tuple[int, float, str, Callable[[float], None]]:
-        return self.settings.tries, self.settings.retry_delay, label, self.sleep
+    def retries(self, label: str, region: str | None = None) -> tuple[Any, ...]:
+        """with_retries' arguments after the action: --tries, the delay, the label, the sleep, and
+        the region's pace for the throttles of git requests."""
+        pace = self.clients.pace_for(region) if region else None
+        return self.settings.tries, self.settings.retry_delay, label, self.sleep, pace
 
     def fresh_credentials(self) -> Any:
         """The session's credentials now: botocore refreshes them here when they near their end."""
@@ -1962,47 +2401,64 @@ class Job:
             raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
 
     def mirror_and_upload(
-        self, repo: Repository, label: str, result: Result, capture: Capture
-    ) -> DataAccessDenied | None:
-        """Clone, read the data document, zip and upload. Returns the read of the data that the role
-        was denied, if one was: git is uploaded all the same."""
+        self, repo: Repository, label: str, result: Result, capture: Capture, default_branch: str | None
+    ) -> RepositoryError | None:
+        """Clone, read the data document, zip and upload. Returns the failure of a data read, if one
+        failed: git is uploaded all the same."""
         with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.settings.work_dir) as work:
             mirror = Path(work) / f"{repo.name}.git"
             when = self.clock()
             name = codecommit_url(repo, self.settings.profile)  # the remote the mirror's config keeps
+            pace = self.clients.pace_for(repo.region)
 
             def clone() -> None:
                 self.check_stop()
                 shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
+                turn = pace.acquire(CLONE_REQUESTS)
                 now = dt.datetime.now(dt.timezone.utc)
                 _, env = codecommit_git_env(self.git_env, repo, self.fresh_credentials(), now, alias=name)
-                clone_mirror(name, mirror, env)
+                try:
+                    clone_mirror(name, mirror, env)
+                except Throttled as error:
+                    error.generation = turn
+                    raise
 
             self.git(repo, label, clone)
             self.check_stop()
             state = read_refs(mirror, self.git_env)
+            headed = state.headed(default_branch)
+            if headed.head != state.head and headed.head:  # the mirror's HEAD as CodeCommit names it
+                git_in(mirror, "symbolic-ref", "HEAD", headed.head, env=self.git_env)
+            state = headed
             result.fingerprint, result.refs = state.fingerprint, len(state.refs)
-            try:
-                document, denied = self.document(label, mirror, state, capture, when), None
-            except DataAccessDenied as error:
-                document, denied = None, error
+            document, failure = self.document(label, mirror, state, capture, when)
             key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when)
             upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
             result.sha256, result.size = with_retries(upload, *self.retries(label))
             result.key = key
-            return denied
+            return failure
 
     def document(
         self, label: str, mirror: Path, state: RefState, capture: Capture, when: dt.datetime
-    ) -> dict[str, Any] | None:
-        """The repository's data document for this backup, or None without a probe."""
-        if capture.probe is None:
-            return None
+    ) -> tuple[dict[str, Any] | None, RepositoryError | None]:
+        """The repository's data document for this backup (None with --no-repository-data), and the
+        failure of a data read: then the document is the previous backup's, carried forward, or
+        none when there is no previous one."""
+        if not self.settings.repository_data:
+            return None, None
         previous = self.previous_document(capture)
-        commits = new_commits(mirror, (previous or {}).get("refs", {}), self.git_env)
-        read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when)  # noqa: E731
-        document: dict[str, Any] = with_retries(read, *self.retries(label))
-        return document
+        failure = capture.failure
+        if capture.probe is not None:
+            commits = new_commits(mirror, (previous or {}).get("refs", {}), self.git_env)
+            read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when)  # noqa: E731
+            document, failure = read_data(capture.reader, lambda: with_retries(read, *self.retries(label)))
+            if failure is None:
+                return document, None
+        failure = failure or RepositoryError("its data was not read")  # without a probe, a read failed
+        if previous is None or capture.newest is None:
+            return None, RepositoryError(f"{failure}; the backup holds no data document (no earlier one to carry)")
+        carried = carried_forward(previous, capture.newest.key, str(failure), when)
+        return carried, RepositoryError(f"{failure}; the data document is carried forward from {capture.newest.key}")
 
     def previous_document(self, capture: Capture) -> dict[str, Any] | None:
         """The newest backup's document (a ranged GET of its bytes only), when it has one that checks."""
@@ -2018,9 +2474,10 @@ class Job:
             return None
 
     def git(self, repo: Repository, label: str, action: Callable[[], Any]) -> Any:
-        """Run a git action with retries; a repository that vanished since the listing is `gone`."""
+        """Run a git action with retries (throttles at the region's pace); a repository that vanished
+        since the listing is `gone`."""
         try:
-            return with_retries(action, self.settings.tries, self.settings.retry_delay, label, self.sleep)
+            return with_retries(action, *self.retries(label, repo.region))
         except RepositoryError:
             if self.stopping.is_set():
                 raise
@@ -2050,7 +2507,8 @@ class Job:
                 metadata["data-size"] = str(len(data[1]))
                 metadata["data-offset"] = str(offset)
                 metadata["data-schema"] = str(DATA_SCHEMA)
-                metadata["data-fingerprint"] = document["dataFingerprint"]
+                if "carriedForward" not in document:  # a carried document leaves the next night to read afresh
+                    metadata["data-fingerprint"] = document["dataFingerprint"]
             tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
             with self.store.upload(key, metadata=metadata, tags=tags, size=size) as stream:
                 sink = HashingWriter(stream, self.check_stop)
@@ -2134,8 +2592,10 @@ def summarize(results: Sequence[Result], seconds: float) -> tuple[str, list[str]
     count = {status: sum(r.status == status for r in results) for status in STATUSES}
     failures = [f"{r.repository.region}/{r.repository.name}: {r.reason}" for r in results if r.status == "failed"]
     total = sum(r.size for r in results if r.status == "ok")
+    unreached = sum(not r.reached for r in results)
+    late = f" ({unreached} not reached before the deadline)" if unreached else ""
     line = (
-        f"summary: {count['ok']} ok, {count['unchanged']} unchanged, {count['failed']} failed, "
+        f"summary: {count['ok']} ok, {count['unchanged']} unchanged, {count['failed']} failed{late}, "
         f"{count['gone']} gone; {human_size(total)} uploaded in {seconds:.1f}s"
     )
     return line, failures
@@ -3084,9 +3544,11 @@ def backup_command(
         store.url(store.layout.account_prefix(clients.account_id)),
         " (dry run)" if settings.dry_run else "",
     )
-    job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep)
+    facts = {} if settings.dry_run else read_region_facts(clients, settings, selection)
+    deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
+    job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
     with stop_on_signals(job) as received:
-        results = job.run(selection.repositories, catalog)
+        results = job.run(selection.repositories, catalog, facts)
     if settings.dry_run:
         return print_plan(results, selection, store)
     results += missing_results(selection.missing)
@@ -3100,6 +3562,24 @@ def backup_command(
         logger.error("the run was stopped by %s", received[0].name)
         return 128 + received[0].value  # the shell's convention: 143 for SIGTERM, 130 for SIGINT
     return EXIT_FAILED if failures or not reported else EXIT_OK
+
+
+def read_region_facts(clients: Clients, settings: Settings, selection: Selection) -> dict[str, RegionFacts]:
+    """What each region's repositories share: read once for a region that was listed; for the
+    repositories a run names (--repos), their metadata from the selection, and the rest per repository."""
+    names: dict[str, list[str]] = {}
+    for repo in selection.repositories:
+        names.setdefault(repo.region, []).append(repo.name)
+    if settings.repos:
+        return {
+            region: RegionFacts({name: selection.metadata[region, name] for name in listed})
+            for region, listed in names.items()
+        }
+    tagging = clients.tagging_for or (lambda _region: None)
+    return {
+        region: region_facts(clients.codecommit_for(region), tagging(region), listed, settings.repository_data)
+        for region, listed in names.items()
+    }
 
 
 def print_plan(results: Sequence[Result], selection: Selection, store: S3Store) -> int:
@@ -3631,14 +4111,35 @@ def make_clients(session: Any, settings: Settings) -> Clients:
     )
     sts = session.client("sts", config=config)
     account_id = sts.get_caller_identity()["Account"]
-    clients: dict[str, Any] = {}
+    deadline = time.monotonic() + settings.deadline * 60 if settings.deadline else None  # for the paces' patience
+    # CodeCommit's retries are PacedRetries', not botocore's: one attempt each for botocore.
+    paced = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    clients: dict[tuple[str, str], Any] = {}
+    paces: dict[str, Pace] = {}
     lock = threading.Lock()
 
-    def codecommit_for(region: str) -> Any:
+    def pace_for(region: str) -> Pace:
         with lock:
-            if region not in clients:
-                clients[region] = session.client("codecommit", region_name=region, config=config)
-            return clients[region]
+            if region not in paces:
+                paces[region] = Pace(settings.api_rate, deadline=deadline)
+            return paces[region]
+
+    def codecommit_for(region: str) -> Any:
+        pace = pace_for(region)
+        with lock:
+            if ("codecommit", region) not in clients:
+                client = session.client("codecommit", region_name=region, config=paced)
+                PacedRetries(pace, settings.api_max_attempts).install(client)
+                clients["codecommit", region] = client
+            return clients["codecommit", region]
+
+    def tagging_for(region: str) -> Any:
+        with lock:
+            if ("tagging", region) not in clients:
+                clients["tagging", region] = session.client(
+                    "resourcegroupstaggingapi", region_name=region, config=config
+                )
+            return clients["tagging", region]
 
     # botocore retries each request and the job retries a whole upload; smart_open's own retry would
     # add six 10-second sleeps per part while an endpoint is down, and hide the cause. Set once, here.
@@ -3649,6 +4150,8 @@ def make_clients(session: Any, settings: Settings) -> Clients:
         account_id=account_id,
         partition_for=session.get_partition_for_region,
         credentials=lambda: session.get_credentials().get_frozen_credentials(),
+        pace_for=pace_for,
+        tagging_for=tagging_for,
     )
 
 
@@ -3696,7 +4199,9 @@ def open_session(settings: Settings, env: Mapping[str, str]) -> tuple[Any, Setti
     session = boto3.Session(profile_name=settings.profile, region_name=env.get("AWS_REGION") or None)
     if not settings.regions and session.region_name:
         settings = dataclasses.replace(settings, regions=(session.region_name,))
-    check_settings(settings, session.get_available_regions("codecommit"))
+    partitions = session.get_available_partitions()  # aws, aws-cn, aws-us-gov...: as git-remote-codecommit reads them
+    regions = {region for name in partitions for region in session.get_available_regions("codecommit", name)}
+    check_settings(settings, regions)
     settings.policy.check()
     return session, settings
 
@@ -3713,6 +4218,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt
     if args.command in ("backup", "restore", "verify"):
         git_version_check(git_environment(env))  # before any AWS call: an old git is a one-line exit 2
     session, settings = open_session(settings_from(values, env), env)
+    if args.command in ("backup", "restore"):
+        check_endpoint_override(env.get("CODE_COMMIT_ENDPOINT", ""), settings.regions)
     request = request_from(args, values, settings)
     ctx = connect(session, settings)
     if args.command == "prune":

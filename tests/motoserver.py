@@ -86,6 +86,9 @@ class MotoServer:
         self.expired_tokens: set[str] = set()  # session tokens STS answers with ExpiredToken
         self.calls: Counter[str] = Counter()  # CodeCommit calls by operation name
         self.denied: set[str] = set()  # CodeCommit operations answered with AccessDeniedException
+        # CodeCommit operations answered with an error of the API's (HTTP 400 JSON, by name), e.g.
+        # {"GetRepositoryTriggers": "EncryptionKeyUnavailableException"}: the errors the tool does not know
+        self.errors: dict[str, str] = {}
         self._throttles: dict[str, tuple[int, str]] = {}  # operation -> (calls left, answer shape)
         # The account's request rate, shared with the git server (Bed.throttle_account); None: no limit.
         self.account_rate: AccountRate | None = None
@@ -130,6 +133,7 @@ class MotoServer:
         self.bucket_regions_enforced = False
         self.redirects = 0
         self.denied.clear()
+        self.errors.clear()
         self.account_rate = None
         with self._lock:
             self.calls.clear()
@@ -249,6 +253,9 @@ def install_call_accounting(server: MotoServer) -> None:
         if action in server.denied:  # as IAM answers a role without the action
             message = f"User is not authorized to perform: codecommit:{action}"
             body = json.dumps({"__type": "AccessDeniedException", "message": message})
+            return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
+        if action in server.errors:
+            body = json.dumps({"__type": server.errors[action], "message": f"{server.errors[action]} (injected)"})
             return 400, {"Content-Type": "application/x-amz-json-1.1"}, body
         return _MOTO_CODECOMMIT_CALL(self)
 

@@ -34,6 +34,8 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--sse": ("backup", "aws:kms", "aws:kms", "kms"),
     "--kms-key-id": ("backup", "alias/backups", "alias/backups", None),
     "--tries": ("backup", "5", 5, "-1"),
+    "--api-rate": ("restore", "25", 25, "0"),
+    "--deadline": ("backup", "50", 50, "soon"),
     "--work-dir": ("restore", "/scratch", "/scratch", None),
     "--report-dir": ("status", "out", "out", None),
     "--shard": ("backup", "2/4", (2, 4), "5/4"),

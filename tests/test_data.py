@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -148,10 +149,11 @@ def test_a_night_with_nothing_changed_makes_no_backup_and_one_change_makes_one(
     bed.moto.calls.clear()
     assert "summary: 0 ok, 1 unchanged" in night(bed, 1)
     quiet = dict(bed.moto.calls)
-    # the probe: repository, tags, triggers, templates, two lists (pages of two here), the open pull request
-    assert (
-        quiet["GetPullRequest"] == 1 and quiet["ListTagsForResource"] == 2 and "DescribePullRequestEvents" not in quiet
-    )
+    # the probe: triggers, two lists (pages of two here), the open pull request; the repository, its tags
+    # and templates come from the region's reads
+    assert quiet["GetPullRequest"] == 1 and "DescribePullRequestEvents" not in quiet
+    assert not {"GetRepository", "ListTagsForResource", "ListAssociatedApprovalRuleTemplatesForRepository"} & set(quiet)
+    assert quiet["BatchGetRepositories"] == 1
     CHANGES[change](bed, seeded)
     bed.moto.calls.clear()
 
@@ -268,10 +270,68 @@ def test_a_role_that_may_not_read_the_data_still_backs_up_git(bed: Bed, seeded: 
 
     err = bed.capsys.readouterr().err
     assert code == 1
-    reason = f"backed up git only, not its pull requests: the role may not read codecommit:{operation}"
+    reason = f"backed up git, but not its data: the role may not read codecommit:{operation}"
     assert f"failed: us-east-1/payments: {reason}" in err
+    assert "the backup holds no data document (no earlier one to carry)" in err
     assert len(zips(bed, "payments")) == 1
     assert bed.run("verify", "--bucket", BUCKET, "--repo", "payments").code == 0
+
+
+@pytest.mark.parametrize(
+    ("operation", "error"),
+    [
+        ("GetRepositoryTriggers", "EncryptionKeyUnavailableException"),  # a read of the probe, before the clone
+        ("GetCommentReactions", "CommentDeletedException"),  # a read of the document, after it
+    ],
+)
+def test_an_unknown_error_of_a_data_read_carries_the_last_document_forward(
+    bed: Bed, seeded: ReviewHistory, operation: str, error: str
+) -> None:
+    """Git first: a new push is backed up whatever the data reads say; the archive keeps the last
+    backup's document, marked; and the next night, the error gone, reads the data afresh."""
+    night(bed, 0)
+    (first,) = zips(bed, "payments")
+    work = bed.work / "one-more"
+    git("clone", "-q", bed.git_server.repo_path("us-east-1", "payments"), work)
+    git("-C", work, "commit", "-q", "--allow-empty", "-m", "pushed while the data could not be read")
+    git("-C", work, "push", "-q", "origin", "HEAD:main")
+    bed.moto.errors[operation] = error
+    bed.capsys.readouterr()
+
+    code = codecommit_backup.main(["--bucket", BUCKET], clock=lambda: DAY0 + dt.timedelta(days=1))
+
+    err = bed.capsys.readouterr().err
+    assert code == 1
+    assert re.search(rf"failed: us-east-1/payments: backed up git, but not its data: reading \w+ failed: {error}", err)
+    assert f"the data document is carried forward from {first}" in err
+    second = sorted(zips(bed, "payments"))[-1]
+    assert second != first
+    carried, _, metadata = document_of(bed, second, "payments")
+    assert carried["carriedForward"]["from"] == first and error in carried["carriedForward"]["reason"]
+    assert carried["pullRequests"] == document_of(bed, first, "payments")[0]["pullRequests"]
+    assert "data-fingerprint" not in metadata  # so the next night reads the data again
+    head = git("--git-dir", bed.git_server.repo_path("us-east-1", "payments"), "rev-parse", "main").strip()
+    assert json.loads(bed.run("show", "payments", "--bucket", BUCKET, "--format", "json").out)["carriedForward"]
+    assert bed.run("verify", "--bucket", BUCKET, "--repo", "payments").code == 0
+    mirror = bed.restore_with_unzip(second, bed.work / "restored")
+    assert git("--git-dir", mirror, "rev-parse", "main").strip() == head  # the new push is in the backup
+
+    del bed.moto.errors[operation]
+    assert "summary: 1 ok, 0 unchanged" in night(bed, 2)  # not `unchanged`: the data is read afresh
+    third = sorted(zips(bed, "payments"))[-1]
+    assert "carriedForward" not in document_of(bed, third, "payments")[0]
+
+
+def test_data_reads_that_fail_on_unchanged_git_upload_nothing(bed: Bed, seeded: ReviewHistory) -> None:
+    night(bed, 0)
+    bed.moto.errors["ListPullRequests"] = "EncryptionKeyUnavailableException"
+    bed.capsys.readouterr()
+
+    code = codecommit_backup.main(["--bucket", BUCKET], clock=lambda: DAY0 + dt.timedelta(days=1))
+
+    err = bed.capsys.readouterr().err
+    assert code == 1 and len(zips(bed, "payments")) == 1  # the git in the bucket is current
+    assert re.search(r"failed: us-east-1/payments: git unchanged since \S+; its data: reading \w+ failed", err), err
 
 
 def test_force_keeps_the_comments_on_commits_found_before(bed: Bed, seeded: ReviewHistory) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import json
+import os
 import re
+import subprocess
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +74,9 @@ def codecommit_actions(*functions: str) -> set[str]:
                 found.add(api[node.args[0].value])
             elif isinstance(node.func.value, ast.Name) and node.func.value.id == "codecommit":
                 found.add(api[node.func.attr])
+        for node in ast.walk(tree):  # a method handed on uncalled, as each_page(codecommit.list_...) takes it
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "codecommit":
+                found.update([api[node.attr]] if node.attr in api else [])
     return {f"codecommit:{operation}" for operation in found}
 
 
@@ -85,11 +90,16 @@ DATA_READS = codecommit_actions(
     )
 )
 DATA_WRITES = codecommit_actions("write_back", "write_triggers", "reopen", "make_branch")
+# What a night reads once for each region instead of once for each repository.
+REGION_READS = codecommit_actions("repositories_metadata", "template_associations") | {"tag:GetResources"}
 UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:GetApprovalRuleTemplate"}
 UNSCOPED |= {"codecommit:CreateApprovalRuleTemplate"}  # templates are no repository's resource
+UNSCOPED |= {"codecommit:ListApprovalRuleTemplates", "codecommit:ListRepositoriesForApprovalRuleTemplate"}
+UNSCOPED |= {"tag:GetResources"}  # the tagging API scopes nothing; it reads tags only
 PROJECT_ROLE_ALLOWED = (
     OBJECT_ACTIONS
     | DATA_READS
+    | REGION_READS
     | {
         "codecommit:ListRepositories",
         "codecommit:GetRepository",
@@ -145,7 +155,7 @@ def assert_least_privilege(found: list[dict[str, Any]], bucket: str, prefix: str
         assert "NotAction" not in s and "NotResource" not in s, s
         for action in s["Action"]:
             assert "*" not in action, f"wildcard action {action} in {s.get('Sid')}"
-            assert action.split(":")[0] in ("codecommit", "s3", "logs", "codebuild", "sts", "kms"), action
+            assert action.split(":")[0] in ("codecommit", "s3", "logs", "codebuild", "sts", "kms", "tag"), action
         s3_actions = [a for a in s["Action"] if a.startswith("s3:")]
         if any(OBJECT_LEVEL.match(a) for a in s3_actions):
             if s.get("Sid") == "ReadProjectSource":
@@ -427,6 +437,8 @@ def test_project_role_is_least_privilege(options: dict[str, str]) -> None:
     actions = allowed_actions(found)
     assert actions <= PROJECT_ROLE_ALLOWED, actions - PROJECT_ROLE_ALLOWED
     assert actions >= DATA_READS, DATA_READS - actions  # every read the job makes is granted
+    assert actions >= REGION_READS, REGION_READS - actions
+    assert {"codecommit:BatchGetRepositories", "codecommit:ListRepositoriesForApprovalRuleTemplate"} <= REGION_READS
     assert all(s["Effect"] == "Allow" for s in found)
 
     def resources_of(action: str) -> list[str]:
@@ -445,6 +457,9 @@ def test_project_role_is_least_privilege(options: dict[str, str]) -> None:
     for action in ("CreateReport", "UpdateReport", "BatchPutTestCases", "BatchPutCodeCoverages"):
         assert resources_of(f"codebuild:{action}") == [report_group]
     assert resources_of("sts:GetCallerIdentity") == ["*"]
+    assert resources_of("codecommit:BatchGetRepositories") == [account_repos]
+    for action in ("tag:GetResources", "codecommit:ListApprovalRuleTemplates"):
+        assert resources_of(action) == ["*"], action  # neither supports resource-level scoping
 
     with_key = "KmsKeyArn" in options
     assert resources_of("kms:GenerateDataKey") == resources_of("kms:Decrypt") == ([KEY_ARN] if with_key else [])
@@ -489,6 +504,7 @@ def test_project_runs_the_job_with_its_settings(options: dict[str, str]) -> None
         "CODECOMMIT_BACKUP_REGIONS": options.get("Regions", REGION),
         "CODECOMMIT_BACKUP_WORKERS": "4",
         "CODECOMMIT_BACKUP_LOG_FORMAT": "json",  # JSON lines, and the metrics the alarms read
+        "BUILD_TIMEOUT_MINUTES": "90",  # the buildspecs' --deadline comes from it
     }
     if "KmsKeyArn" in options:
         expected |= {"CODECOMMIT_BACKUP_SSE": "aws:kms", "CODECOMMIT_BACKUP_KMS_KEY_ID": KEY_ARN}
@@ -866,3 +882,26 @@ def test_backup_stack_on_moto_has_versioning_and_the_policy(cloudformation: tupl
     found = statements(policy)
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in found)
     assert {a for s in found if s["Effect"] == "Allow" for a in s["Action"]} == OBJECT_ACTIONS | {"s3:ListBucket"}
+
+
+@pytest.mark.parametrize("buildspec", ["buildspec.yml", "buildspec-batch.yml"])
+@pytest.mark.parametrize(
+    ("timeout", "given", "deadline"),
+    [("60", "", "51"), ("5", "", "2"), ("2160", "", "1941"), ("60", "30", "30"), ("", "", "")],
+)
+def test_buildspecs_set_the_deadline_from_the_build_timeout(
+    buildspec: str, timeout: str, given: str, deadline: str
+) -> None:
+    """The build phase, run by bash as CodeBuild runs it: --deadline is the timeout less a tenth and 3
+    minutes (the work in flight and the reports need them), unless the project sets its own."""
+    commands = yaml.safe_load((ROOT / buildspec).read_text())["phases"]["build"]["commands"]
+    script = "\n".join(command for command in commands if "codecommit_backup.py" not in command)
+    env = {"PATH": os.environ["PATH"], "BUILD_TIMEOUT_MINUTES": timeout, "CODECOMMIT_BACKUP_DEADLINE": given}
+    done = subprocess.run(
+        ["bash", "-c", f'set -e\n{script}\nprintf %s "${{CODECOMMIT_BACKUP_DEADLINE:-}}"'],
+        env={name: value for name, value in env.items() if value},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == deadline

@@ -90,8 +90,8 @@ def test_a_check_for_changes_that_fails_is_retried_then_named(bed: Bed) -> None:
     bed.make_repo("flaky", content="simple")
     bed.make_repo("sick", content="simple")
     assert codecommit_backup.main(["--bucket", BUCKET]) == 0
-    bed.git_server.fail("flaky", 429, 1)
-    bed.git_server.fail("sick", 503, None)
+    bed.git_server.fail("flaky", 429, 3)  # a throttle: tried again at the pace, and never counted
+    bed.git_server.fail("sick", 500, None)
     slept: list[float] = []
     bed.capsys.readouterr()
 
@@ -100,8 +100,9 @@ def test_a_check_for_changes_that_fails_is_retried_then_named(bed: Bed) -> None:
     err = bed.capsys.readouterr().err
     assert code == 1
     assert "summary: 0 ok, 1 unchanged, 1 failed" in err
-    assert "failed: us-east-1/sick: listing refs failed: HTTP 503" in err
-    assert sorted(slept) == [2.0, 2.0, 4.0]  # one retry for flaky, two for sick
+    assert "failed: us-east-1/sick: listing refs failed: HTTP 500" in err
+    assert sorted(slept) == [2.0, 4.0]  # two retries for sick (--tries 3); none counted for flaky's throttles
+    assert ("GET", "/v1/repos/flaky/info/refs?service=git-upload-pack", 429) in bed.git_server.requests
     assert len([key for key in bed.object_keys() if key.endswith(".zip")]) == 2  # the first run's, no more
 
 

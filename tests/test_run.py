@@ -355,10 +355,14 @@ def test_region_from_aws_region_alone(bed: Bed, monkeypatch: pytest.MonkeyPatch)
     assert [KEY.match(key)["region"] for key in keys_by_name(bed).values()] == ["eu-west-1"]  # type: ignore[index]
 
 
-def test_several_regions(bed: Bed) -> None:
+def test_several_regions(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
     bed.create_bucket()
     bed.make_repo("east", region="us-east-1", content="simple")
     bed.make_repo("west", region="eu-west-1", content="simple")
+    one_host = os.environ["CODE_COMMIT_ENDPOINT"]
+    refused = bed.run("--bucket", BUCKET, "--regions", "us-east-1,eu-west-1")  # one host for two regions
+    assert refused.code == 2 and "put {region} in it, give REGION=HOST pairs" in refused.err, refused.text
+    monkeypatch.setenv("CODE_COMMIT_ENDPOINT", f"us-east-1={one_host},eu-west-1={one_host}")
     run = bed.run("--bucket", BUCKET, "--regions", "us-east-1,eu-west-1")
     assert run.code == 0, run.text
     regions = {KEY.match(key)["region"]: name for name, key in keys_by_name(bed).items()}  # type: ignore[index]
