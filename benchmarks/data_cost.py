@@ -81,7 +81,7 @@ IDENT = "Bench Mark <bench@example.com>"
 EPOCH = 1_700_000_000  # commit times start here: the same object ids on every machine
 THREAD_EVERY = 5  # every fifth pull request has a comment thread (a comment and a reply)
 REACTION_EVERY = 10  # every tenth, a reaction on its comment too
-PROBE_CALLS = 6  # the quiet night's fixed reads per repository (see what_the_numbers_mean)
+PROBE_CALLS = 3  # the quiet night's fixed reads per repository (see what_the_numbers_mean)
 
 
 # ----------------------------------------------------------------------------- the history
@@ -660,20 +660,23 @@ def report(
     per_repo_quiet = (quiet.total - listing) / count
     extra = comment.total - quiet.total
     lines += [
-        "**What the numbers mean.** A quiet night reads, per repository, GetRepository, ListTagsForResource, "
-        "GetRepositoryTriggers, ListAssociatedApprovalRuleTemplatesForRepository and ListPullRequests twice (OPEN "
-        "and CLOSED), then GetPullRequest for each open pull request: **6 + o calls** for o open pull requests, "
-        "plus one for each further page of a list. No pull request is read whole unless something changed; the "
-        "closed ones cost only their pages of ids, compared with the last backup's: one call per page of c closed "
-        "pull requests. The job names no maxResults, so a page is AWS's default size, which AWS does not "
-        f"document; the stand-in pages at {page}. Here o = {shape.open} and c = {shape.merged + shape.closed}: "
-        f"{quiet_formula} calls expected, {per_repo_quiet:g} measured ({quiet.total - listing:,} for {count} "
-        f"repositories, plus {listing} ListRepositories). Outside the API each repository also costs one HTTPS "
-        "ref listing on the git endpoint and one S3 HeadObject of its newest backup. At "
-        f"{PROBE_CALLS} + o calls, 10,000 repositories with o = {shape.open} cost "
+        "**What the numbers mean.** A quiet night reads, per repository, GetRepositoryTriggers and ListPullRequests "
+        "twice (OPEN and CLOSED), then GetPullRequest for each open pull request: **3 + o calls** for o open pull "
+        "requests, plus one for each further page of a list; each region's repository settings "
+        "(BatchGetRepositories, 25 a call), template associations (ListApprovalRuleTemplates, then "
+        "ListRepositoriesForApprovalRuleTemplate per template) and tags (tag:GetResources, outside CodeCommit and "
+        "not counted here) are read once for the region. No pull request is read whole unless something "
+        "changed; the closed ones cost only their pages of ids, compared with the last backup's: one call per page "
+        "of c closed pull requests. The job names no maxResults, so a page is AWS's default size, which AWS does "
+        f"not document; the stand-in pages at {page}. Here o = {shape.open} and c = {shape.merged + shape.closed}: "
+        f"{quiet_formula} calls a repository expected, {per_repo_quiet:g} measured with the region's reads shared "
+        f"out ({quiet.total - listing:,} for {count} repositories, plus {listing} ListRepositories). Outside the "
+        "API each repository also costs one HTTPS ref listing on the git endpoint and one S3 HeadObject of its "
+        f"newest backup. At {PROBE_CALLS} + o calls, 10,000 repositories with o = {shape.open} cost "
         f"{10_000 * (PROBE_CALLS + shape.open):,} CodeCommit calls a night ({10_000 * PROBE_CALLS:,} + 10,000 x o, "
-        f"plus 10,000 a page for every {page} closed pull requests a repository has). CodeCommit does not bill API "
-        "calls, but they share the account's request rate in the region, which AWS throttles (the job retries "
+        f"plus 400 BatchGetRepositories and 10,000 a page for every {page} closed pull requests a repository has). "
+        "CodeCommit does not bill API calls, but they share the account's request rate in the region, which AWS "
+        "throttles (the job paces itself and retries every shape of "
         "ThrottlingException). The first backup reads every pull request whole "
         f"({first.per_repository(count):.0f} calls a repository here: one DescribePullRequestEvents, "
         "GetPullRequestApprovalStates (per revision), GetPullRequestOverrideState and GetCommentsForPullRequest "
