@@ -1794,7 +1794,10 @@ class KeyLayout:
         match = BACKUP_KEY.fullmatch(key[len(below) :]) if key.startswith(below) else None
         if match is None:
             return None
-        return match["region"], match["name"], stamp_time(match["stamp"])
+        try:
+            return match["region"], match["name"], stamp_time(match["stamp"])
+        except ValueError:  # a date no calendar has, such as 2026-02-30: no key this tool wrote
+            return None
 
     def manifest_key(self, account_id: str, when: dt.datetime, suffix: str = "") -> str:
         stamp = when.astimezone(dt.timezone.utc).strftime(KEY_TIME_FORMAT)
@@ -1841,16 +1844,26 @@ class S3Store:
 
         prefix = self.layout.listing_prefix(account_id, region, name)
         catalog: Catalog = {}
+        strays: list[str] = []
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     parsed = self.layout.parse(account_id, item["Key"])
+                    if parsed is None and item["Key"].endswith(".zip"):
+                        strays.append(item["Key"])
                     if parsed is None or (name and parsed[1] != name):
                         continue
                     backup = Backup(item["Key"], parsed[2], item.get("Size", 0), item.get("LastModified"))
                     catalog.setdefault(parsed[:2], []).append(backup)
         except ClientError as error:
             raise self.access_error(error, account_id) from None
+        if strays:  # a key the tool did not write, or with a date no calendar has: never a backup, never fatal
+            shown = ", ".join(self.url(key) for key in strays[:5]) + (
+                f" and {len(strays) - 5} more" if len(strays) > 5 else ""
+            )
+            logger.warning(
+                "skipping %d zip(s) whose key is not <region>/<name>/<name>-<date>.zip: %s", len(strays), shown
+            )
         for backups in catalog.values():
             backups.sort(key=lambda backup: (backup.time, backup.key), reverse=True)
         return catalog
@@ -2936,10 +2949,27 @@ def check_head(text: str) -> None:
         raise RestoreError(f"refusing archive: its HEAD {text[:80]!r} names neither a ref nor an object")
 
 
+def packed_refs_text(git_dir: Path) -> str:
+    packed = git_dir / "packed-refs"
+    return packed.read_text(errors="replace") if packed.exists() else ""
+
+
+def ref_object_ids(git_dir: Path) -> Iterator[str]:
+    """The object ids the refs hold (packed, loose and a detached HEAD), never their names: a tag may be
+    named with 64 hex digits (a release's SHA-256) in a SHA-1 repository."""
+    for line in packed_refs_text(git_dir).splitlines():
+        if line and not line.startswith("#"):
+            yield line.removeprefix("^").split(" ", 1)[0]
+    for path in [git_dir / "HEAD", *(path for path in (git_dir / "refs").rglob("*") if path.is_file())]:
+        text = path.read_text(errors="replace").strip()
+        if not text.startswith("ref: "):
+            yield text
+
+
 def write_config(git_dir: Path, url: str, *, bare: bool) -> None:
     """The tool's own config for a restored repository: its origin, and nothing else. The object format
-    follows the ids in the refs (CodeCommit's are SHA-1)."""
-    sha256 = bool(re.search(r"\b[0-9a-f]{64}\b", (git_dir / "HEAD").read_text() + packed_refs_text(git_dir)))
+    follows the lengths of the ids in the refs (CodeCommit's are SHA-1)."""
+    sha256 = any(re.fullmatch(r"[0-9a-f]{64}", oid) for oid in ref_object_ids(git_dir))
     lines = [
         "[core]",
         f"\trepositoryformatversion = {1 if sha256 else 0}",
@@ -2952,11 +2982,6 @@ def write_config(git_dir: Path, url: str, *, bare: bool) -> None:
         *(["\tmirror = true"] if bare else []),
     ]
     (git_dir / "config").write_text("\n".join(lines) + "\n")
-
-
-def packed_refs_text(git_dir: Path) -> str:
-    packed = git_dir / "packed-refs"
-    return packed.read_text(errors="replace") if packed.exists() else ""
 
 
 def check_repository(git_dir: Path, env: Mapping[str, str]) -> list[str]:

@@ -387,3 +387,39 @@ def test_a_malformed_data_document_fails_verify_show_and_restore_before_anything
         assert len(run.err.strip().splitlines()) == 1, run.err
     names = [r["repositoryName"] for r in bed.client("codecommit").list_repositories()["repositories"]]
     assert "doc-again" not in names
+
+
+def test_a_tag_named_with_64_hex_digits_restores(bed: Bed, tmp_path: Path) -> None:
+    """A tag named after a release's SHA-256 once made the restored config declare objectformat =
+    sha256 for a SHA-1 repository: every backup of it verified as damaged and did not restore."""
+    bare = bed.make_repo("release", content="simple")
+    name = hashlib.sha256(b"release 1.0").hexdigest()
+    git("--git-dir", bare, "tag", name, "main")
+    git("--git-dir", bare, "pack-refs", "--all")  # the name now sits in packed-refs too
+    bed.create_bucket()
+    assert bed.run("--bucket", BUCKET).code == 0
+
+    assert bed.run("verify", "--bucket", BUCKET, "--repo", "release").code == 0
+    target = tmp_path / "release.git"
+    restored = bed.run("restore", "release", "--bucket", BUCKET, "--to", str(target))
+    assert restored.code == 0, restored.text
+    assert ref_state(target) == ref_state(bare)
+    git("--git-dir", target, "fsck", "--no-progress")
+
+
+def test_a_key_with_a_date_no_calendar_has_is_skipped_and_named(bed: Bed) -> None:
+    """One key such as x-2026-02-30-04-00-00.zip once stopped backup, list, prune and status for the
+    whole account with a ValueError."""
+    bed.create_bucket()
+    bed.make_repo("steady", content="simple")
+    planted = "projects/codecommit-backup/123456789012/us-east-1/x/x-2026-02-30-04-00-00.zip"
+    bed.client("s3").put_object(Bucket=BUCKET, Key=planted, Body=b"not a backup")
+
+    for args in ((), ("list",), ("prune", "--dry-run"), ("status",)):
+        run = bed.run(*args, "--bucket", BUCKET)
+        assert "Traceback" not in run.text and "ValueError" not in run.text, (args, run.text)
+        assert run.code == 0, (args, run.text)
+        assert (
+            f"skipping 1 zip(s) whose key is not <region>/<name>/<name>-<date>.zip: s3://{BUCKET}/{planted}" in run.err
+        )
+    assert any(key.endswith(".zip") and "/steady/" in key for key in bed.object_keys())
