@@ -3683,9 +3683,14 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
     now = clock()
     doomed: list[str] = []
     kept = 0
+    unlisted = sorted(region for region, names in existing.items() if names is None)
     for (region, name), backups in sorted(catalog.items()):
         names = existing[region]
-        if names is not None and name not in names and not request.prune_deleted:
+        if names is None:  # which repositories were deleted is unknown: nothing of the region is touched
+            print(f"{region}/{name}: all {len(backups)} backups kept (could not list {region}'s repositories)")
+            kept += len(backups)
+            continue
+        if name not in names and not request.prune_deleted:
             print(f"{region}/{name}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
             kept += len(backups)
             continue
@@ -3698,14 +3703,17 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
                 kept += 1
             else:
                 doomed.append(decision.backup.key)
+    if unlisted:
+        logger.error("not pruned: %s, whose repositories could not be listed", ", ".join(unlisted))
+    outcome = EXIT_FAILED if unlisted else EXIT_OK
     if request.dry_run:
         print(f"dry run: {len(doomed)} backups would be deleted, {kept} kept; nothing deleted")
-        return EXIT_OK
+        return outcome
     refused = ctx.store.delete(doomed)
     for key, reason in refused.items():
         logger.warning("could not delete %s: %s", key, reason, extra={"event": "warning", "key": key})
     print(f"pruned: {len(doomed) - len(refused)} deleted, {kept} kept, {len(refused)} refused by S3")
-    return EXIT_OK
+    return outcome
 
 
 def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.datetime]) -> int:

@@ -193,6 +193,23 @@ def test_prune_applies_the_plan_but_keeps_deleted_repositories(bed: Bed, in_tmp:
     assert len(backups_of(bed, "removed")) == 2  # never the newest: the policy still keeps 2
 
 
+def test_prune_touches_nothing_in_a_region_it_could_not_list(bed: Bed, in_tmp: Path) -> None:
+    """Could not list is not "every repository exists": a deleted repository's backups would lose their
+    protection, and with --prune-deleted be pruned on a guess."""
+    bed.create_bucket()
+    bed.make_repo("removed", content="simple")
+    make_history(bed, "removed", [0, 1, 2, 3, 60])
+    bed.client("codecommit").delete_repository(repositoryName="removed")
+    bed.moto.denied.add("ListRepositories")
+
+    code, out, err = run_at(bed, 61, "prune", "--bucket", BUCKET, "--keep-last", "1", "--prune-deleted")
+
+    assert code == 1, err
+    assert len(backups_of(bed, "removed")) == 5
+    assert "us-east-1/removed: all 5 backups kept (could not list us-east-1's repositories)" in out
+    assert "not pruned: us-east-1, whose repositories could not be listed" in err
+
+
 def test_a_refused_delete_is_a_warning(bed: Bed, in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from botocore.exceptions import ClientError
 
