@@ -126,7 +126,7 @@ def positive_hours(word: str) -> dt.timedelta:
         value = float(word)
     except ValueError:
         value = -1.0
-    if not 0 < value <= LONGEST_AGE.total_seconds() / 3600:
+    if not 0 < value <= LONGEST_AGE.total_seconds() / 3600 or dt.timedelta(hours=value) < dt.timedelta(seconds=1):
         raise ValueError(f"use a positive number of hours, at most {LONGEST_AGE.total_seconds() / 3600:.0f}")
     return dt.timedelta(hours=value)
 
@@ -882,7 +882,10 @@ def git_environment(base: Mapping[str, str]) -> dict[str, str]:
     """The environment for every git command of the job: no trace, never a prompt. The git it finds
     must be 2.31 or newer (git_version_check), or it would ignore what authorized_git_env() adds."""
     # git's traces would print the Authorization header, or the signed URL of a git-remote-codecommit remote.
-    env = {name: value for name, value in base.items() if not name.startswith(("GIT_TRACE", "GIT_CURL_VERBOSE"))}
+    # GIT_CONFIG_COUNT and its keys and values are the job's own (authorized_git_env): an inherited count
+    # without its keys would make every git command fail.
+    owned = ("GIT_TRACE", "GIT_CURL_VERBOSE", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
+    env = {name: value for name, value in base.items() if not name.startswith(owned)}
     env.update(TRACE2_OFF)
     # git-remote-codecommit, where installed beside this Python, for a `restore --push-to codecommit::` URL.
     helper_dir = os.path.dirname(sys.executable)
@@ -4037,8 +4040,8 @@ def settings_from(values: Mapping[str, Any], env: Mapping[str, str]) -> Settings
     region = values.get("region")
     regions = values.get("regions") or ((region,) if region else ())
     attempts = env.get("AWS_MAX_ATTEMPTS") or str(API_MAX_ATTEMPTS)
-    if not attempts.isdigit() or int(attempts) < 1:
-        raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {attempts!r}")
+    if not re.fullmatch(r"[0-9]{1,3}", attempts) or int(attempts) < 1:  # isdigit() takes "²", int() does not
+        raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number from 1 to 999, not {attempts!r}")
     fields = {field.name for field in dataclasses.fields(Settings)}
     given = {name: value for name, value in values.items() if name in fields}
     return Settings(
@@ -4063,6 +4066,10 @@ def check_folders(values: Mapping[str, Any]) -> None:
         raise ConfigError(f"--work-dir {work!r} is not a folder: create it, or leave it out for the system's")
     if reports and Path(reports).exists() and not Path(reports).is_dir():
         raise ConfigError(f"--report-dir {reports!r} is a file: name a folder")
+    if reports:
+        existing = next(folder for folder in Path(reports).absolute().parents if folder.exists())
+        if not Path(reports).exists() and not existing.is_dir():
+            raise ConfigError(f"--report-dir {reports!r} lies below the file {str(existing)!r}: name a folder")
 
 
 def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: Settings) -> Any:

@@ -171,3 +171,46 @@ def test_numbers_and_folders_out_of_range_are_one_line(bed: Bed, args: list[str]
     run = bed.run(*args, "--bucket", BUCKET)
     assert run.code == 2
     assert message in run.err and len(run.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "args", "message"),
+    [
+        ("AWS_MAX_ATTEMPTS", "\u00b2", (), "AWS_MAX_ATTEMPTS must be a whole number from 1 to 999, not '\u00b2'"),
+        (
+            "CODECOMMIT_BACKUP_REPORT_DIR",
+            "/dev/null/x",
+            (),
+            "--report-dir '/dev/null/x' lies below the file '/dev/null'",
+        ),
+        ("CODECOMMIT_BACKUP_MAX_AGE", "1e-300", ("status",), "use a positive number of hours"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_before_any_work(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, args: tuple[str, ...], message: str
+) -> None:
+    bed.create_bucket()
+    bed.make_repo("untouched", content="simple")
+    monkeypatch.setenv(variable, value)
+    bed.moto.calls.clear()
+
+    run = bed.run(*args, "--bucket", BUCKET)
+
+    assert run.code == 2, run.text
+    assert message in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    assert "Traceback" not in run.text and not bed.moto.calls and bed.git_server.requests == []
+
+
+def test_an_inherited_git_config_count_fails_nothing(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job owns GIT_CONFIG_COUNT and its keys (the signed header goes through them): a count
+    inherited without its keys made every git command fail."""
+    bed.create_bucket()
+    bed.make_repo("inherits", content="simple")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "3")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "http.extraHeader")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "X-Injected: yes")
+
+    run = bed.run("--bucket", BUCKET)
+
+    assert run.code == 0, run.text
+    assert "summary: 1 ok" in run.err
