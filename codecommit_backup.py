@@ -1356,6 +1356,7 @@ def git_in(
         *([f"--work-tree={work_tree}"] if work_tree else []),
     ]
     clean = {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES}
+    clean["GIT_NO_REPLACE_OBJECTS"] = "1"  # as core.useReplaceRefs=false, for the commands that read only this
     done = subprocess.run(
         [*command, *HARDENED_GIT, *args],
         env=clean,
@@ -2779,7 +2780,10 @@ DETACHED_HEAD = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64})\n?")
 # Settings that could run a program or look beyond the repository: off for every git command run on
 # a restored repository, whatever the operator's own git config says. The repository's config is the
 # tool's own, so this guards against a mistake, not the archive.
-HARDENED_GIT = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never")
+HARDENED_GIT = (
+    *("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never"),
+    *("-c", "core.useReplaceRefs=false"),  # refs/replace/* would make a checkout differ from the history
+)
 # Variables that point git at another repository, index or object store.
 REPOSITORY_VARIABLES = frozenset(
     {
@@ -3094,7 +3098,10 @@ def described(paths: Sequence[str], limit: int = 8) -> str:
 
 def push_transport(url: str) -> str:
     """The transport git would use for a remote, as `protocol.<name>.allow` names it; ConfigError for one
-    that runs a command (`ext::`, `fd::`) or that git does not know."""
+    that runs a command (`ext::`, `fd::`), that git does not know, or that git would read as an option
+    (`--receive-pack=...` runs a command)."""
+    if url.startswith("-"):
+        raise ConfigError(f"cannot push to {redact(url)!r}: a remote cannot start with '-'")
     if "::" in url.split("/", 1)[0]:
         transport = url.split("::", 1)[0].lower()
     elif "://" in url:
@@ -3119,7 +3126,9 @@ def allowed_transport(url: str) -> tuple[str, ...]:
 def listed_refs(url: str, env: Mapping[str, str], git_dir: Path | None, cwd: Path | None = None) -> RefState:
     """The refs and HEAD a remote holds (`git ls-remote --symref`), with only its own transport allowed."""
     return parse_ls_remote(
-        git_in(git_dir, *allowed_transport(url), "ls-remote", "--symref", url, env=env, cwd=cwd).stdout
+        git_in(
+            git_dir, *allowed_transport(url), "ls-remote", "--symref", "--end-of-options", url, env=env, cwd=cwd
+        ).stdout
     )
 
 
@@ -3146,7 +3155,7 @@ def push_refs(mirror: Path, url: str, env: Mapping[str, str]) -> None:
         for start in range(0, len(names), CODECOMMIT_MAX_REFS_PER_PUSH):
             batch = names[start : start + CODECOMMIT_MAX_REFS_PER_PUSH]
             packed.write_text("".join(header + [entries[name] for name in batch]))
-            git_in(mirror, *allowed_transport(url), "push", url, "+refs/*:refs/*", env=env)
+            git_in(mirror, *allowed_transport(url), "push", "--end-of-options", url, "+refs/*:refs/*", env=env)
     finally:
         packed.write_text(original)
 

@@ -423,3 +423,37 @@ def test_a_key_with_a_date_no_calendar_has_is_skipped_and_named(bed: Bed) -> Non
             f"skipping 1 zip(s) whose key is not <region>/<name>/<name>-<date>.zip: s3://{BUCKET}/{planted}" in run.err
         )
     assert any(key.endswith(".zip") and "/steady/" in key for key in bed.object_keys())
+
+
+def test_a_push_target_that_git_would_read_as_an_option_is_refused(bed: Bed, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    bed.create_bucket()
+    bed.make_repo("web", content="simple")
+    assert bed.run("--bucket", BUCKET).code == 0
+
+    run = bed.run("restore", "web", "--bucket", BUCKET, f"--push-to=--receive-pack=touch {marker}")
+
+    assert run.code == 2 and "a remote cannot start with '-'" in run.err, run.text
+    assert not marker.exists()
+
+
+def test_a_checkout_ignores_replace_refs(bed: Bed, tmp_path: Path) -> None:
+    """refs/replace/<commit> makes git show another commit in its place: a restored work tree must be
+    what `git clone` of the source gives, the history as it is."""
+    bare = bed.make_repo("replaced", content="simple")
+    work = tmp_path / "work"
+    git("clone", "-q", bare, work)
+    real = git("-C", work, "rev-parse", "HEAD").strip()
+    git("-C", work, "checkout", "-q", "--orphan", "other")
+    (work / "README.md").write_text("planted\n")
+    git("-C", work, "commit", "-q", "-am", "planted")
+    fake = git("-C", work, "rev-parse", "HEAD").strip()
+    git("-C", work, "push", "-q", "origin", f"{fake}:refs/replace/{real}")
+    bed.create_bucket()
+    assert bed.run("--bucket", BUCKET).code == 0
+
+    target = tmp_path / "restored"
+    run = bed.run("restore", "replaced", "--bucket", BUCKET, "--to", str(target), "--checkout")
+
+    assert run.code == 0, run.text
+    assert (target / "README.md").read_text() == "hello\n"  # the source's main, not the planted commit
