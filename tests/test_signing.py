@@ -164,7 +164,7 @@ def test_no_signed_header_or_secret_reaches_a_command_line_a_trace_the_mirror_a_
     assert ref_state(bed.git_server.repo_path("us-east-1", "watched-again")) == ref_state(source)
     clones = [command for command in watcher.commands if "clone" in command and "--mirror" in command]
     helpers = [command for command in watcher.commands if "remote-https" in command]
-    pushes = [command for command in watcher.commands if " push https:" in command]
+    pushes = [command for command in watcher.commands if " push --end-of-options https:" in command]
     assert clones and helpers and pushes, watcher.commands  # the watch saw git's processes, helper included
     assert not [command for command in watcher.commands if "remote-codecommit" in command]
     assert not [status for _, _, status in bed.git_server.requests if status == 401]  # signed from the first request
