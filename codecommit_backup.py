@@ -492,11 +492,14 @@ THROTTLE_PATIENCE = 15 * 60.0  # seconds a throttled request is tried again, in 
 
 
 def is_throttle(status: int, code: str, body: bytes) -> bool:
-    """Whether an answer is a throttle: a code that says so, HTTP 429, or a 400 or 503 whose body
-    (XML or JSON, parsed or not) names a throttle."""
+    """Whether an answer is a throttle: a code that says so, HTTP 429, or a 400 or 503 that botocore
+    could not read (no code, or the status as its code) whose body, XML or JSON, names a throttle. An
+    error the service named is that error, whatever its message says (a repository may be called
+    ThrottlingService)."""
     if code in THROTTLE_CODES or status == 429:
         return True
-    return status in THROTTLE_STATUSES and THROTTLE_TEXT.search(body[:4096]) is not None
+    unread = code in ("", str(status))
+    return unread and status in THROTTLE_STATUSES and THROTTLE_TEXT.search(body[:4096]) is not None
 
 
 class Pace:
@@ -588,8 +591,8 @@ class Pace:
         throttled (`peak`) in K seconds, slowly near it, then faster beyond it."""
         if self.rate == self.ceiling:
             return
-        if self.generation == 0:
-            target = START_RATE * 2 ** (now - self.started)
+        if self.generation == 0:  # the exponent is capped: 2 ** 1025 overflows a float after 17 quiet minutes
+            target = START_RATE * 2 ** min(now - self.started, 30.0)
         else:
             recover = ((1 - RATE_CUT) * self.peak / RATE_GROWTH) ** (1 / 3)
             target = self.peak + RATE_GROWTH * (now - self.last_cut - recover) ** 3
@@ -633,10 +636,13 @@ class PacedRetries:
                 if error.get("Code") not in THROTTLE_CODES:
                     error.update(Code="ThrottlingException", Message="Rate exceeded")
                 self.pace.throttled(getattr(self.turns, "generation", None))
-                since = kwargs["request_dict"]["context"].setdefault("throttled_since", self.pace.clock())
+                request = kwargs["request_dict"]["context"]
+                request["throttled_attempts"] = request.get("throttled_attempts", 0) + 1
+                since = request.setdefault("throttled_since", self.pace.clock())
                 return 0.0 if self.pace.patient(since) else None  # the pace spaces the next try
             self.pace.answered()
         context = self.adapter.create_retry_context(**kwargs)
+        context.attempt_number -= kwargs["request_dict"]["context"].get("throttled_attempts", 0)  # not counted
         if self.conditions.is_retryable(context):
             delay: float = self.backoff.delay_amount(context)
             return delay
@@ -1051,18 +1057,17 @@ def endpoint_override(region: str, value: str) -> str | None:
     see check_endpoint_override), a host with `{region}` in it, or `REGION=HOST,...` pairs (the
     regions they name; the others keep their own endpoints)."""
     value = value.strip()
-    if not value:
-        return None
-    if "=" not in value:
-        return value.replace("{region}", region)
-    pairs = dict(pair.strip().split("=", 1) for pair in value.split(",") if "=" in pair)
-    return pairs.get(region)
+    if "=" in value:
+        pairs = (pair.split("=", 1) for pair in value.split(",") if "=" in pair)
+        value = {name.strip(): host.strip() for name, host in pairs}.get(region, "")
+    return value.replace("{region}", region) or None
 
 
 def check_endpoint_override(value: str, regions: Sequence[str]) -> None:
     """Refuse a CODE_COMMIT_ENDPOINT that cannot serve the run's regions."""
     value = value.strip()
-    if "=" in value and any("=" not in pair for pair in value.split(",")):
+    pairs = [pair.split("=", 1) for pair in value.split(",") if pair.strip()]
+    if "=" in value and any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
         raise ConfigError(
             f"CODE_COMMIT_ENDPOINT={value!r}: give one host, a host with {{region}}, or REGION=HOST pairs"
         )
@@ -2190,7 +2195,7 @@ class Clients:
     account_id: str
     partition_for: Callable[[str], str]
     credentials: Callable[[], Any]  # the session's current credentials (access_key, secret_key, token)
-    pace_for: Callable[[str], Pace] = lambda _region: Pace()  # one per region, for API calls and git alike
+    pace_for: Callable[[str], Pace]  # one per region, the same each call, for API calls and git alike
     tagging_for: Callable[[str], Any] | None = None  # the Resource Groups Tagging API; None: tags read per repository
 
 
@@ -2329,6 +2334,12 @@ class Job:
         if self.stopping.is_set():
             raise Interrupted("interrupted: the run was stopped before this repository finished")
 
+    def check_deadline(self, result: Result) -> None:
+        """No repository starts, and no clone, once the deadline has passed."""
+        if self.deadline is not None and self.clock() >= self.deadline:
+            result.reached = False
+            raise RepositoryError("not reached: the run's deadline (--deadline) passed before it started")
+
     def plan(self, repo: Repository) -> Result:
         key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, self.clock())
         return Result(repo, "planned", key=key)
@@ -2342,9 +2353,7 @@ class Job:
         label = f"{repo.region}/{repo.name}"
         try:
             self.check_stop()
-            if self.deadline is not None and self.clock() >= self.deadline:
-                result.reached = False
-                raise RepositoryError("not reached: the run's deadline (--deadline) passed before it started")
+            self.check_deadline(result)
             if not valid_repository_name(repo.name):
                 raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
             facts = self.facts.get(repo.region, RegionFacts())
@@ -2353,15 +2362,17 @@ class Job:
             backups = self.catalog.get((repo.region, repo.name), [])
             newest = backups[0] if backups else None  # with --force too: its document is still reused
             recorded = self.store.recorded(newest.key) if newest else {}
-            default_branch = facts.metadata.get(repo.name, {}).get("defaultBranch")
             check = newest is not None and not self.settings.force
-            remote = self.remote_refs(repo, label).headed(default_branch) if check else None
+            remote = self.remote_refs(repo, label) if check else None
             reader = DataReader(self.clients.codecommit_for(repo.region), repo)
             probe, failure = None, None
             if self.settings.repository_data:
                 read = lambda: with_retries(lambda: probe_data(reader, facts), *self.retries(label))  # noqa: E731
                 probe, failure = read_data(reader, read)
             result.api_calls = reader.calls
+            known = probe.repository if probe is not None else facts.metadata.get(repo.name, {})
+            default_branch = known.get("defaultBranch")
+            remote = remote.headed(default_branch) if remote is not None else None
             same_data = failure is None and (probe is None or probe.fingerprint == recorded.get("data-fingerprint"))
             if newest and remote and remote.fingerprint == recorded.get("refs-fingerprint") and (same_data or failure):
                 # the same git; unread data is no reason to upload it again
@@ -2369,9 +2380,8 @@ class Job:
                 if failure is not None:
                     result.status, result.reason = "failed", f"git unchanged since {newest.key}; its data: {failure}"
             else:
-                if probe is not None:
-                    default_branch = probe.repository.get("defaultBranch")
                 with self.heavy:
+                    self.check_deadline(result)  # a clone slot may come free only after it
                     capture = Capture(reader, probe, failure, newest, recorded)
                     failure = self.mirror_and_upload(repo, label, result, capture, default_branch)
                 result.status, result.api_calls = "ok", reader.calls
@@ -3441,6 +3451,13 @@ def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | 
         raise RestoreError(f"{backup.key}: {error}") from None
 
 
+def carried_note(marker: Any) -> list[str]:
+    """The line that says a document is an earlier backup's, carried forward, and why."""
+    if not isinstance(marker, dict):
+        return []
+    return [f"NOT READ THIS NIGHT: carried forward from {marker.get('from')} ({marker.get('reason')})"]
+
+
 def show_text(document: Mapping[str, Any], pull_request: str | None, markdown: bool) -> str:
     """The document for a reader: the repository and its pull requests, or one pull request whole."""
     heading = (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
@@ -3452,6 +3469,7 @@ def show_text(document: Mapping[str, Any], pull_request: str | None, markdown: b
     repo, templates = document["repository"], document.get("approvalRuleTemplates", [])
     lines = [
         heading(f"{repo.get('repositoryName')} ({document.get('region')}), captured {document.get('capturedAt')}"),
+        *carried_note(document.get("carriedForward")),
         f"description: {repo.get('repositoryDescription') or '-'}",
         f"default branch: {repo.get('defaultBranch') or '-'}",
         f"tags: {', '.join(f'{k}={v}' for k, v in sorted(document.get('tags', {}).items())) or '-'}",

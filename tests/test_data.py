@@ -312,6 +312,7 @@ def test_an_unknown_error_of_a_data_read_carries_the_last_document_forward(
     assert "data-fingerprint" not in metadata  # so the next night reads the data again
     head = git("--git-dir", bed.git_server.repo_path("us-east-1", "payments"), "rev-parse", "main").strip()
     assert json.loads(bed.run("show", "payments", "--bucket", BUCKET, "--format", "json").out)["carriedForward"]
+    assert f"NOT READ THIS NIGHT: carried forward from {first}" in bed.run("show", "payments", "--bucket", BUCKET).out
     assert bed.run("verify", "--bucket", BUCKET, "--repo", "payments").code == 0
     mirror = bed.restore_with_unzip(second, bed.work / "restored")
     assert git("--git-dir", mirror, "rev-parse", "main").strip() == head  # the new push is in the backup

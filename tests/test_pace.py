@@ -44,6 +44,13 @@ ANSWERS = {
 }
 NOT_THROTTLES = {
     "json-400-other": (400, JSON, json.dumps({"__type": "InvalidRepositoryNameException"}).encode()),
+    "json-400-named": (  # an error the service named is that error, whatever its message says
+        400,
+        JSON,
+        json.dumps(
+            {"__type": "RepositoryDoesNotExistException", "message": "ThrottlingService does not exist"}
+        ).encode(),
+    ),
     "503-plain": (503, "text/plain", b"Service Unavailable"),
     "500-rate": (500, "text/plain", b"Rate exceeded"),  # a 500 is a server error, whatever it says
 }
@@ -58,8 +65,19 @@ def test_each_shape_of_throttle_is_recognised(shape: str) -> None:
 
 @pytest.mark.parametrize("shape", NOT_THROTTLES)
 def test_other_errors_are_not_throttles(shape: str) -> None:
-    status, _, body = NOT_THROTTLES[shape]
-    assert not is_throttle(status, "", body)
+    status, kind, body = NOT_THROTTLES[shape]
+    code = json.loads(body)["__type"] if kind == JSON else ""  # what botocore parses from a JSON error
+    assert not is_throttle(status, code, body)
+
+
+def test_a_pace_runs_for_hours_without_a_throttle() -> None:
+    """The slow start's doubling once overflowed a float after 17 quiet minutes."""
+    clock = FakeClock()
+    pace = Pace(clock=clock, sleep=clock.sleep)
+    for _ in range(100):
+        clock.now += 60  # a request a minute, for 100 minutes
+        pace.acquire()
+    assert pace.rate <= 2 * 1 / RATE_WINDOW + START_RATE  # never past twice what was sent (or where it began)
 
 
 class FakeClock:
@@ -290,3 +308,15 @@ def test_without_a_pace_a_throttle_counts_as_a_transient_failure() -> None:
     with pytest.raises(Throttled):
         with_retries(listing, 3, 2.0, "web", slept.append)
     assert len(calls) == 3 and slept == [2.0, 4.0]
+
+
+def test_throttled_attempts_do_not_use_up_the_attempts_of_other_errors(
+    endpoint: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("time.sleep", lambda _seconds: None)  # botocore's backoff between tries
+    clock = FakeClock()
+    pace = Pace(clock=clock, sleep=clock.sleep)
+    client = paced_client(endpoint, pace, attempts=3)
+    endpoint.queue[:] = [ANSWERS["xml-400"]] * 4 + [NOT_THROTTLES["503-plain"]] * 2  # then success
+    assert client.get_repository(repositoryName="web")["repositoryMetadata"]["repositoryName"] == "web"
+    assert endpoint.requests == 7
