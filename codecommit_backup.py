@@ -3381,13 +3381,28 @@ def comment_line(comment: Mapping[str, Any]) -> str:
     return f"{comment.get('authorArn', '?')} at {comment.get('creationDate', '?')}{place}{reply}: {content}"
 
 
+def helper_environment(env: Mapping[str, str], url: str) -> dict[str, str]:
+    """The environment for a push to `url`: for git-remote-codecommit's `codecommit::<region>://` URLs,
+    CODE_COMMIT_ENDPOINT as the helper reads it (one host), resolved for that region from any of the
+    forms this tool takes ({region}, REGION=HOST pairs)."""
+    resolved = dict(env)
+    match = re.match(r"codecommit::([a-z0-9-]+)://", url)
+    if match and "CODE_COMMIT_ENDPOINT" in resolved:
+        host = endpoint_override(match[1], resolved["CODE_COMMIT_ENDPOINT"])
+        if host:
+            resolved["CODE_COMMIT_ENDPOINT"] = host
+        else:
+            del resolved["CODE_COMMIT_ENDPOINT"]  # no override for that region: its own endpoint
+    return resolved
+
+
 def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapping[str, str]) -> str:
     """Restore one backup to a folder, any git remote, or a new CodeCommit repository.
     Returns a line that says what was restored where."""
     name, region = request.name, request.region
     catalog = store.list_backups(clients.account_id, region, name)
     backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}")
-    git_env: Mapping[str, str] = git_environment(env)
+    git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     codecommit = clients.codecommit_for(region)
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
         check_restore_target(request, codecommit, git_env, Path(work))

@@ -90,6 +90,24 @@ def test_restore_pushes_to_any_git_remote(bed: Bed, tmp_path: Path) -> None:
     git("--git-dir", remote, "fsck", "--full", "--no-progress")
 
 
+def test_restore_pushes_through_git_remote_codecommit_with_an_endpoint_per_region(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git-remote-codecommit reads CODE_COMMIT_ENDPOINT as one host: the job hands it the host of the
+    push target's region, whichever form the operator gave (here REGION=HOST pairs)."""
+    bed.create_bucket()
+    source = bed.make_repo("helped")
+    backup(bed)
+    bed.client("codecommit", "eu-west-1").create_repository(repositoryName="helped-copy")
+    host = bed.git_server.endpoint
+    monkeypatch.setenv("CODE_COMMIT_ENDPOINT", f"us-east-1={host},eu-west-1={host}")
+
+    run = bed.run("restore", "helped", "--bucket", BUCKET, "--push-to", "codecommit::eu-west-1://helped-copy")
+
+    assert run.code == 0, run.text
+    assert ref_state(bed.git_server.repo_path("eu-west-1", "helped-copy"))[0] == ref_state(source)[0]
+
+
 def test_restore_into_a_new_codecommit_repository(bed: Bed) -> None:
     bed.create_bucket()
     source = bed.make_repo("original")
