@@ -1656,6 +1656,8 @@ def decode_data(data: bytes, label: str) -> dict[str, Any]:
         document = json.loads(data)
     except ValueError:
         raise RestoreError(f"{label}: the repository data is not JSON") from None
+    except RecursionError:  # JSON nested thousands deep: no document this tool wrote
+        raise RestoreError(f"{label}: the repository data is nested too deep to be a document") from None
     if not isinstance(document, dict) or document.get("format") != DATA_FORMAT:
         raise RestoreError(f"{label}: the repository data is not a {DATA_FORMAT} document")
     if not isinstance(document.get("schema"), int) or document["schema"] > DATA_SCHEMA:
@@ -3080,6 +3082,8 @@ def check_shape(document: Mapping[str, Any]) -> None:
         return [need(item, dict, where) for item in items]
 
     need(need(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
+    for key, value in need(document.get("refs", {}), dict, "refs").items():  # the next night reads new commits from it
+        need(value, str, f"refs.{key}")
     for key, value in need(document.get("tags", {}), dict, "tags").items():
         need(value, str, f"tags.{key}")
     records(

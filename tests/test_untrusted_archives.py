@@ -18,9 +18,11 @@ import zipfile
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import codecommit_backup
 from tests.bed import BUCKET, Bed, git, ref_state
 from tests.test_restore import backup, tamper, the_key, typed_member
 
@@ -457,3 +459,50 @@ def test_a_checkout_ignores_replace_refs(bed: Bed, tmp_path: Path) -> None:
 
     assert run.code == 0, run.text
     assert (target / "README.md").read_text() == "hello\n"  # the source's main, not the planted commit
+
+
+def refs_a_list(document: bytes) -> bytes:
+    return json.dumps({**json.loads(document), "refs": []}).encode()  # a field the next night reads, mistyped
+
+
+def nested_deep(document: bytes) -> bytes:  # JSON nested past Python's recursion limit
+    return document.replace(b"{", b'{"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b",", 1)
+
+
+@pytest.mark.parametrize("poison", [refs_a_list, nested_deep])
+def test_a_poisoned_previous_document_fails_verify_and_never_blocks_git(
+    bed: Bed, tmp_path: Path, poison: Callable[[bytes], bytes]
+) -> None:
+    """A document that checks against its own metadata but not against what the tool reads once failed
+    its repository every night (git included), and verify passed it. It is now absent for the night,
+    which reads the data afresh, and verify fails it; never a traceback."""
+    key = a_backup(bed, "poisoned")
+    with zipfile.ZipFile(io.BytesIO(bed.download(key))) as archive:
+        document = archive.read("poisoned.codecommit.json")
+        archive.extractall(tmp_path / "out")
+    poisoned = poison(document)
+    buffer = codecommit_backup.HashingWriter(io.BytesIO())
+    sink: Any = buffer._target  # the bytes written
+    offset = codecommit_backup.write_zip(
+        tmp_path / "out" / "poisoned.git", "poisoned.git", buffer, data=("poisoned.codecommit.json", poisoned)
+    )
+    data = sink.getvalue()
+    tamper(
+        bed,
+        key,
+        data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=str(len(data)),
+        **{"data-sha256": hashlib.sha256(poisoned).hexdigest(), "data-size": str(len(poisoned))},
+        **{"data-offset": str(offset)},
+    )
+
+    verify = bed.run("verify", "--bucket", BUCKET, "--repo", "poisoned")
+    assert verify.code == 1 and "Traceback" not in verify.text, verify.text
+    work = bed.work / "push-one-more"
+    git("clone", "-q", bed.git_server.repo_path("us-east-1", "poisoned"), work)
+    git("-C", work, "commit", "-q", "--allow-empty", "-m", "a new night's commit")
+    git("-C", work, "push", "-q", "origin", "HEAD:main")
+    night = bed.run("--bucket", BUCKET)
+    assert night.code == 0, night.text  # the data read afresh, git backed up
+    assert "summary: 1 ok" in night.err and "reading all of the repository's data again" in night.err
