@@ -1077,13 +1077,11 @@ def write_results(
 
 
 def kept_sections(out: Path) -> str:
-    """What other scripts wrote into the results file (data_cost.py's marked section): kept as it is."""
-    from benchmarks.data_cost import END, START
-
+    """What other scripts wrote into the results file (data_cost.py's and throttled.py's sections, each
+    between <!-- NAME:start --> and <!-- NAME:end -->): kept as they are, in their order."""
     text = out.read_text() if out.exists() else ""
-    if START not in text or END not in text:
-        return ""
-    return "\n" + text[text.index(START) : text.index(END) + len(END)] + "\n"
+    marked = re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", text, re.DOTALL)
+    return "".join("\n" + section[0] + "\n" for section in marked)
 
 
 def unchanged_cost(runs: dict[str, Measurement], count: int) -> list[str]:
