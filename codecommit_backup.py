@@ -548,10 +548,10 @@ class Pace:
             self.sleep(start - now)
         return generation
 
-    def answered(self) -> None:
-        """An answer that was not a throttle."""
+    def answered(self, requests: int = 1) -> None:
+        """Answers that were not throttles (a clone that succeeded: all of its requests)."""
         with self.lock:
-            self.let_through.append(self.clock())
+            self.let_through.extend([self.clock()] * requests)
 
     def throttled(self, generation: int | None = None) -> None:
         """A throttle of a request that the rate of `generation` let go: slow down, once for all the
@@ -2451,6 +2451,7 @@ class Job:
                 except Throttled as error:
                     error.generation = turn
                     raise
+                pace.answered(CLONE_REQUESTS)  # what the service let through: a cut is measured on it
 
             self.git(repo, label, clone)
             self.check_stop()

@@ -320,3 +320,17 @@ def test_throttled_attempts_do_not_use_up_the_attempts_of_other_errors(
     endpoint.queue[:] = [ANSWERS["xml-400"]] * 4 + [NOT_THROTTLES["503-plain"]] * 2  # then success
     assert client.get_repository(repositoryName="web")["repositoryMetadata"]["repositoryName"] == "web"
     assert endpoint.requests == 7
+
+
+def test_a_clone_s_requests_count_as_let_through() -> None:
+    """A clone's three requests succeed as one: unless they count, a throttle amid clones measures
+    almost nothing let through and cuts the rate to its floor."""
+    clock = FakeClock()
+    pace = Pace(clock=clock, sleep=clock.sleep)
+    clock.now += 5 * RATE_WINDOW
+    pace.rate = 100.0
+    for _ in range(10):  # ten clones in the window, no API answer
+        pace.answered(3)
+        clock.now += RATE_WINDOW / 10
+    pace.throttled()
+    assert pace.rate == pytest.approx(RATE_CUT * 30 / RATE_WINDOW)
