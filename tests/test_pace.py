@@ -330,7 +330,7 @@ def test_a_clone_s_requests_count_as_let_through() -> None:
     clock.now += 5 * RATE_WINDOW
     pace.rate = 100.0
     for _ in range(10):  # ten clones in the window, no API answer
-        pace.answered(3)
         clock.now += RATE_WINDOW / 10
+        pace.answered(3)
     pace.throttled()
     assert pace.rate == pytest.approx(RATE_CUT * 30 / RATE_WINDOW)
