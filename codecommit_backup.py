@@ -2090,6 +2090,12 @@ class Decision:
 CLOCK_SKEW = dt.timedelta(minutes=15)
 
 
+def newest_dated(backups: Sequence[Backup], now: dt.datetime) -> Backup | None:
+    """The newest of a repository's backups (newest first) that is not dated in the future: a planted or
+    hand-copied key dated later than now is never the "latest" (an explicit --at can still name it)."""
+    return next((backup for backup in backups if backup.time <= now + CLOCK_SKEW), None)
+
+
 def _calendar_bucket(rule: str, time: dt.datetime) -> str:
     """The day, ISO week or month of a time, in UTC: "2026-11-28", "2026-W48", "2026-11"."""
     utc = time.astimezone(dt.timezone.utc)
@@ -2362,7 +2368,9 @@ class Job:
             if repo.name in facts.gone:
                 raise RepositoryGone(f"repository was deleted after it was listed: {label}")
             backups = self.catalog.get((repo.region, repo.name), [])
-            newest = backups[0] if backups else None  # with --force too: its document is still reused
+            newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
+            if backups and newest is not backups[0]:
+                result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
             recorded = self.store.recorded(newest.key) if newest else {}
             check = newest is not None and not self.settings.force
             remote = self.remote_refs(repo, label) if check else None
@@ -2730,9 +2738,10 @@ def oldest_backup_age(results: Sequence[Result], catalog: Catalog, now: dt.datet
     the bucket: 0 for one backed up or found unchanged now; for one that failed, the age of its newest
     backup. A failed repository without any backup has no age: RepositoriesFailed counts it."""
     ages = [
-        (now - backups[0].time).total_seconds()
+        (now - newest.time).total_seconds()
         for r in results
-        if r.status == "failed" and (backups := catalog.get((r.repository.region, r.repository.name)))
+        if r.status == "failed"
+        and (newest := newest_dated(catalog.get((r.repository.region, r.repository.name), []), now))
     ]
     return max([0.0, *ages])
 
@@ -2817,13 +2826,24 @@ PUSH_TRANSPORTS = ("https", "http", "ssh", "git", "file", "codecommit")
 FSCK_FORMAT_ISSUE = re.compile(r"^(?:error|warning) in (?:commit|tree|tag|blob) [0-9a-f]+: \w+: ")
 
 
-def choose_backup(backups: Sequence[Backup], at: str, label: str) -> Backup:
-    """The backup `--at` names among one repository's backups (newest first): latest, a
-    YYYY-MM-DD-HH-MM-SS timestamp, or a full key."""
+def described(paths: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def choose_backup(backups: Sequence[Backup], at: str, label: str, now: dt.datetime) -> Backup:
+    """The backup `--at` names among one repository's backups (newest first): latest (never one dated
+    in the future), a YYYY-MM-DD-HH-MM-SS timestamp, or a full key."""
     if not backups:
         raise RestoreError(f"no backups of {label} in the bucket")
     if at == "latest":
-        return backups[0]
+        latest = newest_dated(backups, now)
+        future = [backup.key for backup in backups if latest is None or backup.time > latest.time]
+        if future:
+            logger.warning("%s: not taken as the latest, as dated in the future: %s", label, described(future))
+        if latest is None:
+            raise RestoreError(f"every backup of {label} is dated in the future: name one with --at KEY")
+        return latest
     for backup in backups:
         if backup.key == at or backup.key.endswith(f"-{at}.zip"):
             return backup
@@ -3104,11 +3124,6 @@ def check_shape(document: Mapping[str, Any]) -> None:
     for entry in records(document.get("commitComments", []), "commitComments", "afterCommitId"):
         for thread in records(entry.get("comments", []), "commitComments[].comments"):
             records(thread.get("comments", []), "commitComments[].comments[].comments")
-
-
-def described(paths: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(paths[:limit])
-    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
 def push_transport(url: str) -> str:
@@ -3401,12 +3416,12 @@ def helper_environment(env: Mapping[str, str], url: str) -> dict[str, str]:
     return resolved
 
 
-def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapping[str, str]) -> str:
+def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapping[str, str], now: dt.datetime) -> str:
     """Restore one backup to a folder, any git remote, or a new CodeCommit repository.
     Returns a line that says what was restored where."""
     name, region = request.name, request.region
     catalog = store.list_backups(clients.account_id, region, name)
-    backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}")
+    backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", now)
     git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     codecommit = clients.codecommit_for(region)
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
@@ -3802,16 +3817,18 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
     return EXIT_OK
 
 
-def restore_command(ctx: Context, request: RestoreRequest, env: Mapping[str, str]) -> int:
-    print(restore(ctx.store, ctx.clients, request, env))
+def restore_command(
+    ctx: Context, request: RestoreRequest, env: Mapping[str, str], clock: Callable[[], dt.datetime]
+) -> int:
+    print(restore(ctx.store, ctx.clients, request, env, clock()))
     return EXIT_OK
 
 
-def show_command(ctx: Context, request: ShowRequest) -> int:
+def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print a backup's repository data: as text, Markdown, or the document itself."""
     label = f"{request.region}/{request.name}"
     catalog = ctx.store.list_backups(ctx.clients.account_id, request.region, request.name)
-    backup = choose_backup(catalog.get((request.region, request.name), []), request.at, label)
+    backup = choose_backup(catalog.get((request.region, request.name), []), request.at, label, clock())
     document = read_document(ctx.store, backup)
     if request.format == "json":
         records = [
@@ -3839,7 +3856,7 @@ def verify_command(
     for region, name in wanted:
         repo = Repository(region, name, "")
         try:
-            backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}")
+            backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", started)
         except RestoreError as error:
             results.append(Result(repo, "failed", reason=str(error)))
         else:
@@ -3894,7 +3911,7 @@ def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now:
 
     def age_of(region: str, name: str) -> BackupAge:
         backups = catalog.get((region, name), [])
-        newest = backups[0] if backups else None
+        newest = newest_dated(backups, now)  # a future date is no proof of a fresh backup
         moments = [moment for moment in (newest and newest.time, confirmed.get((region, name))) if moment]
         age = now - max(moments) if moments else None
         fresh = age is not None and age <= request.max_age
@@ -4316,9 +4333,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt
     if args.command == "status":
         return status_command(ctx, request, clock)
     if args.command == "restore":
-        return restore_command(ctx, request, env)
+        return restore_command(ctx, request, env, clock)
     if args.command == "show":
-        return show_command(ctx, request)
+        return show_command(ctx, request, clock)
     if args.command == "verify":
         return verify_command(ctx, request, clock, env)
     return backup_command(ctx, request, clock, sleep, env)

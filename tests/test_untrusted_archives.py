@@ -506,3 +506,23 @@ def test_a_poisoned_previous_document_fails_verify_and_never_blocks_git(
     night = bed.run("--bucket", BUCKET)
     assert night.code == 0, night.text  # the data read afresh, git backed up
     assert "summary: 1 ok" in night.err and "reading all of the repository's data again" in night.err
+
+
+def test_a_key_dated_in_the_future_is_never_the_latest(bed: Bed, tmp_path: Path) -> None:
+    """Only a planted or hand-copied key can be dated in the future. It was "latest" for restore, for
+    the unchanged check (every night a new backup) and for status (a negative age is fresh)."""
+    key = a_backup(bed, "dated")
+    planted = key.rsplit("-", 6)[0] + "-2099-01-01-04-00-00.zip"
+    s3 = bed.client("s3")
+    s3.copy_object(Bucket=BUCKET, Key=planted, CopySource={"Bucket": BUCKET, "Key": key})
+    tamper(bed, planted, **{"refs-fingerprint": "sha256:planted"})
+
+    restored = bed.run("restore", "dated", "--bucket", BUCKET, "--to", str(tmp_path / "dated.git"))
+    assert restored.code == 0 and f"restored {key} " in restored.out, restored.text
+    assert "not taken as the latest, as dated in the future" in restored.err and planted in restored.err
+    picked = bed.run("restore", "dated", "--bucket", BUCKET, "--at", planted, "--to", str(tmp_path / "at.git"))
+    assert picked.code == 1 and f"error: {planted}: the restored refs do not match" in picked.err  # --at names it
+
+    night = bed.run("--bucket", BUCKET)
+    assert "summary: 0 ok, 1 unchanged" in night.err, night.text  # compared with the real newest backup
+    assert f"{planted} is dated in the future" in night.err
