@@ -3116,7 +3116,8 @@ def check_shape(document: Mapping[str, Any]) -> None:
         pull_request = need(record.get("pullRequest"), dict, "pullRequest")
         need(pull_request.get("pullRequestId"), str, "pullRequestId")
         targets = pull_request.get("pullRequestTargets", [])
-        records(targets, "pullRequestTargets", "sourceReference", "destinationReference")
+        for target in records(targets, "pullRequestTargets", "sourceReference", "destinationReference"):
+            need(target.get("mergeMetadata", {}), dict, "pullRequestTargets[].mergeMetadata")  # show reads it
         for thread in records(record.get("comments", []), "comments"):
             records(thread.get("comments", []), "comments[].comments")
         for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):

@@ -469,7 +469,13 @@ def nested_deep(document: bytes) -> bytes:  # JSON nested past Python's recursio
     return document.replace(b"{", b'{"deep": ' + b"[" * 100_000 + b"]" * 100_000 + b",", 1)
 
 
-@pytest.mark.parametrize("poison", [refs_a_list, nested_deep])
+def merge_metadata_a_word(document: bytes) -> bytes:  # shape-valid but for one member show reads
+    target = {"sourceReference": "refs/heads/a", "destinationReference": "refs/heads/main", "mergeMetadata": "yes"}
+    record = {"pullRequest": {"pullRequestId": "1", "pullRequestTargets": [target]}}
+    return json.dumps({**json.loads(document), "pullRequests": [record]}).encode()
+
+
+@pytest.mark.parametrize("poison", [refs_a_list, nested_deep, merge_metadata_a_word])
 def test_a_poisoned_previous_document_fails_verify_and_never_blocks_git(
     bed: Bed, tmp_path: Path, poison: Callable[[bytes], bytes]
 ) -> None:
@@ -499,6 +505,8 @@ def test_a_poisoned_previous_document_fails_verify_and_never_blocks_git(
 
     verify = bed.run("verify", "--bucket", BUCKET, "--repo", "poisoned")
     assert verify.code == 1 and "Traceback" not in verify.text, verify.text
+    show = bed.run("show", "poisoned", "--bucket", BUCKET)
+    assert show.code == 1 and len(show.err.strip().splitlines()) == 1 and "Traceback" not in show.text, show.text
     work = bed.work / "push-one-more"
     git("clone", "-q", bed.git_server.repo_path("us-east-1", "poisoned"), work)
     git("-C", work, "commit", "-q", "--allow-empty", "-m", "a new night's commit")
