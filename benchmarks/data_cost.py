@@ -599,6 +599,15 @@ def machine() -> dict[str, str]:
     }
 
 
+def machine_line(info: dict[str, Any], loads: tuple[float, float]) -> str:
+    """The machine a section was measured on, and how busy it was at the start and the end."""
+    return (
+        f"Machine: {info['cores']} cores, {info['system']}, load average {loads[0]:.2f} at the start and "
+        f"{loads[1]:.2f} at the end (other work on the machine slows the runs); Python {info['python']}, "
+        f"git {info['git']}, moto {info['moto']}, boto3 {info['boto3']}, codecommit-backup {info['tool']}."
+    )
+
+
 def load_average() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
@@ -686,9 +695,7 @@ def report(
         f"again, not its closed ones: the comment night made {extra:+,} calls beyond the quiet night for its one "
         f"changed repository ({target}).",
         "",
-        f"Machine: {info['cores']} cores, {info['system']}, load average {loads[0]:.2f} at the start and "
-        f"{loads[1]:.2f} at the end (other work on the machine slows the runs); Python {info['python']}, "
-        f"git {info['git']}, moto {info['moto']}, boto3 {info['boto3']}, codecommit-backup {info['tool']}. The "
+        machine_line(info, loads) + " The "
         "stand-ins run in the benchmark's process on the same cores, and the model answers one call at a time "
         "(each read of an open pull request asks git for its branch): wall times are the stand-ins' as much as "
         f"the job's. In the first backup the job used {first.job_cpu:.1f} CPU s (its own process and the git "

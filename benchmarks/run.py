@@ -1145,28 +1145,19 @@ def where_the_time_goes(runs: dict[str, Measurement], helper: tuple[float, float
 def tool_env(run: Path, stand_ins: StandIns, work: Path) -> dict[str, str]:
     """What the job sees in CodeBuild, pointed at the stand-ins, as the tests' bed builds it (fake
     credentials, no user config), with this Python's scripts (git-remote-codecommit) on PATH."""
-    from tests.bed import stand_in_environment
+    from tests.bed import job_environment
 
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "GIT_", "CODECOMMIT_BACKUP_", "CODE_COMMIT_"))
-    }
-    env.update(
-        stand_in_environment(
-            run / "home",
-            moto_url=stand_ins.moto_url,
-            git_endpoint=stand_ins.endpoint,
-            ca_file=stand_ins.ca_file,
-            tmp=work,
-            access_key=ACCESS_KEY,
-            secret_key=SECRET_KEY,
-            session_token=None,
-            region=REGION,
-        ),
-        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    return job_environment(
+        run / "home",
+        moto_url=stand_ins.moto_url,
+        git_endpoint=stand_ins.endpoint,
+        ca_file=stand_ins.ca_file,
+        tmp=work,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        session_token=None,
+        region=REGION,
     )
-    return env
 
 
 def benchmark(scale: Scale, out: Path) -> int:

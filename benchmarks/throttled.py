@@ -64,7 +64,7 @@ if str(ROOT) not in sys.path:
 
 import boto3  # noqa: E402  # after the path: the stand-ins live in tests/
 
-from benchmarks.data_cost import git, load_average, machine  # noqa: E402
+from benchmarks.data_cost import git, load_average, machine, machine_line  # noqa: E402
 from benchmarks.run import machine_busy_seconds  # noqa: E402
 from codecommit_backup import CLONE_REQUESTS  # noqa: E402
 from tests.bed import (  # noqa: E402
@@ -73,7 +73,7 @@ from tests.bed import (  # noqa: E402
     REVIEWER_ACCESS_KEY,
     REVIEWER_SECRET_KEY,
     SECRET_KEY,
-    stand_in_environment,
+    job_environment,
 )
 from tests.gitserver import GitServer  # noqa: E402
 from tests.motoserver import MotoServer  # noqa: E402
@@ -156,21 +156,13 @@ def stand_ins(root: Path) -> Iterator[Stand]:
         moto.codecommit.identities.update(IDENTITIES)
         moto.codecommit.page_size = None  # AWS's own page sizes, not the tests' 2
         (root / "tmp").mkdir()
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("AWS_", "GIT_", "CODECOMMIT_BACKUP_", "CODE_COMMIT_"))
-        }
-        env.update(
-            stand_in_environment(
-                root / "home",
-                moto_url=moto.url,
-                git_endpoint=git_server.endpoint,
-                ca_file=git_server.ca_file,
-                tmp=root / "tmp",
-                region=REGION,
-            ),
-            PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        env = job_environment(
+            root / "home",
+            moto_url=moto.url,
+            git_endpoint=git_server.endpoint,
+            ca_file=git_server.ca_file,
+            tmp=root / "tmp",
+            region=REGION,
         )
         # This process's own clients are given keys and endpoint; no user config may change them.
         os.environ.update(
@@ -507,9 +499,7 @@ def report(
     lines += extrapolation(nights, count, rate)
     lines += [
         "",
-        f"Machine: {info['cores']} cores, {info['system']}, load average {loads[0]:.2f} at the start and "
-        f"{loads[1]:.2f} at the end (other work on the machine slows the runs); Python {info['python']}, "
-        f"git {info['git']}, moto {info['moto']}, boto3 {info['boto3']}, codecommit-backup {info['tool']}.",
+        machine_line(info, loads),
         "",
     ]
     if problems:

@@ -252,6 +252,17 @@ def stand_in_environment(
     return environment
 
 
+def job_environment(home: Path, **stand_ins: Any) -> dict[str, str]:
+    """A whole environment for the job as a child process: this process's own without the variables
+    that would point it elsewhere (AWS_*, GIT_*, CODECOMMIT_BACKUP_*, CODE_COMMIT_*), the stand-ins'
+    (stand_in_environment's arguments), and this Python's scripts (git-remote-codecommit) on PATH."""
+    foreign = ("AWS_", "GIT_", "CODECOMMIT_BACKUP_", "CODE_COMMIT_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(foreign)}
+    env.update(stand_in_environment(home, **stand_ins))
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return env
+
+
 @pytest.fixture
 def bed(
     moto: MotoServer,

@@ -204,33 +204,31 @@ def endpoint() -> Iterator[Any]:
     server.shutdown()
 
 
-def paced_client(endpoint: Any, pace: Pace, attempts: int = 3) -> Any:
-    """A CodeCommit client made as the job makes it: botocore's retries off, PacedRetries on."""
+def client_of(endpoint: Any, retries: dict[str, Any]) -> Any:
+    """A CodeCommit client of the stand-in endpoint, with these botocore retries; the endpoint's queue
+    and count start afresh."""
     endpoint.queue.clear()
     endpoint.requests = 0
-    client = boto3.client(
+    return boto3.client(
         "codecommit",
         region_name="us-east-1",
         endpoint_url=f"http://127.0.0.1:{endpoint.server_address[1]}",
         aws_access_key_id="AKIATESTPACE00000001",
         aws_secret_access_key="not-a-secret",  # noqa: S106  # a fake, for a loopback stand-in
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        config=Config(retries=retries),
     )
+
+
+def paced_client(endpoint: Any, pace: Pace, attempts: int = 3) -> Any:
+    """A CodeCommit client made as the job makes it: botocore's retries off, PacedRetries on."""
+    client = client_of(endpoint, {"mode": "standard", "total_max_attempts": 1})
     PacedRetries(pace, attempts).install(client)
     return client
 
 
 def test_botocore_alone_does_not_retry_codecommit_s_throttle(endpoint: Any) -> None:
     """The harshness the pace exists for: the XML 400 is error "400", tried once."""
-    client = boto3.client(
-        "codecommit",
-        region_name="us-east-1",
-        endpoint_url=f"http://127.0.0.1:{endpoint.server_address[1]}",
-        aws_access_key_id="AKIATESTPACE00000001",
-        aws_secret_access_key="not-a-secret",  # noqa: S106  # a fake, for a loopback stand-in
-        config=Config(retries={"mode": "standard", "max_attempts": 5}),
-    )
-    endpoint.requests = 0
+    client = client_of(endpoint, {"mode": "standard", "max_attempts": 5})
     endpoint.queue[:] = [ANSWERS["xml-400"]]
     with pytest.raises(ClientError) as caught:
         client.get_repository(repositoryName="web")
