@@ -254,6 +254,22 @@ OPTIONS = (
         False,
         "flag",
     ),
+    Option(
+        "--restore-triggers",
+        "with --create-repo: write the triggers back (they send events to SNS or Lambda)",
+        ("restore",),
+        boolean,
+        False,
+        "flag",
+    ),
+    Option(
+        "--restore-templates",
+        "with --create-repo: associate the approval rule templates, creating missing ones",
+        ("restore",),
+        boolean,
+        False,
+        "flag",
+    ),
     Option("--pull-request", "one pull request, whole", ("show",), metavar="ID"),
     Option(
         "--format", "text, or markdown or json for an auditor", ("show",), one_of("text", "markdown", "json"), "text"
@@ -330,6 +346,8 @@ class RestoreRequest:
     force: bool = default_of("--force")  # replace a non-empty target
     work_dir: str | None = None
     pull_requests: bool = not default_of("--no-pull-requests")  # reopen the open pull requests in a new repository
+    restore_triggers: bool = default_of("--restore-triggers")  # write the triggers back into a new repository
+    restore_templates: bool = default_of("--restore-templates")  # and associate (or create) its templates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -3237,111 +3255,266 @@ def empty_repository(work: Path, env: Mapping[str, str]) -> Path:
     return empty
 
 
-def check_restore_target(request: RestoreRequest, codecommit: Any, env: Mapping[str, str], work: Path) -> None:
-    """Refuse a target in the way before anything is downloaded."""
-    target = request.to
-    in_the_way = target is not None and target.exists() and (not target.is_dir() or any(target.iterdir()))
-    if in_the_way and not request.force:
-        raise RestoreError(f"{target} exists and is not empty: choose another folder or give --force")
-    if request.create_repo and get_repository(codecommit, request.create_repo) is not None and not request.force:
-        raise RestoreError(f"CodeCommit repository {request.create_repo} exists in {request.region}: choose a new name")
-    if request.push_to and not request.force and listed_refs(request.push_to, env, empty_repository(work, env)).refs:
-        raise RestoreError(f"{redact(request.push_to)} already has refs: push to an empty repository or give --force")
-
-
 # Where restore puts the source of a pull request whose branch is gone or has moved.
 REOPENED_BRANCHES = "refs/heads/restored/pull-request-"
 # CreatePullRequest takes a description of at most 10,240 characters.
 PULL_REQUEST_DESCRIPTION_LIMIT = 10_240
 
 
-def write_back(
-    codecommit: Any, name: str, document: Mapping[str, Any], state: RefState, pull_requests: bool, account_id: str
-) -> list[str]:
-    """Write what the API allows back into a new repository: description, tags, triggers, approval
-    rule template associations, and (with `pull_requests`) the open pull requests. Returns warnings:
-    what could not be written, and why."""
-    from botocore.exceptions import ClientError
+# The tag restore puts on a repository it creates, valued with the archive's SHA-256: the same restore
+# run again finds it and writes what is still missing, and nothing twice.
+RESTORED_FROM_TAG = f"{PROJECT}:restored-from"
+# Tag keys AWS keeps for itself: TagResource refuses them (InvalidSystemTagUsageException).
+RESERVED_TAG_PREFIX = "aws:"
 
-    warnings: list[str] = []
+
+@dataclasses.dataclass
+class WriteBack:
+    """What restore writes into a repository besides git, item by item: each is written or reported on
+    its own. `skipped` is what it chose not to write (and why), `failed` what CodeCommit refused."""
+
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+    def attempt(self, item: str, write: Callable[[], None]) -> bool:
+        """Write one item; a refusal is recorded, and the next item goes on."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            write()
+        except (ClientError, BotoCoreError) as error:
+            self.failed.append(f"{item} not written: {redact(str(error))}")
+            return False
+        return True
+
+
+def restored_from(codecommit: Any, arn: str) -> str | None:
+    """The archive a repository was restored from, as the restore that created it tagged it."""
+    for answer in each_page(codecommit.list_tags_for_resource, resourceArn=arn):
+        if RESTORED_FROM_TAG in answer.get("tags", {}):
+            return str(answer["tags"][RESTORED_FROM_TAG])
+    return None
+
+
+def check_restore_target(
+    request: RestoreRequest, codecommit: Any, env: Mapping[str, str], work: Path, sha256: str
+) -> bool:
+    """Refuse a target in the way before anything is downloaded. True when --create-repo names a
+    repository that a restore of this same archive created: this run finishes what that one began."""
+    target = request.to
+    in_the_way = target is not None and target.exists() and (not target.is_dir() or any(target.iterdir()))
+    if in_the_way and not request.force:
+        raise RestoreError(f"{target} exists and is not empty: choose another folder or give --force")
+    existing = get_repository(codecommit, request.create_repo) if request.create_repo else None
+    if existing is not None and restored_from(codecommit, existing["Arn"]) == sha256:
+        logger.info("%s was created by a restore of this backup: writing what is still missing", request.create_repo)
+        return True
+    if existing is not None and not request.force:
+        raise RestoreError(f"CodeCommit repository {request.create_repo} exists in {request.region}: choose a new name")
+    if request.push_to and not request.force and listed_refs(request.push_to, env, empty_repository(work, env)).refs:
+        raise RestoreError(f"{redact(request.push_to)} already has refs: push to an empty repository or give --force")
+    return False
+
+
+def write_back(
+    codecommit: Any, name: str, document: Mapping[str, Any], state: RefState, request: RestoreRequest, account_id: str
+) -> WriteBack:
+    """Write what the API allows back into a repository this restore created: description and tags
+    always; triggers and approval rule templates only when asked, as they act beyond the repository;
+    the open pull requests unless asked not to. Run again on the same repository, it writes only what
+    is missing."""
+    done = WriteBack()
     description = document["repository"].get("repositoryDescription")
     if description:
-        codecommit.update_repository_description(repositoryName=name, repositoryDescription=description)
-    if document.get("tags"):
+        done.attempt(
+            "the description",
+            lambda: codecommit.update_repository_description(repositoryName=name, repositoryDescription=description),
+        )
+    write_tags(codecommit, name, document.get("tags", {}), done)
+    triggers = document.get("triggers", {}).get("triggers", [])
+    if triggers and request.restore_triggers:
+        write_triggers(codecommit, name, triggers, (request.region, account_id), done)
+    elif triggers:
+        names = ", ".join(str(trigger.get("name")) for trigger in triggers)
+        done.skipped.append(
+            f"triggers not written ({names}): they send events to other services; see --restore-triggers"
+        )
+    templates = document.get("approvalRuleTemplates", [])
+    if templates and request.restore_templates:
+        for template in templates:
+            write_template(codecommit, name, template, account_id, done)
+    elif templates:
+        names = ", ".join(str(template.get("approvalRuleTemplateName")) for template in templates)
+        done.skipped.append(
+            f"approval rule templates not associated ({names}): they are the account's; see --restore-templates"
+        )
+    if request.pull_requests:
+        records = [r for r in document.get("pullRequests", []) if r["pullRequest"].get("pullRequestStatus") == "OPEN"]
+        reopened = reopened_already(codecommit, name) if records else set()
+        repository_id = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["repositoryId"]
+        for record in records:
+            if record["pullRequest"]["pullRequestId"] not in reopened:
+                reopen(codecommit, name, repository_id, record, state, done)
+    return done
+
+
+def write_tags(codecommit: Any, name: str, tags: Mapping[str, str], done: WriteBack) -> None:
+    """The backed-up tags but those AWS reserves and the tool's own mark."""
+    reserved = sorted(key for key in tags if key.lower().startswith(RESERVED_TAG_PREFIX))
+    if reserved:
+        done.skipped.append(f"tags not written ({', '.join(reserved)}): keys starting with aws: are AWS's own")
+    wanted = {key: value for key, value in tags.items() if key not in reserved and key != RESTORED_FROM_TAG}
+    if wanted:
         arn = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["Arn"]
-        codecommit.tag_resource(resourceArn=arn, tags=document["tags"])
-    warnings += write_triggers(codecommit, name, document.get("triggers", {}).get("triggers", []), account_id)
-    for template in document.get("approvalRuleTemplates", []):
-        template_name = template["approvalRuleTemplateName"]
-        try:
-            codecommit.associate_approval_rule_template_with_repository(
-                approvalRuleTemplateName=template_name, repositoryName=name
+        done.attempt("the tags", lambda: codecommit.tag_resource(resourceArn=arn, tags=wanted))
+
+
+def write_triggers(
+    codecommit: Any, name: str, triggers: Sequence[Mapping[str, Any]], home: tuple[str, str], done: WriteBack
+) -> None:
+    """Each trigger whose target is in the restoring account and region, added one at a time to what the
+    repository has (PutRepositoryTriggers replaces the whole list), so that one refusal keeps the
+    others. Never TestRepositoryTriggers: it sends the last commit's data to the target."""
+    region, account_id = home
+    have = {str(t["name"]): dict(t) for t in codecommit.get_repository_triggers(repositoryName=name)["triggers"]}
+    for trigger in triggers:
+        label = f"trigger {trigger.get('name')}"
+        where = str(trigger.get("destinationArn", "")).split(":")
+        if where[4:5] != [account_id] or where[3:4] != [region]:
+            done.skipped.append(
+                f"{label} not written: its target {trigger.get('destinationArn')} is not in {region} "
+                f"of account {account_id}"
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ApprovalRuleTemplateDoesNotExistException":
-                raise
-            codecommit.create_approval_rule_template(
+            continue
+        if have.get(str(trigger["name"])) == dict(trigger):
+            continue
+        logger.info(
+            "%s: writing %s: %s on %s of %s%s",
+            name,
+            label,
+            trigger.get("destinationArn"),
+            ",".join(trigger.get("events", [])),
+            ",".join(trigger.get("branches", [])) or "every branch",
+            f", with custom data {trigger['customData']!r}" if trigger.get("customData") else "",
+        )
+        wanted = {**have, str(trigger["name"]): dict(trigger)}
+        put = functools.partial(codecommit.put_repository_triggers, repositoryName=name, triggers=[*wanted.values()])
+        if done.attempt(label, put):
+            have = wanted
+
+
+def pool_accounts(content: str) -> set[str] | None:
+    """The accounts an approval rule's pool names, or None if the content cannot be read. An ARN names
+    its account in the fifth field; the short form is CodeCommitApprovers:<account>:<name>."""
+    try:
+        statements = json.loads(content).get("Statements", [])
+        members = [member for statement in statements for member in statement.get("ApprovalPoolMembers", [])]
+    except (ValueError, AttributeError, TypeError):
+        return None
+    accounts = set()
+    for member in members:
+        fields = str(member).split(":")
+        accounts.add(fields[1] if fields[0] == "CodeCommitApprovers" else (fields[4:5] or ["?"])[0])
+    return accounts
+
+
+def write_template(codecommit: Any, name: str, template: Mapping[str, Any], account_id: str, done: WriteBack) -> None:
+    """Associate one approval rule template, creating it first if the account no longer has it, unless
+    its approvers include anyone outside the restoring account: a template applies account-wide."""
+    from botocore.exceptions import ClientError
+
+    template_name = str(template.get("approvalRuleTemplateName"))
+    label = f"approval rule template {template_name}"
+    try:
+        codecommit.get_approval_rule_template(approvalRuleTemplateName=template_name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ApprovalRuleTemplateDoesNotExistException":
+            done.failed.append(f"{label} not associated: {redact(str(error))}")
+            return
+        content = str(template.get("approvalRuleTemplateContent", ""))
+        if pool_accounts(content) != {account_id}:
+            done.skipped.append(
+                f"{label} not created: its approvers are not all in account {account_id}, and a template "
+                "applies to the whole account (`show` prints it)"
+            )
+            return
+        logger.info("%s: creating %s, gone from the account: %s", name, label, " ".join(content.split()))
+        created = done.attempt(
+            label,
+            lambda: codecommit.create_approval_rule_template(
                 approvalRuleTemplateName=template_name,
-                approvalRuleTemplateContent=template["approvalRuleTemplateContent"],
-                approvalRuleTemplateDescription=template.get("approvalRuleTemplateDescription", ""),
-            )
-            codecommit.associate_approval_rule_template_with_repository(
-                approvalRuleTemplateName=template_name, repositoryName=name
-            )
-            warnings.append(f"approval rule template {template_name} no longer existed: recreated from the backup")
-    if pull_requests:
-        for record in document.get("pullRequests", []):
-            if record["pullRequest"].get("pullRequestStatus") == "OPEN":
-                warnings += reopen(codecommit, name, record, state)
-    return warnings
+                approvalRuleTemplateContent=content,
+                approvalRuleTemplateDescription=str(template.get("approvalRuleTemplateDescription", "")),
+            ),
+        )
+        if not created:
+            return
+    logger.info("%s: associating %s", name, label)
+    done.attempt(
+        label,
+        lambda: codecommit.associate_approval_rule_template_with_repository(
+            approvalRuleTemplateName=template_name, repositoryName=name
+        ),
+    )
 
 
-def write_triggers(codecommit: Any, name: str, triggers: Sequence[Mapping[str, Any]], account_id: str) -> list[str]:
-    """The triggers whose targets are in the restoring account and still answer (TestRepositoryTriggers);
-    the others are warnings. The document comes from the bucket: a trigger it names in another account
-    would send this repository's events there."""
-    elsewhere = [t["name"] for t in triggers if str(t.get("destinationArn", "")).split(":")[4:5] != [account_id]]
-    warnings = [f"trigger {trigger} not restored: its target is not in account {account_id}" for trigger in elsewhere]
-    wanted = [{**trigger} for trigger in triggers if trigger["name"] not in elsewhere]
-    if not wanted:
-        return warnings
-    answer = codecommit.test_repository_triggers(repositoryName=name, triggers=wanted)
-    failed = {failure["trigger"]: failure.get("failureMessage", "") for failure in answer.get("failedExecutions", [])}
-    kept = [trigger for trigger in wanted if trigger["name"] not in failed]
-    if kept:
-        codecommit.put_repository_triggers(repositoryName=name, triggers=kept)
-    return warnings + [
-        f"trigger {trigger} not restored: its target does not answer ({why})" for trigger, why in failed.items()
-    ]
+# The first words of a reopened pull request's description, before the original's id.
+REOPENED_FROM = "Restored by codecommit-backup from pull request "
 
 
-def reopen(codecommit: Any, name: str, record: Mapping[str, Any], state: RefState) -> list[str]:
+def reopened_already(codecommit: Any, name: str) -> set[str]:
+    """The original ids of the open pull requests an earlier run of this restore reopened."""
+    found = set()
+    for answer in each_page(codecommit.list_pull_requests, repositoryName=name, pullRequestStatus="OPEN"):
+        for id_ in answer.get("pullRequestIds", []):
+            description = codecommit.get_pull_request(pullRequestId=id_)["pullRequest"].get("description") or ""
+            match = re.match(re.escape(REOPENED_FROM) + r"(\S+?),", description)
+            if match:
+                found.add(match[1])
+    return found
+
+
+def reopen(
+    codecommit: Any, name: str, repository_id: str, record: Mapping[str, Any], state: RefState, done: WriteBack
+) -> None:
     """One open pull request, created again from its recorded commits. The API makes the restorer its
     author, so the description quotes the original author, its dates and its comment thread. A source
     branch that is gone or has moved gets a branch of its own at the recorded commit."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     pull_request = record["pullRequest"]
     id_ = pull_request["pullRequestId"]
+    label = f"pull request {id_}"
     targets = []
     for target in pull_request.get("pullRequestTargets", []):
         source, commit = target["sourceReference"], target.get("sourceCommit", "")
         if state.refs.get(target["destinationReference"]) is None:
-            return [f"pull request {id_} not reopened: its destination {target['destinationReference']} is gone"]
+            done.skipped.append(f"{label} not reopened: its destination {target['destinationReference']} is gone")
+            return
         if state.refs.get(source) != commit:
             branch = f"{REOPENED_BRANCHES.removeprefix('refs/heads/')}{id_}"
-            problem = make_branch(codecommit, name, branch, commit)
+            try:
+                problem = make_branch(codecommit, name, branch, commit)
+            except (ClientError, BotoCoreError) as error:
+                done.failed.append(f"{label} not written: {redact(str(error))}")
+                return
             if problem:
-                return [f"pull request {id_} not reopened: {problem}"]
+                done.skipped.append(f"{label} not reopened: {problem}")
+                return
             source = f"refs/heads/{branch}"
         targets.append(
             {"repositoryName": name, "sourceReference": source, "destinationReference": target["destinationReference"]}
         )
-    codecommit.create_pull_request(
-        title=pull_request.get("title", f"pull request {id_}"),
-        description=quoted_description(record),
-        targets=targets,
-        clientRequestToken=f"{PROJECT}-{name}-{id_}",  # a second restore of the same one is the same call
+    done.attempt(
+        label,
+        lambda: codecommit.create_pull_request(
+            title=pull_request.get("title", label),
+            description=quoted_description(record),
+            targets=targets,
+            # The same restore run again makes the same call; another restore (another repository) never.
+            clientRequestToken=f"{PROJECT}-{repository_id}-{id_}",
+        ),
     )
-    return []
 
 
 def make_branch(codecommit: Any, name: str, branch: str, commit: str) -> str | None:
@@ -3367,7 +3540,7 @@ def quoted_description(record: Mapping[str, Any]) -> str:
     and its comments, within CreatePullRequest's limit."""
     pull_request = record["pullRequest"]
     lines = [
-        f"Restored by codecommit-backup from pull request {pull_request['pullRequestId']}, opened by "
+        f"{REOPENED_FROM}{pull_request['pullRequestId']}, opened by "
         f"{pull_request.get('authorArn', 'unknown')} on {pull_request.get('creationDate', '?')} "
         f"(last activity {pull_request.get('lastActivityDate', '?')}).",
         "",
@@ -3417,16 +3590,26 @@ def helper_environment(env: Mapping[str, str], url: str) -> dict[str, str]:
     return resolved
 
 
-def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapping[str, str], now: dt.datetime) -> str:
-    """Restore one backup to a folder, any git remote, or a new CodeCommit repository.
-    Returns a line that says what was restored where."""
+@dataclasses.dataclass(frozen=True)
+class Restored:
+    """What a restore did: a line to print, and what it could not write back."""
+
+    line: str
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+
+def restore(
+    store: S3Store, clients: Clients, request: RestoreRequest, env: Mapping[str, str], now: dt.datetime
+) -> Restored:
+    """Restore one backup to a folder, any git remote, or a new CodeCommit repository."""
     name, region = request.name, request.region
     catalog = store.list_backups(clients.account_id, region, name)
     backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", now)
     git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     codecommit = clients.codecommit_for(region)
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
-        check_restore_target(request, codecommit, git_env, Path(work))
+        sha256 = store.recorded(backup.key).get("sha256", "") if request.create_repo else ""
+        resuming = check_restore_target(request, codecommit, git_env, Path(work), sha256)
         unpacked = unpack_backup(store, backup, Repository(region, name, ""), Path(work), git_env)
         if unpacked.skipped:
             logger.warning("%s: not restored, as a mirror never needs them: %s", name, described(unpacked.skipped))
@@ -3435,13 +3618,15 @@ def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapp
         refs = len(unpacked.state.refs)
         if request.to is not None:
             install(unpacked, request.to, request.checkout, git_env)
-            return f"restored {backup.key} ({refs} refs) to {request.to}"
+            return Restored(f"restored {backup.key} ({refs} refs) to {request.to}")
         created_now = False
         if request.create_repo:
             if get_repository(codecommit, request.create_repo) is None:
                 created_now = True
                 codecommit.create_repository(
-                    repositoryName=request.create_repo, repositoryDescription=f"restored from {backup.key}"
+                    repositoryName=request.create_repo,
+                    repositoryDescription=f"restored from {backup.key}",
+                    tags={RESTORED_FROM_TAG: unpacked.metadata["sha256"]},
                 )
             created = Repository(region, request.create_repo, "")
             url = codecommit_git_url(created, git_env)
@@ -3457,19 +3642,21 @@ def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapp
             codecommit.update_default_branch(
                 repositoryName=request.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
             )
-        settled = ""
-        if request.create_repo and unpacked.data is not None and not created_now:
+        line = f"restored {backup.key} ({refs} refs) to {redact(url)}"
+        if not request.create_repo or unpacked.data is None:
+            return Restored(line)
+        if not (created_now or resuming):
             logger.warning(
                 "%s existed before: its settings and pull requests are left as they are", request.create_repo
             )
-        elif request.create_repo and unpacked.data is not None:
-            data, state = unpacked.data, unpacked.state
-            for warning in write_back(
-                codecommit, request.create_repo, data, state, request.pull_requests, clients.account_id
-            ):
-                logger.warning("%s: %s", request.create_repo, warning)
-            settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
-        return f"restored {backup.key} ({refs} refs) to {redact(url)}{settled}"
+            return Restored(line)
+        done = write_back(codecommit, request.create_repo, unpacked.data, unpacked.state, request, clients.account_id)
+        for skipped in done.skipped:
+            logger.warning("%s: %s", request.create_repo, skipped)
+        for failed in done.failed:
+            logger.error("%s: %s", request.create_repo, failed)
+        settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
+        return Restored(line + ("" if done.failed else settled), done.failed)
 
 
 def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -3821,7 +4008,15 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
 def restore_command(
     ctx: Context, request: RestoreRequest, env: Mapping[str, str], clock: Callable[[], dt.datetime]
 ) -> int:
-    print(restore(ctx.store, ctx.clients, request, env, clock()))
+    restored = restore(ctx.store, ctx.clients, request, env, clock())
+    print(restored.line)
+    if restored.failed:
+        logger.error(
+            "%d item(s) of its settings or pull requests not written back (above): the same restore command "
+            "again writes only what is missing",
+            len(restored.failed),
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -4168,7 +4363,11 @@ def restore_request(name: str, values: Mapping[str, Any], settings: Settings) ->
         raise ConfigError("--checkout needs --to DIR")
     if values["push_to"]:
         push_transport(values["push_to"])
-    given = {field: values[field] for field in ("at", "push_to", "create_repo", "checkout", "force", "work_dir")}
+    for flag in ("--restore-triggers", "--restore-templates"):
+        if values[OPTION[flag].dest] and not values["create_repo"]:
+            raise ConfigError(f"{flag} needs --create-repo NEW_NAME")
+    fields = ("at", "push_to", "create_repo", "checkout", "force", "work_dir", "restore_triggers", "restore_templates")
+    given = {field: values[field] for field in fields}
     to = Path(values["to"]) if values["to"] else None
     return RestoreRequest(name, settings.regions[0], to=to, pull_requests=not values["no_pull_requests"], **given)
 

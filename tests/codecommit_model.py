@@ -348,18 +348,24 @@ class Region:
     tags: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     associations: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # repository -> template names
     tokens: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
+    # A deleted repository's pull requests as CreatePullRequest last answered them, for the tokens that
+    # made them: the API reference sets no end to a client request token's life, and DeleteRepository's
+    # page does not say it frees them. So the same token again answers with the old pull request.
+    deleted_pull_requests: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     last_pull_request: int = 0
 
     def forget_repository(self, name: str) -> None:
         gone = {key for key, pull in self.pull_requests.items() if pull.repository == name}
         for key in gone:
-            del self.pull_requests[key]
+            self.deleted_pull_requests[key] = self.pull_requests.pop(key).render()
         for key in [key for key, comment in self.comments.items() if comment.repository == name]:
             del self.comments[key]
         self.triggers.pop(name, None)
         self.tags.pop(name, None)
         self.associations.pop(name, None)
-        self.tokens = {key: value for key, value in self.tokens.items() if value[1] not in gone}
+        self.tokens = {
+            key: value for key, value in self.tokens.items() if key[0] == "CreatePullRequest" or value[1] not in gone
+        }
 
 
 @dataclasses.dataclass
@@ -785,7 +791,8 @@ def create_pull_request(model: CodeCommitModel, call: Call) -> dict[str, Any]:
     fingerprint = ("title", "description", "targets")
     token, earlier = _idempotent(state, "CreatePullRequest", call, fingerprint)
     if earlier is not None:
-        return {"pullRequest": state.pull_requests[earlier].render()}
+        made = state.pull_requests.get(earlier)
+        return {"pullRequest": made.render() if made else state.deleted_pull_requests[earlier]}
     title = _require(call, "title", "TitleRequiredException", "A pull request title is required.")
     if len(title) > MAX_TITLE:
         raise error("InvalidTitleException", "The title of the pull request is not valid.")

@@ -55,6 +55,8 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--create-repo": ("restore", "web-again", "web-again", "web again"),
     "--checkout": ("restore", "off", False, "maybe"),
     "--no-pull-requests": ("restore", "yes", True, "some"),
+    "--restore-triggers": ("restore", "on", True, "all"),
+    "--restore-templates": ("restore", "1", True, "every"),
     "--pull-request": ("show", "42", "42", None),
     "--format": ("show", "markdown", "markdown", "html"),
     "--all": ("verify", "1", True, "all"),

@@ -213,7 +213,16 @@ def test_a_deleted_repository_comes_back_with_its_settings_and_open_pull_request
     original = bed.client("codecommit").get_repository(repositoryName="payments")["repositoryMetadata"]
     bed.client("codecommit").delete_repository(repositoryName="payments")
 
-    run = bed.run("restore", "payments", "--bucket", BUCKET, "--create-repo", "payments")
+    run = bed.run(
+        "restore",
+        "payments",
+        "--bucket",
+        BUCKET,
+        "--create-repo",
+        "payments",
+        "--restore-triggers",
+        "--restore-templates",
+    )
 
     assert run.code == 0, run.text
     assert "with its settings and open pull requests" in run.out
@@ -221,7 +230,9 @@ def test_a_deleted_repository_comes_back_with_its_settings_and_open_pull_request
     restored = codecommit.get_repository(repositoryName="payments")["repositoryMetadata"]
     assert restored["repositoryDescription"] == original["repositoryDescription"] == seeded.description
     assert restored["defaultBranch"] == "main"
-    assert all_tags(codecommit, restored["Arn"]) == seeded.tags
+    marker = {"codecommit-backup:restored-from": document_of(bed, zips(bed, "payments")[0], "payments")[2]["sha256"]}
+    assert all_tags(codecommit, restored["Arn"]) == {**seeded.tags, **marker}
+    assert bed.moto.calls["TestRepositoryTriggers"] == 0  # it would send the last commit to each target
     triggers = codecommit.get_repository_triggers(repositoryName="payments")["triggers"]
     assert sorted(t["name"] for t in triggers) == sorted(t["name"] for t in seeded.triggers)
     templates = codecommit.list_associated_approval_rule_templates_for_repository(repositoryName="payments")

@@ -89,7 +89,10 @@ DATA_READS = codecommit_actions(
         if callable(value) and "reader" in str(getattr(value, "__annotations__", {}))
     )
 )
-DATA_WRITES = codecommit_actions("write_back", "write_triggers", "reopen", "make_branch")
+DATA_WRITES = codecommit_actions(
+    *("write_back", "write_tags", "write_triggers", "write_template", "reopen", "make_branch"),
+    *("restored_from", "reopened_already"),
+)
 # What a night reads once for each region instead of once for each repository.
 REGION_READS = codecommit_actions("repositories_metadata", "template_associations") | {"tag:GetResources"}
 UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:GetApprovalRuleTemplate"}

@@ -313,6 +313,7 @@ def test_format_warnings_are_not_corruption(bed: Bed) -> None:
             "--at 'yesterday': use latest, a time like",
         ),
         (["restore", "x", "--bucket", BUCKET, "--push-to", "u", "--checkout"], "--checkout needs --to"),
+        (["restore", "x", "--bucket", BUCKET, "--to", "d", "--restore-triggers"], "--restore-triggers needs --create"),
         (
             ["restore", "x", "--bucket", BUCKET, "--create-repo", "bad name"],
             "--create-repo 'bad name': use letters, digits",

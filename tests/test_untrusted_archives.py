@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 
 import codecommit_backup
-from tests.bed import BUCKET, Bed, git, ref_state
+import tests.codecommit_model
+from tests.bed import BUCKET, REVIEWER_ARN, Bed, git, ref_state
+from tests.reviews import TEMPLATE, seed_review_history
 from tests.test_restore import backup, tamper, the_key, typed_member
 
 Members = Sequence[tuple[zipfile.ZipInfo | str, bytes | str]]
@@ -534,3 +536,153 @@ def test_a_key_dated_in_the_future_is_never_the_latest(bed: Bed, tmp_path: Path)
     night = bed.run("--bucket", BUCKET)
     assert "summary: 0 ok, 1 unchanged" in night.err, night.text  # compared with the real newest backup
     assert f"{planted} is dated in the future" in night.err
+
+
+OUTSIDER = "arn:aws:iam::999999999999:role/Attacker"
+
+
+def planted_payments(bed: Bed, **changes: Callable[[dict[str, Any]], None]) -> str:
+    """payments with its review history, backed up, then its document rewritten by `changes`."""
+    bed.create_bucket()
+    seed_review_history(bed, "payments")
+    backup(bed)
+    key = the_key(bed, "payments")
+    document = json.loads(zipfile.ZipFile(io.BytesIO(bed.download(key))).read("payments.codecommit.json"))
+    for change in changes.values():
+        change(document)
+    replace_document(bed, key, "payments", document)
+    return key
+
+
+def template(name: str, approver: str) -> dict[str, Any]:
+    content = {"Version": "2018-11-08", "Statements": [{"Type": "Approvers", "ApprovalPoolMembers": [approver]}]}
+    return {"approvalRuleTemplateName": name, "approvalRuleTemplateContent": json.dumps(content)}
+
+
+def trigger(name: str, target: str) -> dict[str, Any]:
+    return {"name": name, "destinationArn": target, "customData": "deploy to prod", "branches": [], "events": ["all"]}
+
+
+def hostile_settings(document: dict[str, Any]) -> None:
+    """An account-wide template whose approver is in another account, and triggers to the restoring
+    account's deploy Lambda (with custom data), to another account and to another region."""
+    document["approvalRuleTemplates"] += [template("outsiders-approve", OUTSIDER), template("ours", REVIEWER_ARN)]
+    document["triggers"]["triggers"] += [
+        trigger("exfiltrate", "arn:aws:lambda:us-east-1:999999999999:function:collect"),
+        trigger("west", "arn:aws:lambda:us-west-2:123456789012:function:deploy"),
+    ]
+
+
+def account_templates(bed: Bed) -> list[str]:
+    names: list[str] = bed.client("codecommit").list_approval_rule_templates()["approvalRuleTemplateNames"]
+    return names
+
+
+def test_a_document_writes_nothing_beyond_the_repository_unless_asked(bed: Bed) -> None:
+    """Triggers send the repository's events to SNS or Lambda, and templates are the account's: a
+    restore writes neither from a document unless the operator asks."""
+    planted_payments(bed, settings=hostile_settings)
+    before = account_templates(bed)
+
+    run = bed.run("restore", "payments", "--bucket", BUCKET, "--create-repo", "again")
+
+    assert run.code == 0, run.text
+    codecommit = bed.client("codecommit")
+    assert codecommit.get_repository_triggers(repositoryName="again")["triggers"] == []
+    associated = codecommit.list_associated_approval_rule_templates_for_repository(repositoryName="again")
+    assert associated["approvalRuleTemplateNames"] == []
+    assert account_templates(bed) == before
+    assert bed.moto.calls["TestRepositoryTriggers"] == 0
+    assert "triggers not written (notify-all, deploy-main, exfiltrate, west)" in run.err
+    assert "see --restore-triggers" in run.err and "see --restore-templates" in run.err
+
+
+def test_asked_for_the_triggers_and_templates_the_restore_keeps_them_in_the_account(bed: Bed) -> None:
+    """TestRepositoryTriggers "sends information to the trigger target ... data from the last commit"
+    (CodeCommit API reference, TestRepositoryTriggers): a restore never calls it. A template whose
+    approvers are outside the account is never created: it would apply to every repository."""
+    planted_payments(bed, settings=hostile_settings)
+
+    run = bed.run(
+        *("restore", "payments", "--bucket", BUCKET, "--create-repo", "again"),
+        *("--restore-triggers", "--restore-templates"),
+    )
+
+    assert run.code == 0, run.text
+    codecommit = bed.client("codecommit")
+    triggers = codecommit.get_repository_triggers(repositoryName="again")["triggers"]
+    assert sorted(t["name"] for t in triggers) == ["deploy-main", "notify-all"]
+    assert "trigger exfiltrate not written: its target arn:aws:lambda:us-east-1:999999999999" in run.err
+    assert "trigger west not written" in run.err
+    assert "writing trigger deploy-main: arn:aws:lambda:us-east-1:123456789012:function:deploy" in run.err
+    assert bed.moto.calls["TestRepositoryTriggers"] == 0
+    associated = codecommit.list_associated_approval_rule_templates_for_repository(repositoryName="again")
+    assert sorted(associated["approvalRuleTemplateNames"]) == sorted([TEMPLATE, "ours"])
+    assert "outsiders-approve" not in account_templates(bed)
+    assert "approval rule template outsiders-approve not created: its approvers are not all in account" in run.err
+
+
+def test_a_half_finished_write_back_is_finished_by_the_same_command(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One refused item no longer stops the rest, and the same restore again writes what is missing,
+    nothing twice. CodeCommit refuses tag keys starting with aws: (InvalidSystemTagUsageException)
+    and a pull request past the repository's open limit (MaximumOpenPullRequestsExceededException)."""
+
+    def reserved_tag(document: dict[str, Any]) -> None:
+        document["tags"]["aws:cloudformation:stack-name"] = "payments"
+
+    planted_payments(bed, tags=reserved_tag)
+    bed.moto.calls.clear()
+    monkeypatch.setattr(tests.codecommit_model, "MAX_OPEN_PULL_REQUESTS", 0)
+    command = ("restore", "payments", "--bucket", BUCKET, "--create-repo", "again", "--restore-triggers")
+
+    first = bed.run(*command)
+
+    assert first.code == 1 and "Traceback" not in first.text
+    assert "tags not written (aws:cloudformation:stack-name)" in first.err
+    assert "MaximumOpenPullRequestsExceeded" in first.err
+    assert "the same restore command again writes only what is missing" in first.err
+    codecommit = bed.client("codecommit")
+    arn = codecommit.get_repository(repositoryName="again")["repositoryMetadata"]["Arn"]
+    pages = codecommit_backup.each_page(codecommit.list_tags_for_resource, resourceArn=arn)
+    tags = {key: value for page in pages for key, value in page["tags"].items()}
+    assert tags.get("team") == "payments" and "codecommit-backup:restored-from" in tags  # the others went on
+    assert len(codecommit.get_repository_triggers(repositoryName="again")["triggers"]) == 2
+
+    monkeypatch.setattr(tests.codecommit_model, "MAX_OPEN_PULL_REQUESTS", 1000)
+    second = bed.run(*command)
+    third = bed.run(*command)
+
+    assert second.code == third.code == 0, second.text + third.text
+    opened = codecommit.list_pull_requests(repositoryName="again", pullRequestStatus="OPEN")["pullRequestIds"]
+    assert len(opened) == 1
+    assert len(codecommit.get_repository_triggers(repositoryName="again")["triggers"]) == 2
+    assert bed.moto.calls["CreateRepository"] == 1
+
+
+def test_a_repository_of_that_name_not_made_by_this_restore_is_still_refused(bed: Bed) -> None:
+    planted_payments(bed)
+    bed.client("codecommit").create_repository(repositoryName="again", tags={"codecommit-backup:restored-from": "0"})
+
+    run = bed.run("restore", "payments", "--bucket", BUCKET, "--create-repo", "again")
+
+    assert run.code == 1 and "CodeCommit repository again exists in us-east-1: choose a new name" in run.err
+
+
+def test_a_restore_into_a_name_used_before_reopens_its_pull_requests(bed: Bed) -> None:
+    """A client request token returns the pull request an earlier call made: one naming only the
+    repository's name and the original id collided with an earlier restore under that name."""
+    planted_payments(bed)
+    codecommit = bed.client("codecommit")
+    command = ("restore", "payments", "--bucket", BUCKET, "--create-repo", "copy")
+    assert bed.run(*command).code == 0
+    codecommit.delete_repository(repositoryName="copy")
+
+    run = bed.run(*command)
+
+    assert run.code == 0, run.text
+    opened = codecommit.list_pull_requests(repositoryName="copy", pullRequestStatus="OPEN")["pullRequestIds"]
+    (reopened,) = opened
+    assert (
+        codecommit.get_pull_request(pullRequestId=reopened)["pullRequest"]["pullRequestTargets"][0]["repositoryName"]
+        == "copy"
+    )
