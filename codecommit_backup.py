@@ -3633,10 +3633,15 @@ def restore(
             git_env = SigningGitEnvironment(git_env, created, clients.credentials)  # signed for each git process
         else:
             url = request.push_to or ""
-        push_refs(unpacked.mirror, url, git_env)
-        pushed = listed_refs(url, git_env, unpacked.mirror).refs
-        made = {ref for ref in pushed if ref.startswith(REOPENED_BRANCHES) and ref not in unpacked.state.refs}
-        if {ref: oid for ref, oid in pushed.items() if ref not in made} != unpacked.state.refs:
+
+        def pushed_refs() -> dict[str, str]:  # without the branches an earlier run made for pull requests
+            listed = listed_refs(url, git_env, unpacked.mirror).refs
+            made = {ref for ref in listed if ref.startswith(REOPENED_BRANCHES) and ref not in unpacked.state.refs}
+            return {ref: oid for ref, oid in listed.items() if ref not in made}
+
+        if not resuming or pushed_refs() != unpacked.state.refs:  # a run that stopped after its push: not again
+            push_refs(unpacked.mirror, url, git_env)
+        if pushed_refs() != unpacked.state.refs:
             raise RestoreError(f"after the push, {redact(url)} does not hold exactly the backed-up refs")
         if request.create_repo and unpacked.state.head:
             codecommit.update_default_branch(

@@ -648,6 +648,7 @@ def test_a_half_finished_write_back_is_finished_by_the_same_command(bed: Bed, mo
     assert tags.get("team") == "payments" and "codecommit-backup:restored-from" in tags  # the others went on
     assert len(codecommit.get_repository_triggers(repositoryName="again")["triggers"]) == 2
 
+    pushes = len(bed.git_server.pushes)
     monkeypatch.setattr(tests.codecommit_model, "MAX_OPEN_PULL_REQUESTS", 1000)
     second = bed.run(*command)
     third = bed.run(*command)
@@ -657,6 +658,7 @@ def test_a_half_finished_write_back_is_finished_by_the_same_command(bed: Bed, mo
     assert len(opened) == 1
     assert len(codecommit.get_repository_triggers(repositoryName="again")["triggers"]) == 2
     assert bed.moto.calls["CreateRepository"] == 1
+    assert len(bed.git_server.pushes) == pushes  # git was all there: not pushed again
 
 
 def test_a_repository_of_that_name_not_made_by_this_restore_is_still_refused(bed: Bed) -> None:
