@@ -144,6 +144,13 @@ def backup_time(word: str) -> str:
     return word
 
 
+def version_id(word: str) -> str:
+    """An S3 version id: printable ASCII without spaces, at most 1,024 characters."""
+    if not re.fullmatch(r"[!-~]{1,1024}", word):
+        raise ValueError("use a version id as `list --versions` prints it")
+    return word
+
+
 def repository_name(word: str) -> str:
     if not valid_repository_name(word):
         raise ValueError("use letters, digits, '.', '_' and '-', at most 100")
@@ -242,6 +249,8 @@ OPTIONS = (
     Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), 0, metavar="N"),
     Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), 0, metavar="N"),
     Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
+    Option("--version-id", "this version of the backup's key, any key", ("restore", "verify", "show"), version_id),
+    Option("--versions", "every version of every key, delete markers too", ("list",), boolean, False, "flag"),
     Option("--to", "write the mirror (or a working copy) here", ("restore",), metavar="DIR"),
     Option("--push-to", "push every ref to this git remote", ("restore",), metavar="GIT_URL"),
     Option("--create-repo", "create this CodeCommit repository", ("restore",), repository_name, metavar="NEW_NAME"),
@@ -330,6 +339,7 @@ class ListRequest:
     region: str | None = None
     repos: tuple[str, ...] = ()
     json: bool = default_of("--json")
+    versions: bool = default_of("--versions")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,6 +349,7 @@ class RestoreRequest:
     name: str
     region: str
     at: str = default_of("--at")
+    version_id: str | None = None  # a version of the key, found among every key's versions
     to: Path | None = None  # a folder: the bare mirror, or with `checkout` a working copy
     push_to: str | None = None  # any git remote
     create_repo: str | None = None  # a new CodeCommit repository
@@ -358,6 +369,7 @@ class ShowRequest:
     region: str
     at: str = default_of("--at")
     pull_request: str | None = None
+    version_id: str | None = None
     format: str = default_of("--format")
 
 
@@ -370,6 +382,7 @@ class VerifyRequest:
     at: str = default_of("--at")
     work_dir: str | None = None
     report_dir: str = default_of("--report-dir")
+    version_id: str | None = None  # with one --repo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1789,6 +1802,20 @@ class Backup:
     size: int = 0
     # S3's LastModified: when the object was written (not part of a backup's identity)
     uploaded: dt.datetime | None = dataclasses.field(default=None, compare=False)
+    version_id: str | None = None  # one version of the key (`--version-id`); None: the current one
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """One version of a backup's key, as ListObjectVersions gives it: a backup, or a delete marker."""
+
+    key: str
+    time: dt.datetime  # the backup's, from its key
+    version_id: str
+    modified: dt.datetime | None
+    size: int
+    current: bool
+    deleted: bool  # a delete marker: the key was deleted, and this version holds nothing
 
 
 # <region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix
@@ -1912,14 +1939,17 @@ class S3Store:
             return ConfigError(f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region")
         return error
 
-    def recorded(self, key: str) -> dict[str, str]:
+    def recorded(self, key: str, version_id: str | None = None) -> dict[str, str]:
         """The metadata stored with a backup at upload time: its refs and data fingerprints, and
         where in the archive its data document is."""
-        metadata: dict[str, str] = self.client.head_object(Bucket=self.bucket, Key=key).get("Metadata", {})
+        answer = self.client.head_object(Bucket=self.bucket, Key=key, **version_args(version_id))
+        metadata: dict[str, str] = answer.get("Metadata", {})
         return metadata
 
-    def read_range(self, key: str, start: int, length: int) -> bytes:
-        answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
+    def read_range(self, key: str, start: int, length: int, version_id: str | None = None) -> bytes:
+        answer = self.client.get_object(
+            Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}", **version_args(version_id)
+        )
         data: bytes = answer["Body"].read()
         return data
 
@@ -1977,9 +2007,9 @@ class S3Store:
             Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", Tagging=tagging, **self.write_args()
         )
 
-    def download(self, key: str, path: Path) -> tuple[str, dict[str, str]]:
+    def download(self, key: str, path: Path, version_id: str | None = None) -> tuple[str, dict[str, str]]:
         """Stream an object into a file; return its SHA-256, computed on the way, and its metadata."""
-        answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        answer = self.client.get_object(Bucket=self.bucket, Key=key, **version_args(version_id))
         sink = HashingWriter()
         with open(path, "wb") as file:
             for chunk in answer["Body"].iter_chunks(COPY_CHUNK):
@@ -2044,6 +2074,44 @@ class S3Store:
                     logger.warning("skipping %s: not a JSON run manifest", self.url(item["Key"]))
                     continue
                 yield started, manifest
+
+    def versions(self, account_id: str, region: str | None = None, name: str | None = None) -> dict[str, list[Version]]:
+        """Every version of every backup key under the account's prefix (or one region, or one
+        repository), delete markers included, each key's newest first: ListObjectVersions, 1,000 a call.
+        Keys are unique by their time, so a key with more than one version was overwritten, and one
+        with a delete marker was deleted without its versions."""
+        from botocore.exceptions import ClientError
+
+        found: dict[str, list[Version]] = {}
+        prefix = self.layout.listing_prefix(account_id, region, name)
+        try:
+            for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+                markers = [(item, True) for item in page.get("DeleteMarkers", [])]
+                for item, deleted in [(item, False) for item in page.get("Versions", [])] + markers:
+                    parsed = self.layout.parse(account_id, item["Key"])
+                    if parsed is None or (name and parsed[1] != name):
+                        continue
+                    version = Version(
+                        item["Key"],
+                        parsed[2],
+                        str(item.get("VersionId") or "null"),
+                        item.get("LastModified"),
+                        int(item.get("Size", 0)),
+                        bool(item.get("IsLatest")),
+                        deleted,
+                    )
+                    found.setdefault(item["Key"], []).append(version)
+        except ClientError as error:
+            raise self.access_error(error, account_id) from None
+        epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        for versions in found.values():
+            versions.sort(key=lambda version: (version.current, version.modified or epoch), reverse=True)
+        return found
+
+
+def version_args(version_id: str | None) -> dict[str, str]:
+    """The request parameter that names one version of an object; none for its current version."""
+    return {"VersionId": version_id} if version_id else {}
 
 
 # -------------------------------------------------------------------------- retention
@@ -2868,11 +2936,31 @@ def choose_backup(backups: Sequence[Backup], at: str, label: str, now: dt.dateti
     raise RestoreError(f"no backup of {label} at {at!r}: `codecommit-backup list` shows them")
 
 
+def chosen_backup(
+    store: S3Store, account_id: str, region: str, name: str, at: str, version_id: str | None, now: dt.datetime
+) -> Backup:
+    """The backup a command names: by `--at` among the current objects, or with `--version-id` any
+    version of any of the repository's keys, found in ListObjectVersions (a deleted key's too)."""
+    label = f"{region}/{name}"
+    if version_id is None:
+        return choose_backup(store.list_backups(account_id, region, name).get((region, name), []), at, label, now)
+    for key, versions in store.versions(account_id, region, name).items():
+        for version in versions:
+            if version.version_id != version_id:
+                continue
+            if version.deleted:
+                raise RestoreError(f"version {version_id} of {key} is a delete marker: choose one before it")
+            return Backup(key, version.time, version.size, version.modified, version_id)
+    raise RestoreError(
+        f"no version {version_id!r} of a backup of {label}: `codecommit-backup list --versions` shows them"
+    )
+
+
 def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, dict[str, str]]:
     """Download an archive and check it against the SHA-256 recorded at upload, before anything
     is extracted from it."""
     archive = work / "archive.zip"
-    sha256, metadata = store.download(backup.key, archive)
+    sha256, metadata = store.download(backup.key, archive, backup.version_id)
     if "sha256" not in metadata or "refs-fingerprint" not in metadata:
         raise RestoreError("it has no sha256 or refs-fingerprint metadata: not a backup of this tool")
     if sha256 != metadata["sha256"]:
@@ -3603,12 +3691,11 @@ def restore(
 ) -> Restored:
     """Restore one backup to a folder, any git remote, or a new CodeCommit repository."""
     name, region = request.name, request.region
-    catalog = store.list_backups(clients.account_id, region, name)
-    backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", now)
+    backup = chosen_backup(store, clients.account_id, region, name, request.at, request.version_id, now)
     git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     codecommit = clients.codecommit_for(region)
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
-        sha256 = store.recorded(backup.key).get("sha256", "") if request.create_repo else ""
+        sha256 = store.recorded(backup.key, backup.version_id).get("sha256", "") if request.create_repo else ""
         resuming = check_restore_target(request, codecommit, git_env, Path(work), sha256)
         unpacked = unpack_backup(store, backup, Repository(region, name, ""), Path(work), git_env)
         if unpacked.skipped:
@@ -3666,14 +3753,14 @@ def restore(
 
 def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
-    recorded = store.recorded(backup.key) if recorded is None else recorded
+    recorded = store.recorded(backup.key, backup.version_id) if recorded is None else recorded
     if "data-offset" not in recorded:
         raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
     try:
         size = int(recorded["data-size"])
         if not 0 < size <= MAX_DOCUMENT:
             raise RestoreError(f"its repository data's recorded size {size} is not between 1 and {MAX_DOCUMENT}")
-        data = store.read_range(backup.key, int(recorded["data-offset"]), size)
+        data = store.read_range(backup.key, int(recorded["data-offset"]), size, backup.version_id)
         return checked_data(data, recorded) or {}
     except (RestoreError, ValueError) as error:
         raise RestoreError(f"{backup.key}: {error}") from None
@@ -3974,8 +4061,77 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
     return outcome
 
 
+def version_entries(versions: Mapping[str, Sequence[Version]]) -> list[dict[str, Any]]:
+    """Each key's versions, newest key first, for `list --versions` and `status`."""
+    return [
+        {
+            "key": key,
+            "versions": [
+                {
+                    "versionId": version.version_id,
+                    "current": version.current,
+                    "deleteMarker": version.deleted,
+                    "size": version.size,
+                    "lastModified": version.modified.isoformat() if version.modified else None,
+                }
+                for version in found
+            ],
+        }
+        for key, found in sorted(versions.items(), key=lambda item: (item[1][0].time, item[0]), reverse=True)
+    ]
+
+
+def rewritten(versions: Mapping[str, Sequence[Version]]) -> dict[str, str]:
+    """The keys that were overwritten or deleted, with what happened: a backup's key is unique by its
+    time, so it is written once and, in a versioned bucket, never has a second version or a delete
+    marker unless someone wrote or deleted it later."""
+    found = {}
+    for key, history in versions.items():
+        markers = sum(version.deleted for version in history)
+        written = len(history) - markers
+        what = [f"overwritten ({written} versions)"] if written > 1 else []
+        what += (
+            [f"deleted{' (its current version is a delete marker)' if history[0].deleted else ''}"] if markers else []
+        )
+        if what:
+            found[key] = " and ".join(what)
+    return found
+
+
+def list_versions(ctx: Context, request: ListRequest) -> int:
+    """Every version of every backup key, by repository, delete markers and noncurrent ones marked."""
+    by_repository: dict[tuple[str, str], dict[str, list[Version]]] = {}
+    for key, history in ctx.store.versions(ctx.clients.account_id, request.region).items():
+        where = ctx.store.layout.parse(ctx.clients.account_id, key)
+        if where is not None and (not request.repos or where[1] in request.repos):
+            by_repository.setdefault(where[:2], {})[key] = history
+    entries: list[dict[str, Any]] = [
+        {"region": region, "repository": name, "keys": version_entries(keys)}
+        for (region, name), keys in sorted(by_repository.items())
+    ]
+    if request.json:
+        print(json.dumps(entries, indent=2))
+        return EXIT_OK
+    for entry in entries:
+        print(f"{entry['region']}/{entry['repository']}")
+        for item in entry["keys"]:
+            print(f"  {item['key']}")
+            for version in item["versions"]:
+                state = (
+                    "delete marker" if version["deleteMarker"] else "current" if version["current"] else "noncurrent"
+                )
+                when = (version["lastModified"] or "?")[:19].replace("T", " ")
+                size = "" if version["deleteMarker"] else human_size(version["size"])
+                print(f"    {state:<13}  {size:>10}  {when}  {version['versionId']}")
+    if not entries:
+        print(f"no backups under {ctx.store.url(ctx.store.layout.account_prefix(ctx.clients.account_id))}")
+    return EXIT_OK
+
+
 def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.datetime]) -> int:
     """The backups per repository, newest first, marking repositories gone from CodeCommit."""
+    if request.versions:
+        return list_versions(ctx, request)
     catalog = ctx.store.list_backups(ctx.clients.account_id, request.region)
     if request.repos:
         catalog = {where: backups for where, backups in catalog.items() if where[1] in request.repos}
@@ -4027,9 +4183,8 @@ def restore_command(
 
 def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print a backup's repository data: as text, Markdown, or the document itself."""
-    label = f"{request.region}/{request.name}"
-    catalog = ctx.store.list_backups(ctx.clients.account_id, request.region, request.name)
-    backup = choose_backup(catalog.get((request.region, request.name), []), request.at, label, clock())
+    account_id, region, name = ctx.clients.account_id, request.region, request.name
+    backup = chosen_backup(ctx.store, account_id, region, name, request.at, request.version_id, clock())
     document = read_document(ctx.store, backup)
     if request.format == "json":
         records = [
@@ -4057,7 +4212,10 @@ def verify_command(
     for region, name in wanted:
         repo = Repository(region, name, "")
         try:
-            backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", started)
+            if request.version_id:
+                backup = chosen_backup(ctx.store, ctx.clients.account_id, region, name, "", request.version_id, started)
+            else:
+                backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", started)
         except RestoreError as error:
             results.append(Result(repo, "failed", reason=str(error)))
         else:
@@ -4197,12 +4355,19 @@ def status_command(ctx: Context, request: StatusRequest, clock: Callable[[], dt.
     """Print how current each repository's backup is; exit 1 if any is older than --max-age or missing."""
     now = clock()
     status = backup_status(ctx.store, ctx.clients, request, now)
+    versions = ctx.store.versions(ctx.clients.account_id)
+    altered = {
+        key: what
+        for key, what in rewritten(versions).items()
+        if (ctx.store.layout.parse(ctx.clients.account_id, key) or ("",))[0] in request.regions
+    }
+    failed = bool(status.failing or altered)
     folder = Path(request.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{PROJECT}-status-{now.strftime(KEY_TIME_FORMAT)}.xml").write_bytes(status_junit(status))
     if request.json:
-        print(json.dumps(status_document(status), indent=2))
-        return EXIT_FAILED if status.failing else EXIT_OK
+        print(json.dumps({**status_document(status), "rewrittenKeys": altered}, indent=2))
+        return EXIT_FAILED if failed else EXIT_OK
     for item in status.repositories:
         mark = "ok   " if item.fresh else "STALE" if item.age is not None else "NONE "
         print(f"{mark} {item.region}/{item.name}  {status_line(item, status.max_age)}")
@@ -4210,9 +4375,14 @@ def status_command(ctx: Context, request: StatusRequest, clock: Callable[[], dt.
         print("backups of repositories no longer in CodeCommit:")
         for item in status.not_in_codecommit:
             print(f"      {item.region}/{item.name}  {status_line(item, status.max_age)}")
+    for key, what in sorted(altered.items()):
+        print(f"ALTERED {key}: {what} (`list --versions` shows each version; `restore --version-id` takes one)")
     failing, limit = len(status.failing), hours(status.max_age)
-    print(f"status: {len(status.repositories)} repositories, {failing} without a backup of the last {limit}")
-    return EXIT_FAILED if status.failing else EXIT_OK
+    print(
+        f"status: {len(status.repositories)} repositories, {failing} without a backup of the last {limit}"
+        + (f"; {len(altered)} backup key(s) overwritten or deleted" if altered else "")
+    )
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # -------------------------------------------------------------------------------- cli
@@ -4344,19 +4514,22 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
     if command == "prune":
         return PruneRequest(settings.policy, values["dry_run"], values["prune_deleted"])
     if command == "list":
-        return ListRequest(values["region"], values["repo"] or (), values["json"])
+        return ListRequest(values["region"], values["repo"] or (), values["json"], values["versions"])
     if command == "status":
         max_age, report_dir = values["max_age"], values["report_dir"]
         return StatusRequest(settings.regions, max_age, settings.include, settings.exclude, report_dir, values["json"])
     if command == "verify":
         if values["all"] == bool(values["repo"]):
             raise ConfigError("verify needs --all or at least one --repo NAME")
-        given = {name: values[name] for name in ("all", "region", "at", "work_dir", "report_dir")}
+        if values["version_id"] and len(values["repo"] or ()) != 1:
+            raise ConfigError("--version-id needs exactly one --repo NAME")
+        given = {name: values[name] for name in ("all", "region", "at", "work_dir", "report_dir", "version_id")}
         return VerifyRequest(settings.regions, values["repo"] or (), **given)
     if command == "restore":
         return restore_request(args.name, values, settings)
     if command == "show":
-        return ShowRequest(args.name, settings.regions[0], values["at"], values["pull_request"], values["format"])
+        chosen = {name: values[name] for name in ("at", "pull_request", "version_id")}
+        return ShowRequest(args.name, settings.regions[0], format=values["format"], **chosen)
     return settings
 
 
@@ -4371,7 +4544,8 @@ def restore_request(name: str, values: Mapping[str, Any], settings: Settings) ->
     for flag in ("--restore-triggers", "--restore-templates"):
         if values[OPTION[flag].dest] and not values["create_repo"]:
             raise ConfigError(f"{flag} needs --create-repo NEW_NAME")
-    fields = ("at", "push_to", "create_repo", "checkout", "force", "work_dir", "restore_triggers", "restore_templates")
+    fields: tuple[str, ...] = ("at", "version_id", "push_to", "create_repo", "checkout", "force", "work_dir")
+    fields += ("restore_triggers", "restore_templates")
     given = {field: values[field] for field in fields}
     to = Path(values["to"]) if values["to"] else None
     return RestoreRequest(name, settings.regions[0], to=to, pull_requests=not values["no_pull_requests"], **given)

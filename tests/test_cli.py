@@ -50,6 +50,8 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--keep-weekly": ("prune", "8", 8, "many"),
     "--keep-monthly": ("prune", "12", 12, "twelve"),
     "--at": ("verify", "2026-11-29-04-00-07", "2026-11-29-04-00-07", "yesterday"),
+    "--version-id": ("show", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "a b"),
+    "--versions": ("list", "on", True, "every"),
     "--to": ("restore", "out/web.git", "out/web.git", None),
     "--push-to": ("restore", "https://git.example.com/web.git", "https://git.example.com/web.git", None),
     "--create-repo": ("restore", "web-again", "web-again", "web again"),
