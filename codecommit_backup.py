@@ -492,6 +492,12 @@ URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
 AUTHORIZATION_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization:)[^\r\n]*")
 
 
+def readable(text: str) -> str:
+    """Text decoded from git's bytes (ref names are bytes: git allows any encoding), for people: each
+    byte that was not UTF-8, which decoding with surrogateescape keeps, shown as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def redact(text: str) -> str:
     """Remove credentials from text: the user and password of URLs, and Authorization headers
     (the job signs a password for git; proxies and remotes may carry their own)."""
@@ -1002,7 +1008,7 @@ NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNOREC
 def git_failure(action: str, error: Exception) -> RepositoryError:
     """Turn a GitCommandError into a one-line, credential-free reason."""
     stderr = getattr(error, "stderr", "") or str(error)
-    lines = [line.strip() for line in redact(str(stderr)).splitlines() if line.strip()]
+    lines = [line.strip() for line in readable(redact(str(stderr))).splitlines() if line.strip()]
     lines = [line.removeprefix("stderr: ").strip("'").strip() for line in lines]
     useful = [line for line in lines if line.lower().startswith(("fatal", "error"))] or lines
     reason = f"{action} failed: {'; '.join(useful[-3:]) or type(error).__name__}"
@@ -1056,6 +1062,8 @@ def terminate_git_children() -> None:
 class RefState:
     """Every ref of a repository and where HEAD points."""
 
+    # Ref names are git's bytes, decoded as os.fsdecode does (UTF-8, and surrogateescape for the bytes
+    # that are not): git allows a name in any encoding, and each one comes back byte for byte.
     refs: dict[str, str]  # ref name -> object id
     head: str | None  # the ref HEAD names; None when it names no existing ref
 
@@ -1069,11 +1077,12 @@ class RefState:
     @property
     def fingerprint(self) -> str:
         """A digest of every ref and HEAD. Equal fingerprints mean identical repositories:
-        git's object ids cover all content reachable from the refs."""
+        git's object ids cover all content reachable from the refs. It hashes the names' bytes as git
+        has them (the same as UTF-8 text, where they are UTF-8)."""
         lines = sorted(f"{oid} {name}" for name, oid in self.refs.items())
         if self.head:
             lines.append(f"HEAD {self.head}")
-        return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        return "sha256:" + hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 # The regions with a FIPS git endpoint, git-codecommit-fips.<region>.amazonaws.com (the CodeCommit
@@ -1341,20 +1350,17 @@ def parse_advertisement(data: bytes, url: str) -> RefState:
         raise RepositoryError(f"listing refs failed: {url} did not answer as a git smart-HTTP server")
     refs: dict[str, str] = {}
     head = None
-    try:
-        for index, line in enumerate(lines[1:]):
-            if line.startswith(b"ERR "):
-                raise RepositoryError(f"listing refs failed: {line[4:].decode(errors='replace')}")
-            if index == 0:
-                line, _, capabilities = line.partition(b"\0")
-                for capability in capabilities.decode().split():
-                    if capability.startswith("symref=HEAD:"):
-                        head = capability.removeprefix("symref=HEAD:")
-            oid, _, name = line.decode().partition(" ")
-            if name not in ("HEAD", "capabilities^{}") and not name.endswith("^{}"):  # peeled tags aren't refs
-                refs[name] = oid
-    except UnicodeDecodeError:
-        raise RepositoryError(f"listing refs failed: a ref name from {url} is not UTF-8") from None
+    for index, line in enumerate(lines[1:]):
+        if line.startswith(b"ERR "):
+            raise RepositoryError(f"listing refs failed: {line[4:].decode(errors='replace')}")
+        if index == 0:
+            line, _, capabilities = line.partition(b"\0")
+            for capability in capabilities.decode(errors="surrogateescape").split():
+                if capability.startswith("symref=HEAD:"):
+                    head = capability.removeprefix("symref=HEAD:")
+        oid, _, name = line.decode(errors="surrogateescape").partition(" ")  # ref names are bytes (RefState)
+        if name not in ("HEAD", "capabilities^{}") and not name.endswith("^{}"):  # peeled tags aren't refs
+            refs[name] = oid
     return RefState(refs, head if head in refs else None)
 
 
@@ -1399,7 +1405,8 @@ def git_in(
         cwd=cwd or work_tree or git_dir,
         input=stdin,
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="surrogateescape",  # ref names and paths are bytes: each comes back as git gave it
         check=False,
     )
     if check and done.returncode != 0:
@@ -1677,8 +1684,14 @@ def carried_forward(previous: Mapping[str, Any], source: str, reason: str, now: 
     return {**previous, "carriedForward": marker}
 
 
+def json_text(value: Any, **options: Any) -> str:
+    """JSON with its text as it is, but for the bytes of a ref name that are not UTF-8 (see RefState),
+    written as the escapes \\udcNN that json.loads reads back to the same name."""
+    return json.dumps(value, ensure_ascii=False, **options).encode("utf-8", "backslashreplace").decode()
+
+
 def encode_data(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, indent=1, ensure_ascii=False, sort_keys=True).encode() + b"\n"
+    return json_text(document, indent=1, sort_keys=True).encode() + b"\n"
 
 
 def decode_data(data: bytes, label: str) -> dict[str, Any]:
@@ -3134,7 +3147,7 @@ def check_repository(git_dir: Path, env: Mapping[str, str]) -> list[str]:
     """`git fsck --full`: every object intact and every ref's history complete. Returns format
     warnings, which are not corruption; raises RestoreError for missing or corrupt objects."""
     done = git_in(git_dir, "fsck", "--full", "--no-dangling", "--no-progress", env=env, check=False)
-    lines = [line for line in f"{done.stdout}\n{done.stderr}".splitlines() if line.strip()]
+    lines = [line for line in readable(f"{done.stdout}\n{done.stderr}").splitlines() if line.strip()]
     warnings = [line for line in lines if FSCK_FORMAT_ISSUE.match(line)]
     problems = [line for line in lines if not FSCK_FORMAT_ISSUE.match(line) and not line.startswith("notice")]
     if done.returncode != 0 and problems:
@@ -3278,23 +3291,23 @@ def push_refs(mirror: Path, url: str, env: Mapping[str, str]) -> None:
     still spells the glob out ref by ref (4,000 refs: 16 s in send-pack), which no batching avoids."""
     packed = mirror / "packed-refs"
     git_in(mirror, "pack-refs", "--all", env=env)
-    original = packed.read_text() if packed.exists() else ""
-    header = [line for line in original.splitlines(keepends=True) if line.startswith("#")]
-    entries: dict[str, str] = {}  # ref -> its line, plus the peeled "^oid" line of a tag
+    original = packed.read_bytes() if packed.exists() else b""  # bytes: a ref name may be in any encoding
+    header = [line for line in original.splitlines(keepends=True) if line.startswith(b"#")]
+    entries: dict[bytes, bytes] = {}  # ref -> its line, plus the peeled "^oid" line of a tag
     for line in original.splitlines(keepends=True):
-        if line.startswith("^") and entries:
+        if line.startswith(b"^") and entries:
             last = next(reversed(entries))
             entries[last] += line
-        elif not line.startswith("#"):
-            entries[line.rstrip("\n").split(" ", 1)[1]] = line
-    names = sorted(entries)
+        elif not line.startswith(b"#"):
+            entries[line.rstrip(b"\n").split(b" ", 1)[1]] = line
+    names = sorted(entries)  # in git's order, of bytes, as the header's "sorted" promises
     try:
         for start in range(0, len(names), CODECOMMIT_MAX_REFS_PER_PUSH):
             batch = names[start : start + CODECOMMIT_MAX_REFS_PER_PUSH]
-            packed.write_text("".join(header + [entries[name] for name in batch]))
+            packed.write_bytes(b"".join(header + [entries[name] for name in batch]))
             git_in(mirror, *allowed_transport(url), "push", "--end-of-options", url, "+refs/*:refs/*", env=env)
     finally:
-        packed.write_text(original)
+        packed.write_bytes(original)
 
 
 def install(unpacked: Unpacked, target: Path, checkout: bool, env: Mapping[str, str]) -> None:
@@ -4192,7 +4205,7 @@ def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.date
         ]
         if request.pull_request is not None and not records:
             raise RestoreError(f"no pull request {request.pull_request} in {backup.key}")
-        print(json.dumps(records[0] if request.pull_request else document, indent=2, ensure_ascii=False))
+        print(json_text(records[0] if request.pull_request else document, indent=2))
         return EXIT_OK
     print(f"{'# ' if request.format == 'markdown' else ''}{backup.key}\n")
     print(show_text(document, request.pull_request, request.format == "markdown"), end="")

@@ -140,7 +140,6 @@ def test_a_ref_advertisement_gives_refs_and_head_without_peeled_tags() -> None:
         (b"<html>sign in</html>", "cut-short"),
         (pkt(b"# service=git-receive-pack\n") + b"0000", "did not answer as a git smart-HTTP server"),
         (ADVERTISEMENT[:-4] + pkt(b"ERR access denied\n") + b"0000", "access denied"),
-        (ADVERTISEMENT[:-4] + pkt(b"d" * 40 + b" refs/heads/\xff\n") + b"0000", "not UTF-8"),
     ],
 )
 def test_an_unreadable_ref_advertisement_is_a_failure_never_unchanged(data: bytes, reason: str) -> None:
