@@ -467,6 +467,20 @@ def redact(text: str) -> str:
     return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
 
 
+# What a terminal acts on instead of showing: C0 controls (ESC opens OSC 52's clipboard writes, OSC 8's
+# links and CSI sequences; BEL ends them), DEL, and C1 (U+0080-U+009F, a one-character ESC sequence to
+# some terminals). Newline and tab are kept, or only tab for text that must stay on one line.
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+ONE_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """Text from a backup or from CodeCommit as a person reads it: each control character a terminal
+    would act on spelled as a Python escape (ESC as `\\x1b`); with `one_line`, newline too (`\\x0a`),
+    so that a value cannot forge a line of a log."""
+    return (ONE_LINE_CONTROLS if one_line else TERMINAL_CONTROLS).sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
 # ------------------------------------------------------------------------------- pace
 #
 # CodeCommit allows an account in a region a number of requests a second that AWS does not publish,
@@ -3494,6 +3508,34 @@ def carried_note(marker: Any) -> list[str]:
     return [f"NOT READ THIS NIGHT: carried forward from {marker.get('from')} ({marker.get('reason')})"]
 
 
+# Markdown's markup inside a line (emphasis, code, links and images, tables, strikethrough) and HTML:
+# in text from a backup, shown as itself. HTML's characters become entities, the rest are escaped.
+MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]|~<>&]")
+HTML_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+# What opens a heading, list, quote or rule, or underlines a heading, at the start of a line.
+MARKDOWN_LINE_START = re.compile(r"^([ \t]*)(?:([-+=#])|(\d+)([.)]))", re.MULTILINE)
+
+
+def markdown_text(text: str) -> str:
+    """Text from a backup as Markdown shows it, and never reads as markup or HTML."""
+    text = MARKDOWN_INLINE.sub(lambda match: HTML_ENTITIES.get(match[0], "\\" + match[0]), text)
+    return MARKDOWN_LINE_START.sub(
+        lambda match: f"{match[1]}\\{match[2]}" if match[2] else f"{match[1]}{match[3]}\\{match[4]}", text
+    )
+
+
+def markdown_document(value: Any) -> Any:
+    """A document whose every string (names and keys too) is Markdown text: show renders it as it
+    renders the text view."""
+    if isinstance(value, str):
+        return markdown_text(value)
+    if isinstance(value, dict):
+        return {markdown_document(key): markdown_document(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [markdown_document(item) for item in value]
+    return value
+
+
 def show_text(document: Mapping[str, Any], pull_request: str | None, markdown: bool) -> str:
     """The document for a reader: the repository and its pull requests, or one pull request whole."""
     heading = (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
@@ -3821,8 +3863,12 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
 def restore_command(
     ctx: Context, request: RestoreRequest, env: Mapping[str, str], clock: Callable[[], dt.datetime]
 ) -> int:
-    print(restore(ctx.store, ctx.clients, request, env, clock()))
+    print(printable(restore(ctx.store, ctx.clients, request, env, clock())))
     return EXIT_OK
+
+
+# What json.dumps(ensure_ascii=False) leaves raw and a terminal acts on: DEL and C1 (it escapes C0).
+SHOWN_RAW = re.compile(r"[\x7f-\x9f]")
 
 
 def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.datetime]) -> int:
@@ -3837,10 +3883,17 @@ def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.date
         ]
         if request.pull_request is not None and not records:
             raise RestoreError(f"no pull request {request.pull_request} in {backup.key}")
-        print(json.dumps(records[0] if request.pull_request else document, indent=2, ensure_ascii=False))
+        text = json.dumps(records[0] if request.pull_request else document, indent=2, ensure_ascii=False)
+        print(SHOWN_RAW.sub(lambda match: f"\\u{ord(match[0]):04x}", text))  # the same JSON, escaped
         return EXIT_OK
-    print(f"{'# ' if request.format == 'markdown' else ''}{backup.key}\n")
-    print(show_text(document, request.pull_request, request.format == "markdown"), end="")
+    if request.format == "markdown":
+        wanted = request.pull_request and markdown_text(request.pull_request)
+        shown = show_text(markdown_document(document), wanted, True)
+        print(f"# {backup.key}\n")
+    else:
+        shown = show_text(document, request.pull_request, False)
+        print(f"{backup.key}\n")
+    print(printable(shown), end="")
     return EXIT_OK
 
 
@@ -4193,12 +4246,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record: a message carries names and text from backups and from CodeCommit, whose
+    control characters and newlines are spelled out (JSON lines escape them already)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record), one_line=True)
+
+
 def configure_logging(log_format: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)  # libraries speak only when something is wrong
@@ -4359,17 +4420,17 @@ def main(
     try:
         return run(args, env, clock, sleep)
     except ConfigError as error:
-        print(f"{PROJECT}: error: {error}", file=sys.stderr)
+        print(f"{PROJECT}: error: {printable(str(error), one_line=True)}", file=sys.stderr)
         return EXIT_USAGE
     except BackupError as error:  # RestoreError, or a git command's failure
-        print(f"{PROJECT}: error: {error}", file=sys.stderr)
+        print(f"{PROJECT}: error: {printable(str(error), one_line=True)}", file=sys.stderr)
         return EXIT_FAILED
     except (BotoCoreError, ClientError) as error:
         config_error = aws_errors_as_config_errors(error)
         if config_error is not None:
-            print(f"{PROJECT}: error: {config_error}", file=sys.stderr)
+            print(f"{PROJECT}: error: {printable(str(config_error), one_line=True)}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"{PROJECT}: error: the run stopped: {redact(str(error))}", file=sys.stderr)
+        print(f"{PROJECT}: error: the run stopped: {printable(redact(str(error)), one_line=True)}", file=sys.stderr)
         return EXIT_FAILED
 
 
