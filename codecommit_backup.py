@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 import urllib.parse
 import zipfile
 import zlib
@@ -2809,6 +2810,13 @@ MIRROR_FILES = frozenset({"HEAD", "packed-refs"})
 MIRROR_FOLDERS = frozenset({"refs", "objects"})
 # Files that make git read objects from another repository: an archive must hold its own.
 BORROWED_OBJECTS = frozenset({"objects/info/alternates", "objects/info/http-alternates"})
+# Characters that HFS+ leaves out of a name when it compares names (git's own checks drop them too).
+HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+# A name Windows reads as another: a device (with any extension), an alternate data stream
+# (`alternates::$DATA`), or, with trailing dots or spaces, the name without them. Refused on every
+# platform: the archive may be restored on Windows, or onto a disk that Windows shares.
+WINDOWS_DEVICE = re.compile(r"(?:con|prn|aux|nul|com[0-9]|lpt[0-9]|conin\$|conout\$) *(?:\..*)?", re.DOTALL)
+NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: no file of a mirror has them
 # What every backup of this tool holds besides the mirror's data: replaced by a config of the tool's own.
 REPLACED = frozenset({"config"})
 SYMBOLIC_HEAD = re.compile(r"ref: (refs/[^\x00-\x20\x7f~^:?*\[\\]+)\n?")
@@ -2893,14 +2901,12 @@ def member_path(info: zipfile.ZipInfo, top: str) -> str:
     could land anywhere else, or that is not a plain file or folder."""
     name = info.filename
     parts = name.removesuffix("/").split("/")
-    if (
-        name.startswith("/")
-        or "\\" in name
-        or parts[0] != top
-        or any(part in ("", ".", "..") for part in parts)
-        or any(ord(char) < 0x20 for char in name)
-    ):
+    if name.startswith("/") or "\\" in name or parts[0] != top or any(part in ("", ".", "..") for part in parts):
         raise RestoreError(f"refusing archive member {name!r}: outside the folder {top}/")
+    if NAME_CONTROLS.search(name):
+        raise RestoreError(f"refusing archive member {name!r}: a control character in its name")
+    if any(windows_special(part) for part in parts):
+        raise RestoreError(f"refusing archive member {name!r}: a name Windows reads as a device or another file")
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
         raise RestoreError(f"refusing archive member {name!r}: a link (a mirror has none)")
@@ -2913,10 +2919,24 @@ def member_path(info: zipfile.ZipInfo, top: str) -> str:
     return "/".join(parts[1:])
 
 
+def windows_special(part: str) -> bool:
+    """Whether Windows reads a path component as a device, a stream, or a name without its trailing
+    dots or spaces (COM¹ is COM1 there)."""
+    device = WINDOWS_DEVICE.fullmatch(unicodedata.normalize("NFKC", part).casefold())
+    return ":" in part or part.endswith((".", " ")) or device is not None
+
+
+def spellings(path: str) -> set[str]:
+    """The forms under which case-insensitive disks compare a path: NFKC, without what HFS+ ignores,
+    then case-folded (a long s, U+017F, is s) or upper-cased as NTFS does (a dotless i, U+0131, is I)."""
+    normal = unicodedata.normalize("NFKC", HFS_IGNORED.sub("", path))
+    return {unicodedata.normalize("NFKC", normal.casefold()), normal.upper().lower()}
+
+
 def taken(path: str) -> bool:
     """Whether a path below the mirror is part of what a bare mirror needs. Alternates are compared
-    without case: on a case-insensitive disk, objects/INFO/Alternates is the file git reads."""
-    borrowed = path.lower() in BORROWED_OBJECTS
+    as a case-insensitive disk compares names: there, objects/INFO/Alternates is the file git reads."""
+    borrowed = not spellings(path).isdisjoint(BORROWED_OBJECTS)
     return not borrowed and (path in MIRROR_FILES or path.split("/", 1)[0] in MIRROR_FOLDERS)
 
 

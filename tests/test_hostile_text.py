@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.bed import BUCKET, Bed
 from tests.test_restore import backup
+from tests.test_untrusted_archives import a_backup, rewrite
 
 OSC_52 = "\x1b]52;c;dG91Y2ggL3RtcC9wd25lZA==\x07"  # puts "touch /tmp/pwned" on the clipboard
 OSC_8 = "\x1b]8;;https://evil.invalid/\x1b\\release notes\x1b]8;;\x1b\\"
@@ -115,3 +119,68 @@ def test_restore_log_lines_spell_out_what_the_backup_says_and_write_back_exact(b
     written = codecommit.get_pull_request(pullRequestId=reopened)["pullRequest"]
     assert written["title"] == TITLE  # CodeCommit gets back what it held, byte for byte
     assert COMMENT.split(" *loud*")[0] in written["description"]
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        ("refs/heads/csi\x9b2J", "a control character in its name"),
+        ("refs/heads/rub\x7fout", "a control character in its name"),
+        ("objects/info/alternates::$DATA", "a name Windows reads as a device or another file"),
+        ("objects/info/alternates.", "a name Windows reads as a device or another file"),
+        ("objects/info/alternates ", "a name Windows reads as a device or another file"),
+        ("refs/heads/aux.txt", "a name Windows reads as a device or another file"),
+        ("refs/heads/COM\N{SUPERSCRIPT ONE}", "a name Windows reads as a device or another file"),
+    ],
+    ids=["c1", "del", "data-stream", "trailing-dot", "trailing-space", "device", "superscript-device"],
+)
+def test_a_member_named_with_a_control_or_a_windows_special_form_is_refused(
+    bed: Bed, tmp_path: Path, member: str, reason: str
+) -> None:
+    key = a_backup(bed, "odd")
+    lender = bed.git_server.repo_path("us-east-1", "odd")
+    rewrite(bed, key, add=[(f"odd.git/{member}", f"{lender}/objects\n")])
+    target = tmp_path / "odd.git"
+
+    run = bed.run("restore", "odd", "--bucket", BUCKET, "--to", str(target))
+
+    assert run.code == 1, run.text
+    assert run.err.count("\n") == 1, run.err
+    assert f"error: {key}: refusing archive member {f'odd.git/{member}'!r}: {reason}" in run.err
+    no_raw_controls(run.out, run.err)
+    assert not target.exists()
+    run = bed.run("verify", "--bucket", BUCKET, "--repo", "odd")
+    assert run.code == 1 and "Traceback" not in run.text
+    (report,) = Path("reports").glob("codecommit-backup-verify-*.xml")
+    assert f'<failure message="{key}: refusing archive member' in report.read_text()
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "objects/info/alternate\N{LATIN SMALL LETTER LONG S}",  # case-folded: alternates
+        "objects/\N{LATIN SMALL LETTER DOTLESS I}nfo/alternates",  # upper-cased by NTFS: INFO
+        "objects/info/\N{FULLWIDTH LATIN SMALL LETTER A}lternates",  # NFKC: alternates
+        "objects/info/alter\N{ZERO WIDTH NON-JOINER}nates",  # HFS+ ignores the joiner
+    ],
+    ids=["long-s", "dotless-i", "fullwidth", "hfs-ignorable"],
+)
+def test_alternates_under_another_spelling_are_left_out(bed: Bed, tmp_path: Path, member: str) -> None:
+    """A case-insensitive disk (macOS, Windows) reads these as objects/info/alternates: the objects
+    would come from another repository. Left out and named, as alternates are."""
+    key = a_backup(bed, "alias")
+    lender = bed.git_server.repo_path("us-east-1", "alias")
+    rewrite(bed, key, add=[(f"alias.git/{member}", f"{lender}/objects\n")])
+    target = tmp_path / "alias.git"
+
+    run = bed.run("restore", "alias", "--bucket", BUCKET, "--to", str(target))
+
+    assert run.code == 0, run.text
+    assert f"not restored, as a mirror never needs them: {member}" in run.err
+    assert not (target / member).exists()
+    objects = [path.relative_to(target / "objects") for path in (target / "objects").rglob("*") if path.is_file()]
+    assert [
+        path for path in objects if path.parts[0] != "pack" and not re.fullmatch("[0-9a-f]{2}", path.parts[0])
+    ] == []
+    run = bed.run("verify", "--bucket", BUCKET, "--repo", "alias")
+    assert run.code == 1 and f"the archive holds what this tool never writes: {member};" in run.err
