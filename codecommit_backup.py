@@ -2896,29 +2896,6 @@ class Extraction:
     skipped: list[str]  # paths below the mirror that are not extracted (but the config)
 
 
-def member_path(info: zipfile.ZipInfo, top: str) -> str:
-    """The member's path below `top/` ("" for the folder itself), or RestoreError for a member that
-    could land anywhere else, or that is not a plain file or folder."""
-    name = info.filename
-    parts = name.removesuffix("/").split("/")
-    if name.startswith("/") or "\\" in name or parts[0] != top or any(part in ("", ".", "..") for part in parts):
-        raise RestoreError(f"refusing archive member {name!r}: outside the folder {top}/")
-    if NAME_CONTROLS.search(name):
-        raise RestoreError(f"refusing archive member {name!r}: a control character in its name")
-    if any(windows_special(part) for part in parts):
-        raise RestoreError(f"refusing archive member {name!r}: a name Windows reads as a device or another file")
-    kind = stat.S_IFMT(info.external_attr >> 16)
-    if kind == stat.S_IFLNK:
-        raise RestoreError(f"refusing archive member {name!r}: a link (a mirror has none)")
-    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise RestoreError(f"refusing archive member {name!r}: a device, pipe or socket (a mirror has none)")
-    if kind and (kind == stat.S_IFDIR) != info.is_dir():
-        raise RestoreError(f"refusing archive member {name!r}: its type and its name disagree")
-    if info.flag_bits & 0x1 or info.compress_type not in COMPRESSIONS.values():
-        raise RestoreError(f"refusing archive member {name!r}: encrypted, or compressed as this tool never does")
-    return "/".join(parts[1:])
-
-
 def windows_special(part: str) -> bool:
     """Whether Windows reads a path component as a device, a stream, or a name without its trailing
     dots or spaces (COM¹ is COM1 there)."""
@@ -2931,6 +2908,29 @@ def spellings(path: str) -> set[str]:
     then case-folded (a long s, U+017F, is s) or upper-cased as NTFS does (a dotless i, U+0131, is I)."""
     normal = unicodedata.normalize("NFKC", HFS_IGNORED.sub("", path))
     return {unicodedata.normalize("NFKC", normal.casefold()), normal.upper().lower()}
+
+
+def member_path(info: zipfile.ZipInfo, top: str) -> str:
+    """The member's path below `top/` ("" for the folder itself), or RestoreError for a member that
+    could land anywhere else, or that is not a plain file or folder."""
+    name = info.filename
+    parts = name.removesuffix("/").split("/")
+    if name.startswith("/") or "\\" in name or parts[0] != top or any(part in ("", ".", "..") for part in parts):
+        raise RestoreError(f"refusing archive member {name!r}: outside the folder {top}/")
+    if NAME_CONTROLS.search(name):
+        raise RestoreError(f"refusing archive member {name!r}: a control character in its name")
+    if any(windows_special(part) for part in parts[1:]):  # the top folder is never written: `aux.git` is fine
+        raise RestoreError(f"refusing archive member {name!r}: a name Windows reads as a device or another file")
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind == stat.S_IFLNK:
+        raise RestoreError(f"refusing archive member {name!r}: a link (a mirror has none)")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise RestoreError(f"refusing archive member {name!r}: a device, pipe or socket (a mirror has none)")
+    if kind and (kind == stat.S_IFDIR) != info.is_dir():
+        raise RestoreError(f"refusing archive member {name!r}: its type and its name disagree")
+    if info.flag_bits & 0x1 or info.compress_type not in COMPRESSIONS.values():
+        raise RestoreError(f"refusing archive member {name!r}: encrypted, or compressed as this tool never does")
+    return "/".join(parts[1:])
 
 
 def taken(path: str) -> bool:

@@ -184,3 +184,15 @@ def test_alternates_under_another_spelling_are_left_out(bed: Bed, tmp_path: Path
     ] == []
     run = bed.run("verify", "--bucket", BUCKET, "--repo", "alias")
     assert run.code == 1 and f"the archive holds what this tool never writes: {member};" in run.err
+
+
+def test_a_repository_named_as_a_windows_device_restores(bed: Bed, tmp_path: Path) -> None:
+    """CodeCommit allows the name `aux`; its archive's top folder `aux.git` is never written to disk."""
+    a_backup(bed, "aux")
+    target = tmp_path / "restored.git"
+
+    run = bed.run("restore", "aux", "--bucket", BUCKET, "--to", str(target))
+
+    assert run.code == 0, run.text
+    assert (target / "HEAD").is_file()
+    assert bed.run("verify", "--bucket", BUCKET, "--repo", "aux").code == 0
