@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 import urllib.parse
 import zipfile
 import zlib
@@ -502,6 +503,20 @@ def redact(text: str) -> str:
     """Remove credentials from text: the user and password of URLs, and Authorization headers
     (the job signs a password for git; proxies and remotes may carry their own)."""
     return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
+
+
+# What a terminal acts on instead of showing: C0 controls (ESC opens OSC 52's clipboard writes, OSC 8's
+# links and CSI sequences; BEL ends them), DEL, and C1 (U+0080-U+009F, a one-character ESC sequence to
+# some terminals). Newline and tab are kept, or only tab for text that must stay on one line.
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+ONE_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """Text from a backup or from CodeCommit as a person reads it: each control character a terminal
+    would act on spelled as a Python escape (ESC as `\\x1b`); with `one_line`, newline too (`\\x0a`),
+    so that a value cannot forge a line of a log."""
+    return (ONE_LINE_CONTROLS if one_line else TERMINAL_CONTROLS).sub(lambda match: f"\\x{ord(match[0]):02x}", text)
 
 
 # ------------------------------------------------------------------------------- pace
@@ -2894,6 +2909,13 @@ MIRROR_FILES = frozenset({"HEAD", "packed-refs"})
 MIRROR_FOLDERS = frozenset({"refs", "objects"})
 # Files that make git read objects from another repository: an archive must hold its own.
 BORROWED_OBJECTS = frozenset({"objects/info/alternates", "objects/info/http-alternates"})
+# Characters that HFS+ leaves out of a name when it compares names (git's own checks drop them too).
+HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+# A name Windows reads as another: a device (with any extension), an alternate data stream
+# (`alternates::$DATA`), or, with trailing dots or spaces, the name without them. Refused on every
+# platform: the archive may be restored on Windows, or onto a disk that Windows shares.
+WINDOWS_DEVICE = re.compile(r"(?:con|prn|aux|nul|com[0-9]|lpt[0-9]|conin\$|conout\$) *(?:\..*)?", re.DOTALL)
+NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: no file of a mirror has them
 # What every backup of this tool holds besides the mirror's data: replaced by a config of the tool's own.
 REPLACED = frozenset({"config"})
 SYMBOLIC_HEAD = re.compile(r"ref: (refs/[^\x00-\x20\x7f~^:?*\[\\]+)\n?")
@@ -2993,19 +3015,31 @@ class Extraction:
     skipped: list[str]  # paths below the mirror that are not extracted (but the config)
 
 
+def windows_special(part: str) -> bool:
+    """Whether Windows reads a path component as a device, a stream, or a name without its trailing
+    dots or spaces (COM¹ is COM1 there)."""
+    device = WINDOWS_DEVICE.fullmatch(unicodedata.normalize("NFKC", part).casefold())
+    return ":" in part or part.endswith((".", " ")) or device is not None
+
+
+def spellings(path: str) -> set[str]:
+    """The forms under which case-insensitive disks compare a path: NFKC, without what HFS+ ignores,
+    then case-folded (a long s, U+017F, is s) or upper-cased as NTFS does (a dotless i, U+0131, is I)."""
+    normal = unicodedata.normalize("NFKC", HFS_IGNORED.sub("", path))
+    return {unicodedata.normalize("NFKC", normal.casefold()), normal.upper().lower()}
+
+
 def member_path(info: zipfile.ZipInfo, top: str) -> str:
     """The member's path below `top/` ("" for the folder itself), or RestoreError for a member that
     could land anywhere else, or that is not a plain file or folder."""
     name = info.filename
     parts = name.removesuffix("/").split("/")
-    if (
-        name.startswith("/")
-        or "\\" in name
-        or parts[0] != top
-        or any(part in ("", ".", "..") for part in parts)
-        or any(ord(char) < 0x20 for char in name)
-    ):
+    if name.startswith("/") or "\\" in name or parts[0] != top or any(part in ("", ".", "..") for part in parts):
         raise RestoreError(f"refusing archive member {name!r}: outside the folder {top}/")
+    if NAME_CONTROLS.search(name):
+        raise RestoreError(f"refusing archive member {name!r}: a control character in its name")
+    if any(windows_special(part) for part in parts[1:]):  # the top folder is never written: `aux.git` is fine
+        raise RestoreError(f"refusing archive member {name!r}: a name Windows reads as a device or another file")
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
         raise RestoreError(f"refusing archive member {name!r}: a link (a mirror has none)")
@@ -3020,8 +3054,8 @@ def member_path(info: zipfile.ZipInfo, top: str) -> str:
 
 def taken(path: str) -> bool:
     """Whether a path below the mirror is part of what a bare mirror needs. Alternates are compared
-    without case: on a case-insensitive disk, objects/INFO/Alternates is the file git reads."""
-    borrowed = path.lower() in BORROWED_OBJECTS
+    as a case-insensitive disk compares names: there, objects/INFO/Alternates is the file git reads."""
+    borrowed = not spellings(path).isdisjoint(BORROWED_OBJECTS)
     return not borrowed and (path in MIRROR_FILES or path.split("/", 1)[0] in MIRROR_FOLDERS)
 
 
@@ -3786,6 +3820,34 @@ def carried_note(marker: Any) -> list[str]:
     return [f"NOT READ THIS NIGHT: carried forward from {marker.get('from')} ({marker.get('reason')})"]
 
 
+# Markdown's markup inside a line (emphasis, code, links and images, tables, strikethrough) and HTML:
+# in text from a backup, shown as itself. HTML's characters become entities, the rest are escaped.
+MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]|~<>&]")
+HTML_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+# What opens a heading, list, quote or rule, or underlines a heading, at the start of a line.
+MARKDOWN_LINE_START = re.compile(r"^([ \t]*)(?:([-+=#])|(\d+)([.)]))", re.MULTILINE)
+
+
+def markdown_text(text: str) -> str:
+    """Text from a backup as Markdown shows it, and never reads as markup or HTML."""
+    text = MARKDOWN_INLINE.sub(lambda match: HTML_ENTITIES.get(match[0], "\\" + match[0]), text)
+    return MARKDOWN_LINE_START.sub(
+        lambda match: f"{match[1]}\\{match[2]}" if match[2] else f"{match[1]}{match[3]}\\{match[4]}", text
+    )
+
+
+def markdown_document(value: Any) -> Any:
+    """A document whose every string (names and keys too) is Markdown text: show renders it as it
+    renders the text view."""
+    if isinstance(value, str):
+        return markdown_text(value)
+    if isinstance(value, dict):
+        return {markdown_document(key): markdown_document(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [markdown_document(item) for item in value]
+    return value
+
+
 def show_text(document: Mapping[str, Any], pull_request: str | None, markdown: bool) -> str:
     """The document for a reader: the repository and its pull requests, or one pull request whole."""
     heading = (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
@@ -4183,7 +4245,7 @@ def restore_command(
     ctx: Context, request: RestoreRequest, env: Mapping[str, str], clock: Callable[[], dt.datetime]
 ) -> int:
     restored = restore(ctx.store, ctx.clients, request, env, clock())
-    print(restored.line)
+    print(printable(restored.line))
     if restored.failed:
         logger.error(
             "%d item(s) of its settings or pull requests not written back (above): the same restore command "
@@ -4192,6 +4254,10 @@ def restore_command(
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+# What json.dumps(ensure_ascii=False) leaves raw and a terminal acts on: DEL and C1 (it escapes C0).
+SHOWN_RAW = re.compile(r"[\x7f-\x9f]")
 
 
 def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.datetime]) -> int:
@@ -4205,10 +4271,17 @@ def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.date
         ]
         if request.pull_request is not None and not records:
             raise RestoreError(f"no pull request {request.pull_request} in {backup.key}")
-        print(json_text(records[0] if request.pull_request else document, indent=2))
+        text = json_text(records[0] if request.pull_request else document, indent=2)
+        print(SHOWN_RAW.sub(lambda match: f"\\u{ord(match[0]):04x}", text))  # the same JSON, escaped
         return EXIT_OK
-    print(f"{'# ' if request.format == 'markdown' else ''}{backup.key}\n")
-    print(show_text(document, request.pull_request, request.format == "markdown"), end="")
+    if request.format == "markdown":
+        wanted = request.pull_request and markdown_text(request.pull_request)
+        shown = show_text(markdown_document(document), wanted, True)
+        print(f"# {backup.key}\n")
+    else:
+        shown = show_text(document, request.pull_request, False)
+        print(f"{backup.key}\n")
+    print(printable(shown), end="")
     return EXIT_OK
 
 
@@ -4584,12 +4657,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record: a message carries names and text from backups and from CodeCommit, whose
+    control characters and newlines are spelled out (JSON lines escape them already)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record), one_line=True)
+
+
 def configure_logging(log_format: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)  # libraries speak only when something is wrong
@@ -4750,17 +4831,17 @@ def main(
     try:
         return run(args, env, clock, sleep)
     except ConfigError as error:
-        print(f"{PROJECT}: error: {error}", file=sys.stderr)
+        print(f"{PROJECT}: error: {printable(str(error), one_line=True)}", file=sys.stderr)
         return EXIT_USAGE
     except BackupError as error:  # RestoreError, or a git command's failure
-        print(f"{PROJECT}: error: {error}", file=sys.stderr)
+        print(f"{PROJECT}: error: {printable(str(error), one_line=True)}", file=sys.stderr)
         return EXIT_FAILED
     except (BotoCoreError, ClientError) as error:
         config_error = aws_errors_as_config_errors(error)
         if config_error is not None:
-            print(f"{PROJECT}: error: {config_error}", file=sys.stderr)
+            print(f"{PROJECT}: error: {printable(str(config_error), one_line=True)}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"{PROJECT}: error: the run stopped: {redact(str(error))}", file=sys.stderr)
+        print(f"{PROJECT}: error: the run stopped: {printable(redact(str(error)), one_line=True)}", file=sys.stderr)
         return EXIT_FAILED
 
 
