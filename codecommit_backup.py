@@ -150,6 +150,12 @@ def repository_name(word: str) -> str:
     return word
 
 
+def repository_id(word: str) -> str:
+    if not REPOSITORY_ID.fullmatch(word):
+        raise ValueError("use a repository id as `list` shows it, like 6f1d2c3b-8a4e-4f5a-9b6c-7d8e9f0a1b2c")
+    return word
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One option, declared once. Its environment variable, the argparse option, the default in its
@@ -242,6 +248,13 @@ OPTIONS = (
     Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), 0, metavar="N"),
     Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), 0, metavar="N"),
     Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
+    Option(
+        "--repository-id",
+        "the backups of this repository id, as `list` shows it (default: the live repository's)",
+        ("restore", "verify", "show"),
+        repository_id,
+        metavar="ID",
+    ),
     Option("--to", "write the mirror (or a working copy) here", ("restore",), metavar="DIR"),
     Option("--push-to", "push every ref to this git remote", ("restore",), metavar="GIT_URL"),
     Option("--create-repo", "create this CodeCommit repository", ("restore",), repository_name, metavar="NEW_NAME"),
@@ -323,6 +336,7 @@ class RestoreRequest:
     name: str
     region: str
     at: str = default_of("--at")
+    repository_id: str | None = None  # whose backups; None: the live repository's, else the newest
     to: Path | None = None  # a folder: the bare mirror, or with `checkout` a working copy
     push_to: str | None = None  # any git remote
     create_repo: str | None = None  # a new CodeCommit repository
@@ -341,6 +355,7 @@ class ShowRequest:
     at: str = default_of("--at")
     pull_request: str | None = None
     format: str = default_of("--format")
+    repository_id: str | None = None  # whose backups; None: the live repository's, else the newest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,6 +367,7 @@ class VerifyRequest:
     at: str = default_of("--at")
     work_dir: str | None = None
     report_dir: str = default_of("--report-dir")
+    repository_id: str | None = None  # with one --repo: whose backups; None: the live repository's, else the newest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,6 +388,9 @@ BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # CodeCommit repository names: letters, digits, '.', '_' and '-', at most 100 characters.
 REPOSITORY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# A repository's id (repositoryId): a UUID. The letters' case is kept; the API reference's examples
+# end in letters such as 650c0EXAMPLE, so any letter is taken.
+REPOSITORY_ID = re.compile(r"[0-9A-Za-z]{8}(?:-[0-9A-Za-z]{4}){3}-[0-9A-Za-z]{12}")
 
 
 def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
@@ -657,6 +676,7 @@ class Repository:
     region: str
     name: str
     arn: str
+    repository_id: str | None = None  # CodeCommit's repositoryId, from the listing or the metadata
 
 
 def repository_arn(partition: str, region: str, account_id: str, name: str) -> str:
@@ -665,9 +685,15 @@ def repository_arn(partition: str, region: str, account_id: str, name: str) -> s
 
 def list_repository_names(codecommit: Any) -> Iterator[str]:
     """Every repository name in the client's region, across all pages (1,000 a page on AWS)."""
+    for name, _ in listed_repositories(codecommit):
+        yield name
+
+
+def listed_repositories(codecommit: Any) -> Iterator[tuple[str, str | None]]:
+    """(name, repositoryId) of every repository in the client's region: ListRepositories gives both."""
     for page in codecommit.get_paginator("list_repositories").paginate(sortBy="repositoryName"):
         for entry in page.get("repositories", []):
-            yield entry["repositoryName"]
+            yield entry["repositoryName"], entry.get("repositoryId")
 
 
 def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
@@ -676,6 +702,11 @@ def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
         return codecommit.get_repository(repositoryName=name)["repositoryMetadata"]
     except codecommit.exceptions.RepositoryDoesNotExistException:
         return None
+
+
+def live_repository_id(codecommit: Any, name: str) -> Callable[[], str | None]:
+    """Reads, when called, the id of the repository of that name in CodeCommit now; None: there is none."""
+    return lambda: (get_repository(codecommit, name) or {}).get("repositoryId")
 
 
 def each_page(call: Callable[..., dict[str, Any]], **params: Any) -> Iterator[dict[str, Any]]:
@@ -812,15 +843,15 @@ def select_repositories(
             for name in settings.repos:
                 if name in metadata:
                     known[region, name] = metadata[name]
-                    found.append(Repository(region, name, metadata[name]["Arn"]))
+                    found.append(Repository(region, name, metadata[name]["Arn"], metadata[name].get("repositoryId")))
         seen = {name for _, name in known}
         missing = [(",".join(settings.regions), name) for name in settings.repos if name not in seen]
     else:
         missing = []
         for region in settings.regions:
             partition = partition_for(region)
-            for name in list_repository_names(codecommit_for(region)):
-                found.append(Repository(region, name, repository_arn(partition, region, account_id, name)))
+            for name, id_ in listed_repositories(codecommit_for(region)):
+                found.append(Repository(region, name, repository_arn(partition, region, account_id, name), id_))
     chosen = [repo for repo in found if matches(repo.name, settings.include, settings.exclude)]
     if settings.shard is not None:
         index, count = settings.shard
@@ -836,15 +867,17 @@ def shard_of(region: str, name: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count + 1
 
 
-def existing_repositories(codecommit_for: Callable[[str], Any], regions: Iterable[str]) -> dict[str, set[str] | None]:
-    """Each region's repository names; None where the region could not be listed (then nothing is
-    assumed deleted)."""
+def existing_repositories(
+    codecommit_for: Callable[[str], Any], regions: Iterable[str]
+) -> dict[str, dict[str, str | None] | None]:
+    """Each region's repositories, name -> repositoryId; None where the region could not be listed
+    (then nothing is assumed deleted)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    found: dict[str, set[str] | None] = {}
+    found: dict[str, dict[str, str | None] | None] = {}
     for region in sorted(set(regions)):
         try:
-            found[region] = set(list_repository_names(codecommit_for(region)))
+            found[region] = dict(listed_repositories(codecommit_for(region)))
         except (BotoCoreError, ClientError) as error:
             logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
             found[region] = None
@@ -1771,17 +1804,25 @@ class Backup:
     size: int = 0
     # S3's LastModified: when the object was written (not part of a backup's identity)
     uploaded: dt.datetime | None = dataclasses.field(default=None, compare=False)
+    repository_id: str | None = None  # from the key; None in a key written before keys carried it
 
 
-# <region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix
-BACKUP_KEY = re.compile(r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-(?P<stamp>\d{4}(?:-\d\d){5})\.zip")
-Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups, newest first
+# <region>/<name>/<name>-<repository id>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix; a key
+# written before keys carried the id has none: <name>-<YYYY-MM-DD-HH-MM-SS>.zip.
+BACKUP_KEY = re.compile(
+    r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-"
+    rf"(?:(?P<id>{REPOSITORY_ID.pattern})-)?(?P<stamp>\d{{4}}(?:-\d\d){{5}})\.zip"
+)
+# The object's metadata key that records the repository id, beside the key's copy of it.
+REPOSITORY_ID_METADATA = "repository-id"
+Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups of every repository id, newest first
 
 
 @dataclasses.dataclass(frozen=True)
 class KeyLayout:
     """The bucket's key layout, and nothing else (pure: no S3 here):
-    <prefix>/<account_id>/<region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, with run manifests
+    <prefix>/<account_id>/<region>/<name>/<name>-<repository id>-<YYYY-MM-DD-HH-MM-SS>.zip (keys
+    written before keys carried the id have none: <name>-<YYYY-MM-DD-HH-MM-SS>.zip), with run manifests
     under <prefix>/<account_id>/runs/<YYYY-MM-DD-HH-MM-SS>[-shard-I-of-N].json."""
 
     prefix: str
@@ -1789,9 +1830,12 @@ class KeyLayout:
     def account_prefix(self, account_id: str) -> str:
         return f"{self.prefix}/{account_id}/"
 
-    def key_for(self, account_id: str, region: str, name: str, when: dt.datetime) -> str:
+    def key_for(
+        self, account_id: str, region: str, name: str, when: dt.datetime, repository_id: str | None = None
+    ) -> str:
         stamp = when.astimezone(dt.timezone.utc).strftime(KEY_TIME_FORMAT)
-        return f"{self.account_prefix(account_id)}{region}/{name}/{name}-{stamp}.zip"
+        owner = f"{repository_id}-" if repository_id else ""
+        return f"{self.account_prefix(account_id)}{region}/{name}/{name}-{owner}{stamp}.zip"
 
     def listing_prefix(self, account_id: str, region: str | None = None, name: str | None = None) -> str:
         """The prefix to list for the account, one region, or one repository."""
@@ -1801,12 +1845,17 @@ class KeyLayout:
 
     def parse(self, account_id: str, key: str) -> tuple[str, str, dt.datetime] | None:
         """(region, name, time) of a backup's key; None for any other key."""
+        parsed = self.parse_backup(account_id, key)
+        return parsed[:3] if parsed else None
+
+    def parse_backup(self, account_id: str, key: str) -> tuple[str, str, dt.datetime, str | None] | None:
+        """(region, name, time, repository id or None) of a backup's key; None for any other key."""
         below = self.account_prefix(account_id)
         match = BACKUP_KEY.fullmatch(key[len(below) :]) if key.startswith(below) else None
         if match is None:
             return None
         try:
-            return match["region"], match["name"], stamp_time(match["stamp"])
+            return match["region"], match["name"], stamp_time(match["stamp"]), match["id"]
         except ValueError:  # a date no calendar has, such as 2026-02-30: no key this tool wrote
             return None
 
@@ -1859,12 +1908,12 @@ class S3Store:
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    parsed = self.layout.parse(account_id, item["Key"])
+                    parsed = self.layout.parse_backup(account_id, item["Key"])
                     if parsed is None and item["Key"].endswith(".zip"):
                         strays.append(item["Key"])
                     if parsed is None or (name and parsed[1] != name):
                         continue
-                    backup = Backup(item["Key"], parsed[2], item.get("Size", 0), item.get("LastModified"))
+                    backup = Backup(item["Key"], parsed[2], item.get("Size", 0), item.get("LastModified"), parsed[3])
                     catalog.setdefault(parsed[:2], []).append(backup)
         except ClientError as error:
             raise self.access_error(error, account_id) from None
@@ -2094,6 +2143,24 @@ def newest_dated(backups: Sequence[Backup], now: dt.datetime) -> Backup | None:
     """The newest of a repository's backups (newest first) that is not dated in the future: a planted or
     hand-copied key dated later than now is never the "latest" (an explicit --at can still name it)."""
     return next((backup for backup in backups if backup.time <= now + CLOCK_SKEW), None)
+
+
+def own_backups(backups: Sequence[Backup], repository_id: str | None) -> list[Backup]:
+    """A repository's backups among its name's: those of its id, and those whose key carries no id
+    (written before keys carried it), which count as the live repository's, as they did then."""
+    return [backup for backup in backups if backup.repository_id in (None, repository_id)]
+
+
+def repository_groups(backups: Sequence[Backup], live_id: str | None) -> list[tuple[str | None, list[Backup]]]:
+    """A name's backups (newest first) by repository id: the live repository's first (with the keys
+    that carry no id), then each other id's, the most recently backed up first. Without a live id,
+    the keys that carry no id are a group of their own (id None)."""
+    groups: dict[str | None, list[Backup]] = {live_id: own_backups(backups, live_id)} if live_id else {}
+    for backup in backups:
+        if live_id and backup.repository_id in (None, live_id):
+            continue  # in the live repository's group
+        groups.setdefault(backup.repository_id, []).append(backup)
+    return [(owner, group) for owner, group in groups.items() if group]
 
 
 def _calendar_bucket(rule: str, time: dt.datetime) -> str:
@@ -2349,8 +2416,29 @@ class Job:
             raise RepositoryError("not reached: the run's deadline (--deadline) passed before it started")
 
     def plan(self, repo: Repository) -> Result:
-        key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, self.clock())
+        key = self.store.layout.key_for(
+            self.clients.account_id, repo.region, repo.name, self.clock(), repo.repository_id
+        )
         return Result(repo, "planned", key=key)
+
+    def identified(self, repo: Repository, facts: RegionFacts, result: Result) -> Repository:
+        """The repository with its id: from the listing or the region's metadata (no call), else from one
+        GetRepository. An id not of CodeCommit's form is a warning, and the key then carries none."""
+        found = repo.repository_id or facts.metadata.get(repo.name, {}).get("repositoryId")
+        if found is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                metadata = get_repository(self.clients.codecommit_for(repo.region), repo.name)
+            except (BotoCoreError, ClientError) as error:
+                raise RepositoryError(f"could not read the repository's id: {redact(str(error))}") from None
+            if metadata is None:
+                raise RepositoryGone(f"repository was deleted after it was listed: {repo.region}/{repo.name}")
+            found = metadata.get("repositoryId")
+        if isinstance(found, str) and REPOSITORY_ID.fullmatch(found):
+            return dataclasses.replace(repo, repository_id=found)
+        result.warnings.append(f"CodeCommit gave no repository id of a UUID's form ({found!r}): the key carries none")
+        return dataclasses.replace(repo, repository_id=None)
 
     def backup(self, repo: Repository) -> Result:
         """Mirror, archive and upload one repository with its data, unless its newest backup already
@@ -2367,7 +2455,9 @@ class Job:
             facts = self.facts.get(repo.region, RegionFacts())
             if repo.name in facts.gone:
                 raise RepositoryGone(f"repository was deleted after it was listed: {label}")
-            backups = self.catalog.get((repo.region, repo.name), [])
+            repo = self.identified(repo, facts, result)
+            # Only this repository's backups: a namesake deleted before it keeps its own, untouched.
+            backups = own_backups(self.catalog.get((repo.region, repo.name), []), repo.repository_id)
             newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
             if backups and newest is not backups[0]:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
@@ -2470,7 +2560,7 @@ class Job:
             state = headed
             result.fingerprint, result.refs = state.fingerprint, len(state.refs)
             document, failure = self.document(label, mirror, state, capture, when)
-            key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when)
+            key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when, repo.repository_id)
             upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
             result.sha256, result.size = with_retries(upload, *self.retries(label))
             result.key = key
@@ -2540,6 +2630,8 @@ class Job:
                 "format": f"git-mirror-zip; top={top}; compression={compression}",
                 "tool-version": __version__,
             }
+            if repo.repository_id:
+                metadata[REPOSITORY_ID_METADATA] = repo.repository_id
             if data is not None and document is not None:
                 metadata["data-sha256"] = hashlib.sha256(data[1]).hexdigest()
                 metadata["data-size"] = str(len(data[1]))
@@ -2848,6 +2940,40 @@ def choose_backup(backups: Sequence[Backup], at: str, label: str, now: dt.dateti
         if backup.key == at or backup.key.endswith(f"-{at}.zip"):
             return backup
     raise RestoreError(f"no backup of {label} at {at!r}: `codecommit-backup list` shows them")
+
+
+def repository_backup(
+    backups: Sequence[Backup],
+    at: str,
+    repository_id: str | None,
+    live_id: Callable[[], str | None],
+    label: str,
+    now: dt.datetime,
+) -> Backup:
+    """The backup `--at` names among a name's backups (newest first) of one repository: the id
+    `--repository-id` gives; else, for `latest`, the live repository's (`live_id` reads its id, None
+    when there is none), or the newest of any when no repository of that name exists. A key without an
+    id counts as the live repository's. A time or a full key names one backup, whoever's it is."""
+    if not backups:
+        raise RestoreError(f"no backups of {label} in the bucket")
+    owners = ", ".join(sorted({backup.repository_id or "none (an older key)" for backup in backups}))
+    if repository_id is not None:
+        chosen = [backup for backup in backups if backup.repository_id == repository_id]
+        if any(backup.repository_id is None for backup in backups) and live_id() == repository_id:
+            chosen = own_backups(backups, repository_id)
+        if not chosen:
+            raise RestoreError(f"no backups of {label} with repository id {repository_id}: its ids are {owners}")
+        return choose_backup(chosen, at, f"{label} (id {repository_id})", now)
+    live = live_id() if at == "latest" else None
+    if live is None:
+        return choose_backup(backups, at, label, now)
+    chosen = own_backups(backups, live)
+    if not chosen:
+        raise RestoreError(
+            f"no backups of {label} (id {live}) yet; the bucket holds those of a deleted repository of that "
+            f"name: give --repository-id ({owners})"
+        )
+    return choose_backup(chosen, at, label, now)
 
 
 def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, dict[str, str]]:
@@ -3422,9 +3548,12 @@ def restore(store: S3Store, clients: Clients, request: RestoreRequest, env: Mapp
     Returns a line that says what was restored where."""
     name, region = request.name, request.region
     catalog = store.list_backups(clients.account_id, region, name)
-    backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", now)
-    git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     codecommit = clients.codecommit_for(region)
+    live_id = live_repository_id(codecommit, name)
+    backup = repository_backup(
+        catalog.get((region, name), []), request.at, request.repository_id, live_id, f"{region}/{name}", now
+    )
+    git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
         check_restore_target(request, codecommit, git_env, Path(work))
         unpacked = unpack_backup(store, backup, Repository(region, name, ""), Path(work), git_env)
@@ -3742,6 +3871,11 @@ def write_reports(
     return True
 
 
+def repository_label(region: str, name: str, repository_id: str | None) -> str:
+    """How prune and list name a repository: its region and name, and the id its backups' keys carry."""
+    return f"{region}/{name}" + (f" (id {repository_id})" if repository_id else "")
+
+
 def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print the retention plan for every repository under the account's prefix, then apply it."""
     catalog = ctx.store.list_backups(ctx.clients.account_id)
@@ -3750,25 +3884,28 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
     doomed: list[str] = []
     kept = 0
     unlisted = sorted(region for region, names in existing.items() if names is None)
-    for (region, name), backups in sorted(catalog.items()):
+    for (region, name), all_backups in sorted(catalog.items()):
         names = existing[region]
         if names is None:  # which repositories were deleted is unknown: nothing of the region is touched
-            print(f"{region}/{name}: all {len(backups)} backups kept (could not list {region}'s repositories)")
-            kept += len(backups)
+            print(f"{region}/{name}: all {len(all_backups)} backups kept (could not list {region}'s repositories)")
+            kept += len(all_backups)
             continue
-        if name not in names and not request.prune_deleted:
-            print(f"{region}/{name}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
-            kept += len(backups)
-            continue
-        print(f"{region}/{name}:")
-        for decision in plan_retention(backups, request.policy, now):
-            print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
-            if decision.future:
-                logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
-            if decision.keep:
-                kept += 1
-            else:
-                doomed.append(decision.backup.key)
+        # One plan per repository id: a repository that took a deleted one's name never prunes its backups.
+        for owner, backups in repository_groups(all_backups, names.get(name)):
+            label = repository_label(region, name, owner)
+            if (name not in names or owner != names[name]) and not request.prune_deleted:
+                print(f"{label}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
+                kept += len(backups)
+                continue
+            print(f"{label}:")
+            for decision in plan_retention(backups, request.policy, now):
+                print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
+                if decision.future:
+                    logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
+                if decision.keep:
+                    kept += 1
+                else:
+                    doomed.append(decision.backup.key)
     if unlisted:
         logger.error("not pruned: %s, whose repositories could not be listed", ", ".join(unlisted))
     outcome = EXIT_FAILED if unlisted else EXIT_OK
@@ -3783,7 +3920,8 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
 
 
 def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.datetime]) -> int:
-    """The backups per repository, newest first, marking repositories gone from CodeCommit."""
+    """The backups per repository (a name and an id), newest first, marking repositories gone from
+    CodeCommit: a repository that took a deleted one's name is listed apart from it."""
     catalog = ctx.store.list_backups(ctx.clients.account_id, request.region)
     if request.repos:
         catalog = {where: backups for where, backups in catalog.items() if where[1] in request.repos}
@@ -3793,13 +3931,22 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
         {
             "region": region,
             "repository": name,
-            "exists": None if existing[region] is None else name in (existing[region] or ()),
+            "repository_id": owner,
+            "exists": None if names is None else name in names and owner == names[name],
             "backups": [
-                {"key": b.key, "time": b.time.isoformat(), "size": b.size, "age": (now - b.time).total_seconds()}
+                {
+                    "key": b.key,
+                    "repository_id": b.repository_id,
+                    "time": b.time.isoformat(),
+                    "size": b.size,
+                    "age": (now - b.time).total_seconds(),
+                }
                 for b in backups
             ],
         }
-        for (region, name), backups in sorted(catalog.items())
+        for (region, name), all_backups in sorted(catalog.items())
+        for names in (existing[region],)
+        for owner, backups in repository_groups(all_backups, (names or {}).get(name))
     ]
     if request.json:
         for entry in entries:
@@ -3809,7 +3956,7 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
         return EXIT_OK
     for entry in entries:
         mark = "  (no longer in CodeCommit)" if entry["exists"] is False else ""
-        print(f"{entry['region']}/{entry['repository']}{mark}")
+        print(f"{repository_label(entry['region'], entry['repository'], entry['repository_id'])}{mark}")
         for b in entry["backups"]:
             when = b["time"][:19].replace("T", " ")
             print(f"  {when}  {human_size(b['size']):>10}  {human_age(b['age']):>4} ago  {b['key']}")
@@ -3829,7 +3976,9 @@ def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.date
     """Print a backup's repository data: as text, Markdown, or the document itself."""
     label = f"{request.region}/{request.name}"
     catalog = ctx.store.list_backups(ctx.clients.account_id, request.region, request.name)
-    backup = choose_backup(catalog.get((request.region, request.name), []), request.at, label, clock())
+    live_id = live_repository_id(ctx.clients.codecommit_for(request.region), request.name)
+    backups = catalog.get((request.region, request.name), [])
+    backup = repository_backup(backups, request.at, request.repository_id, live_id, label, clock())
     document = read_document(ctx.store, backup)
     if request.format == "json":
         records = [
@@ -3854,10 +4003,19 @@ def verify_command(
     wanted = sorted(catalog) if request.all else [(region, name) for name in request.repos for region in regions]
     git_env = git_environment(env)
     results = []
+    listed: dict[str, dict[str, str | None] | None] = {}  # each region's repositories, listed once if needed
+
+    def live_id(region: str, name: str) -> str | None:
+        if region not in listed:
+            listed.update(existing_repositories(ctx.clients.codecommit_for, [region]))
+        return (listed[region] or {}).get(name)
+
     for region, name in wanted:
         repo = Repository(region, name, "")
         try:
-            backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", started)
+            backups = catalog.get((region, name), [])
+            live = functools.partial(live_id, region, name)
+            backup = repository_backup(backups, request.at, request.repository_id, live, f"{region}/{name}", started)
         except RestoreError as error:
             results.append(Result(repo, "failed", reason=str(error)))
         else:
@@ -4151,12 +4309,15 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
     if command == "verify":
         if values["all"] == bool(values["repo"]):
             raise ConfigError("verify needs --all or at least one --repo NAME")
-        given = {name: values[name] for name in ("all", "region", "at", "work_dir", "report_dir")}
+        if values["repository_id"] and len(values["repo"] or ()) != 1:
+            raise ConfigError("--repository-id needs exactly one --repo NAME, the repository's name")
+        given = {name: values[name] for name in ("all", "region", "at", "work_dir", "report_dir", "repository_id")}
         return VerifyRequest(settings.regions, values["repo"] or (), **given)
     if command == "restore":
         return restore_request(args.name, values, settings)
     if command == "show":
-        return ShowRequest(args.name, settings.regions[0], values["at"], values["pull_request"], values["format"])
+        given = {field: values[field] for field in ("at", "pull_request", "format", "repository_id")}
+        return ShowRequest(args.name, settings.regions[0], **given)
     return settings
 
 
@@ -4168,7 +4329,8 @@ def restore_request(name: str, values: Mapping[str, Any], settings: Settings) ->
         raise ConfigError("--checkout needs --to DIR")
     if values["push_to"]:
         push_transport(values["push_to"])
-    given = {field: values[field] for field in ("at", "push_to", "create_repo", "checkout", "force", "work_dir")}
+    fields = ("at", "repository_id", "push_to", "create_repo", "checkout", "force", "work_dir")
+    given = {field: values[field] for field in fields}
     to = Path(values["to"]) if values["to"] else None
     return RestoreRequest(name, settings.regions[0], to=to, pull_requests=not values["no_pull_requests"], **given)
 
