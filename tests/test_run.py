@@ -21,8 +21,9 @@ import codecommit_backup
 from tests.bed import BUCKET, PREFIX, SECRET_KEY, SESSION_TOKEN, Bed, git, ref_state, zip_members
 from tests.motoserver import ACCOUNT_ID
 
-KEY = re.compile(
-    rf"^{PREFIX}/{ACCOUNT_ID}/(?P<region>[a-z0-9-]+)/(?P<name>[\w.-]+)/(?P=name)-\d{{4}}(-\d\d){{5}}\.zip$"
+KEY = re.compile(  # <name>-<repository id>-<date>.zip
+    rf"^{PREFIX}/{ACCOUNT_ID}/(?P<region>[a-z0-9-]+)/(?P<name>[\w.-]+)/(?P=name)-"
+    r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}-\d{4}(-\d\d){5}\.zip$"
 )
 SIGNED_PASSWORD = re.compile(r"\d{8}T\d{6}Z[0-9a-f]{64}")
 
