@@ -46,7 +46,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 __version__ = "0.1.0"
 
@@ -158,6 +158,12 @@ def repository_name(word: str) -> str:
     return word
 
 
+def repository_id(word: str) -> str:
+    if not REPOSITORY_ID.fullmatch(word):
+        raise ValueError("use a repository id as `list` shows it, like 6f1d2c3b-8a4e-4f5a-9b6c-7d8e9f0a1b2c")
+    return word
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     """One option, declared once. Its environment variable, the argparse option, the default in its
@@ -252,6 +258,13 @@ OPTIONS = (
     Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
     Option("--version-id", "this version of the backup's key, any key", ("restore", "verify", "show"), version_id),
     Option("--versions", "every version of every key, delete markers too", ("list",), boolean, False, "flag"),
+    Option(
+        "--repository-id",
+        "the backups of this repository id, as `list` shows it (default: the live repository's)",
+        ("restore", "verify", "show"),
+        repository_id,
+        metavar="ID",
+    ),
     Option("--to", "write the mirror (or a working copy) here", ("restore",), metavar="DIR"),
     Option("--push-to", "push every ref to this git remote", ("restore",), metavar="GIT_URL"),
     Option("--create-repo", "create this CodeCommit repository", ("restore",), repository_name, metavar="NEW_NAME"),
@@ -350,6 +363,7 @@ class RestoreRequest:
     name: str
     region: str
     at: str = default_of("--at")
+    repository_id: str | None = None  # whose backups; None: the live repository's, else the newest
     version_id: str | None = None  # a version of the key, found among every key's versions
     to: Path | None = None  # a folder: the bare mirror, or with `checkout` a working copy
     push_to: str | None = None  # any git remote
@@ -372,6 +386,7 @@ class ShowRequest:
     pull_request: str | None = None
     version_id: str | None = None
     format: str = default_of("--format")
+    repository_id: str | None = None  # whose backups; None: the live repository's, else the newest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,6 +398,7 @@ class VerifyRequest:
     at: str = default_of("--at")
     work_dir: str | None = None
     report_dir: str = default_of("--report-dir")
+    repository_id: str | None = None  # with one --repo: whose backups; None: the live repository's, else the newest
     version_id: str | None = None  # with one --repo
 
 
@@ -404,6 +420,9 @@ BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # CodeCommit repository names: letters, digits, '.', '_' and '-', at most 100 characters.
 REPOSITORY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# A repository's id (repositoryId): a UUID. The letters' case is kept; the API reference's examples
+# end in letters such as 650c0EXAMPLE, so any letter is taken.
+REPOSITORY_ID = re.compile(r"[0-9A-Za-z]{8}(?:-[0-9A-Za-z]{4}){3}-[0-9A-Za-z]{12}")
 
 
 def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
@@ -709,6 +728,7 @@ class Repository:
     region: str
     name: str
     arn: str
+    repository_id: str | None = None  # CodeCommit's repositoryId, from the listing or the metadata
 
 
 def repository_arn(partition: str, region: str, account_id: str, name: str) -> str:
@@ -717,9 +737,15 @@ def repository_arn(partition: str, region: str, account_id: str, name: str) -> s
 
 def list_repository_names(codecommit: Any) -> Iterator[str]:
     """Every repository name in the client's region, across all pages (1,000 a page on AWS)."""
+    for name, _ in listed_repositories(codecommit):
+        yield name
+
+
+def listed_repositories(codecommit: Any) -> Iterator[tuple[str, str | None]]:
+    """(name, repositoryId) of every repository in the client's region: ListRepositories gives both."""
     for page in codecommit.get_paginator("list_repositories").paginate(sortBy="repositoryName"):
         for entry in page.get("repositories", []):
-            yield entry["repositoryName"]
+            yield entry["repositoryName"], entry.get("repositoryId")
 
 
 def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
@@ -728,6 +754,11 @@ def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
         return codecommit.get_repository(repositoryName=name)["repositoryMetadata"]
     except codecommit.exceptions.RepositoryDoesNotExistException:
         return None
+
+
+def live_repository_id(codecommit: Any, name: str) -> Callable[[], str | None]:
+    """Reads, when called, the id of the repository of that name in CodeCommit now; None: there is none."""
+    return lambda: (get_repository(codecommit, name) or {}).get("repositoryId")
 
 
 def each_page(call: Callable[..., dict[str, Any]], **params: Any) -> Iterator[dict[str, Any]]:
@@ -864,15 +895,15 @@ def select_repositories(
             for name in settings.repos:
                 if name in metadata:
                     known[region, name] = metadata[name]
-                    found.append(Repository(region, name, metadata[name]["Arn"]))
+                    found.append(Repository(region, name, metadata[name]["Arn"], metadata[name].get("repositoryId")))
         seen = {name for _, name in known}
         missing = [(",".join(settings.regions), name) for name in settings.repos if name not in seen]
     else:
         missing = []
         for region in settings.regions:
             partition = partition_for(region)
-            for name in list_repository_names(codecommit_for(region)):
-                found.append(Repository(region, name, repository_arn(partition, region, account_id, name)))
+            for name, id_ in listed_repositories(codecommit_for(region)):
+                found.append(Repository(region, name, repository_arn(partition, region, account_id, name), id_))
     chosen = [repo for repo in found if matches(repo.name, settings.include, settings.exclude)]
     if settings.shard is not None:
         index, count = settings.shard
@@ -888,15 +919,17 @@ def shard_of(region: str, name: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count + 1
 
 
-def existing_repositories(codecommit_for: Callable[[str], Any], regions: Iterable[str]) -> dict[str, set[str] | None]:
-    """Each region's repository names; None where the region could not be listed (then nothing is
-    assumed deleted)."""
+def existing_repositories(
+    codecommit_for: Callable[[str], Any], regions: Iterable[str]
+) -> dict[str, dict[str, str | None] | None]:
+    """Each region's repositories, name -> repositoryId; None where the region could not be listed
+    (then nothing is assumed deleted)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    found: dict[str, set[str] | None] = {}
+    found: dict[str, dict[str, str | None] | None] = {}
     for region in sorted(set(regions)):
         try:
-            found[region] = set(list_repository_names(codecommit_for(region)))
+            found[region] = dict(listed_repositories(codecommit_for(region)))
         except (BotoCoreError, ClientError) as error:
             logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
             found[region] = None
@@ -1830,6 +1863,7 @@ class Backup:
     size: int = 0
     # S3's LastModified: when the object was written (not part of a backup's identity)
     uploaded: dt.datetime | None = dataclasses.field(default=None, compare=False)
+    repository_id: str | None = None  # from the key; None in a key written before keys carried it
     version_id: str | None = None  # one version of the key (`--version-id`); None: the current one
 
 
@@ -1839,6 +1873,7 @@ class Version:
 
     key: str
     time: dt.datetime  # the backup's, from its key
+    repository_id: str | None  # from the key
     version_id: str
     modified: dt.datetime | None
     size: int
@@ -1846,15 +1881,22 @@ class Version:
     deleted: bool  # a delete marker: the key was deleted, and this version holds nothing
 
 
-# <region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix
-BACKUP_KEY = re.compile(r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-(?P<stamp>\d{4}(?:-\d\d){5})\.zip")
-Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups, newest first
+# <region>/<name>/<name>-<repository id>-<YYYY-MM-DD-HH-MM-SS>.zip, below the account's prefix; a key
+# written before keys carried the id has none: <name>-<YYYY-MM-DD-HH-MM-SS>.zip.
+BACKUP_KEY = re.compile(
+    r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-"
+    rf"(?:(?P<id>{REPOSITORY_ID.pattern})-)?(?P<stamp>\d{{4}}(?:-\d\d){{5}})\.zip"
+)
+# The object's metadata key that records the repository id, beside the key's copy of it.
+REPOSITORY_ID_METADATA = "repository-id"
+Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups of every repository id, newest first
 
 
 @dataclasses.dataclass(frozen=True)
 class KeyLayout:
     """The bucket's key layout, and nothing else (pure: no S3 here):
-    <prefix>/<account_id>/<region>/<name>/<name>-<YYYY-MM-DD-HH-MM-SS>.zip, with run manifests
+    <prefix>/<account_id>/<region>/<name>/<name>-<repository id>-<YYYY-MM-DD-HH-MM-SS>.zip (keys
+    written before keys carried the id have none: <name>-<YYYY-MM-DD-HH-MM-SS>.zip), with run manifests
     under <prefix>/<account_id>/runs/<YYYY-MM-DD-HH-MM-SS>[-shard-I-of-N].json."""
 
     prefix: str
@@ -1862,9 +1904,12 @@ class KeyLayout:
     def account_prefix(self, account_id: str) -> str:
         return f"{self.prefix}/{account_id}/"
 
-    def key_for(self, account_id: str, region: str, name: str, when: dt.datetime) -> str:
+    def key_for(
+        self, account_id: str, region: str, name: str, when: dt.datetime, repository_id: str | None = None
+    ) -> str:
         stamp = when.astimezone(dt.timezone.utc).strftime(KEY_TIME_FORMAT)
-        return f"{self.account_prefix(account_id)}{region}/{name}/{name}-{stamp}.zip"
+        owner = f"{repository_id}-" if repository_id else ""
+        return f"{self.account_prefix(account_id)}{region}/{name}/{name}-{owner}{stamp}.zip"
 
     def listing_prefix(self, account_id: str, region: str | None = None, name: str | None = None) -> str:
         """The prefix to list for the account, one region, or one repository."""
@@ -1874,12 +1919,17 @@ class KeyLayout:
 
     def parse(self, account_id: str, key: str) -> tuple[str, str, dt.datetime] | None:
         """(region, name, time) of a backup's key; None for any other key."""
+        parsed = self.parse_backup(account_id, key)
+        return parsed[:3] if parsed else None
+
+    def parse_backup(self, account_id: str, key: str) -> tuple[str, str, dt.datetime, str | None] | None:
+        """(region, name, time, repository id or None) of a backup's key; None for any other key."""
         below = self.account_prefix(account_id)
         match = BACKUP_KEY.fullmatch(key[len(below) :]) if key.startswith(below) else None
         if match is None:
             return None
         try:
-            return match["region"], match["name"], stamp_time(match["stamp"])
+            return match["region"], match["name"], stamp_time(match["stamp"]), match["id"]
         except ValueError:  # a date no calendar has, such as 2026-02-30: no key this tool wrote
             return None
 
@@ -1932,12 +1982,12 @@ class S3Store:
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    parsed = self.layout.parse(account_id, item["Key"])
+                    parsed = self.layout.parse_backup(account_id, item["Key"])
                     if parsed is None and item["Key"].endswith(".zip"):
                         strays.append(item["Key"])
                     if parsed is None or (name and parsed[1] != name):
                         continue
-                    backup = Backup(item["Key"], parsed[2], item.get("Size", 0), item.get("LastModified"))
+                    backup = Backup(item["Key"], parsed[2], item.get("Size", 0), item.get("LastModified"), parsed[3])
                     catalog.setdefault(parsed[:2], []).append(backup)
         except ClientError as error:
             raise self.access_error(error, account_id) from None
@@ -2116,12 +2166,13 @@ class S3Store:
             for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
                 markers = [(item, True) for item in page.get("DeleteMarkers", [])]
                 for item, deleted in [(item, False) for item in page.get("Versions", [])] + markers:
-                    parsed = self.layout.parse(account_id, item["Key"])
+                    parsed = self.layout.parse_backup(account_id, item["Key"])
                     if parsed is None or (name and parsed[1] != name):
                         continue
                     version = Version(
                         item["Key"],
                         parsed[2],
+                        parsed[3],
                         str(item.get("VersionId") or "null"),
                         item.get("LastModified"),
                         int(item.get("Size", 0)),
@@ -2208,6 +2259,24 @@ def newest_dated(backups: Sequence[Backup], now: dt.datetime) -> Backup | None:
     """The newest of a repository's backups (newest first) that is not dated in the future: a planted or
     hand-copied key dated later than now is never the "latest" (an explicit --at can still name it)."""
     return next((backup for backup in backups if backup.time <= now + CLOCK_SKEW), None)
+
+
+def own_backups(backups: Sequence[Backup], repository_id: str | None) -> list[Backup]:
+    """A repository's backups among its name's: those of its id, and those whose key carries no id
+    (written before keys carried it), which count as the live repository's, as they did then."""
+    return [backup for backup in backups if backup.repository_id in (None, repository_id)]
+
+
+def repository_groups(backups: Sequence[Backup], live_id: str | None) -> list[tuple[str | None, list[Backup]]]:
+    """A name's backups (newest first) by repository id: the live repository's first (with the keys
+    that carry no id), then each other id's, the most recently backed up first. Without a live id,
+    the keys that carry no id are a group of their own (id None)."""
+    groups: dict[str | None, list[Backup]] = {live_id: own_backups(backups, live_id)} if live_id else {}
+    for backup in backups:
+        if live_id and backup.repository_id in (None, live_id):
+            continue  # in the live repository's group
+        groups.setdefault(backup.repository_id, []).append(backup)
+    return [(owner, group) for owner, group in groups.items() if group]
 
 
 def _calendar_bucket(rule: str, time: dt.datetime) -> str:
@@ -2463,8 +2532,29 @@ class Job:
             raise RepositoryError("not reached: the run's deadline (--deadline) passed before it started")
 
     def plan(self, repo: Repository) -> Result:
-        key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, self.clock())
+        key = self.store.layout.key_for(
+            self.clients.account_id, repo.region, repo.name, self.clock(), repo.repository_id
+        )
         return Result(repo, "planned", key=key)
+
+    def identified(self, repo: Repository, facts: RegionFacts, result: Result) -> Repository:
+        """The repository with its id: from the listing or the region's metadata (no call), else from one
+        GetRepository. An id not of CodeCommit's form is a warning, and the key then carries none."""
+        found = repo.repository_id or facts.metadata.get(repo.name, {}).get("repositoryId")
+        if found is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                metadata = get_repository(self.clients.codecommit_for(repo.region), repo.name)
+            except (BotoCoreError, ClientError) as error:
+                raise RepositoryError(f"could not read the repository's id: {redact(str(error))}") from None
+            if metadata is None:
+                raise RepositoryGone(f"repository was deleted after it was listed: {repo.region}/{repo.name}")
+            found = metadata.get("repositoryId")
+        if isinstance(found, str) and REPOSITORY_ID.fullmatch(found):
+            return dataclasses.replace(repo, repository_id=found)
+        result.warnings.append(f"CodeCommit gave no repository id of a UUID's form ({found!r}): the key carries none")
+        return dataclasses.replace(repo, repository_id=None)
 
     def backup(self, repo: Repository) -> Result:
         """Mirror, archive and upload one repository with its data, unless its newest backup already
@@ -2481,7 +2571,9 @@ class Job:
             facts = self.facts.get(repo.region, RegionFacts())
             if repo.name in facts.gone:
                 raise RepositoryGone(f"repository was deleted after it was listed: {label}")
-            backups = self.catalog.get((repo.region, repo.name), [])
+            repo = self.identified(repo, facts, result)
+            # Only this repository's backups: a namesake deleted before it keeps its own, untouched.
+            backups = own_backups(self.catalog.get((repo.region, repo.name), []), repo.repository_id)
             newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
             if backups and newest is not backups[0]:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
@@ -2584,7 +2676,7 @@ class Job:
             state = headed
             result.fingerprint, result.refs = state.fingerprint, len(state.refs)
             document, failure = self.document(label, mirror, state, capture, when)
-            key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when)
+            key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when, repo.repository_id)
             upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
             result.sha256, result.size = with_retries(upload, *self.retries(label))
             result.key = key
@@ -2654,6 +2746,8 @@ class Job:
                 "format": f"git-mirror-zip; top={top}; compression={compression}",
                 "tool-version": __version__,
             }
+            if repo.repository_id:
+                metadata[REPOSITORY_ID_METADATA] = repo.repository_id
             if data is not None and document is not None:
                 metadata["data-sha256"] = hashlib.sha256(data[1]).hexdigest()
                 metadata["data-size"] = str(len(data[1]))
@@ -2971,23 +3065,76 @@ def choose_backup(backups: Sequence[Backup], at: str, label: str, now: dt.dateti
     raise RestoreError(f"no backup of {label} at {at!r}: `codecommit-backup list` shows them")
 
 
-def chosen_backup(
-    store: S3Store, account_id: str, region: str, name: str, at: str, version_id: str | None, now: dt.datetime
+def repository_backup(
+    backups: Sequence[Backup],
+    at: str,
+    repository_id: str | None,
+    live_id: Callable[[], str | None],
+    label: str,
+    now: dt.datetime,
 ) -> Backup:
-    """The backup a command names: by `--at` among the current objects, or with `--version-id` any
-    version of any of the repository's keys, found in ListObjectVersions (a deleted key's too)."""
+    """The backup `--at` names among a name's backups (newest first) of one repository: the id
+    `--repository-id` gives; else, for `latest`, the live repository's (`live_id` reads its id, None
+    when there is none), or the newest of any when no repository of that name exists. A key without an
+    id counts as the live repository's. A time or a full key names one backup, whoever's it is."""
+    if not backups:
+        raise RestoreError(f"no backups of {label} in the bucket")
+    owners = ", ".join(sorted({backup.repository_id or "none (an older key)" for backup in backups}))
+    if repository_id is not None:
+        chosen = [backup for backup in backups if backup.repository_id == repository_id]
+        if any(backup.repository_id is None for backup in backups) and live_id() == repository_id:
+            chosen = own_backups(backups, repository_id)
+        if not chosen:
+            raise RestoreError(f"no backups of {label} with repository id {repository_id}: its ids are {owners}")
+        return choose_backup(chosen, at, f"{label} (id {repository_id})", now)
+    live = live_id() if at == "latest" else None
+    if live is None:
+        return choose_backup(backups, at, label, now)
+    chosen = own_backups(backups, live)
+    if not chosen:
+        raise RestoreError(
+            f"no backups of {label} (id {live}) yet; the bucket holds those of a deleted repository of that "
+            f"name: give --repository-id ({owners})"
+        )
+    return choose_backup(chosen, at, label, now)
+
+
+class Choice(Protocol):
+    """How a command names one backup of a repository."""
+
+    @property
+    def at(self) -> str: ...
+    @property
+    def repository_id(self) -> str | None: ...
+    @property
+    def version_id(self) -> str | None: ...
+
+
+def chosen_backup(
+    store: S3Store,
+    account_id: str,
+    where: tuple[str, str],
+    choice: Choice,
+    live_id: Callable[[], str | None],
+    now: dt.datetime,
+) -> Backup:
+    """The backup a command names: by `--at` and `--repository-id` among the current objects (see
+    repository_backup), or with `--version-id` any version of any of the repository's keys, found in
+    ListObjectVersions (a deleted key's too)."""
+    region, name = where
     label = f"{region}/{name}"
-    if version_id is None:
-        return choose_backup(store.list_backups(account_id, region, name).get((region, name), []), at, label, now)
+    if choice.version_id is None:
+        backups = store.list_backups(account_id, region, name).get((region, name), [])
+        return repository_backup(backups, choice.at, choice.repository_id, live_id, label, now)
     for key, versions in store.versions(account_id, region, name).items():
         for version in versions:
-            if version.version_id != version_id:
+            if version.version_id != choice.version_id:
                 continue
             if version.deleted:
-                raise RestoreError(f"version {version_id} of {key} is a delete marker: choose one before it")
-            return Backup(key, version.time, version.size, version.modified, version_id)
+                raise RestoreError(f"version {version.version_id} of {key} is a delete marker: choose one before it")
+            return Backup(key, version.time, version.size, version.modified, version.repository_id, version.version_id)
     raise RestoreError(
-        f"no version {version_id!r} of a backup of {label}: `codecommit-backup list --versions` shows them"
+        f"no version {choice.version_id!r} of a backup of {label}: `codecommit-backup list --versions` shows them"
     )
 
 
@@ -3738,9 +3885,10 @@ def restore(
 ) -> Restored:
     """Restore one backup to a folder, any git remote, or a new CodeCommit repository."""
     name, region = request.name, request.region
-    backup = chosen_backup(store, clients.account_id, region, name, request.at, request.version_id, now)
-    git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     codecommit = clients.codecommit_for(region)
+    live_id = live_repository_id(codecommit, name)
+    backup = chosen_backup(store, clients.account_id, (region, name), request, live_id, now)
+    git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
         sha256 = store.recorded(backup.key, backup.version_id).get("sha256", "") if request.create_repo else ""
         resuming = check_restore_target(request, codecommit, git_env, Path(work), sha256)
@@ -4096,6 +4244,11 @@ def write_reports(
     return True
 
 
+def repository_label(region: str, name: str, repository_id: str | None) -> str:
+    """How prune and list name a repository: its region and name, and the id its backups' keys carry."""
+    return f"{region}/{name}" + (f" (id {repository_id})" if repository_id else "")
+
+
 def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print the retention plan for every repository under the account's prefix, then apply it."""
     catalog = ctx.store.list_backups(ctx.clients.account_id)
@@ -4104,25 +4257,28 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
     doomed: list[str] = []
     kept = 0
     unlisted = sorted(region for region, names in existing.items() if names is None)
-    for (region, name), backups in sorted(catalog.items()):
+    for (region, name), all_backups in sorted(catalog.items()):
         names = existing[region]
         if names is None:  # which repositories were deleted is unknown: nothing of the region is touched
-            print(f"{region}/{name}: all {len(backups)} backups kept (could not list {region}'s repositories)")
-            kept += len(backups)
+            print(f"{region}/{name}: all {len(all_backups)} backups kept (could not list {region}'s repositories)")
+            kept += len(all_backups)
             continue
-        if name not in names and not request.prune_deleted:
-            print(f"{region}/{name}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
-            kept += len(backups)
-            continue
-        print(f"{region}/{name}:")
-        for decision in plan_retention(backups, request.policy, now):
-            print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
-            if decision.future:
-                logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
-            if decision.keep:
-                kept += 1
-            else:
-                doomed.append(decision.backup.key)
+        # One plan per repository id: a repository that took a deleted one's name never prunes its backups.
+        for owner, backups in repository_groups(all_backups, names.get(name)):
+            label = repository_label(region, name, owner)
+            if (name not in names or owner != names[name]) and not request.prune_deleted:
+                print(f"{label}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
+                kept += len(backups)
+                continue
+            print(f"{label}:")
+            for decision in plan_retention(backups, request.policy, now):
+                print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
+                if decision.future:
+                    logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
+                if decision.keep:
+                    kept += 1
+                else:
+                    doomed.append(decision.backup.key)
     if unlisted:
         logger.error("not pruned: %s, whose repositories could not be listed", ", ".join(unlisted))
     outcome = EXIT_FAILED if unlisted else EXIT_OK
@@ -4204,7 +4360,8 @@ def list_versions(ctx: Context, request: ListRequest) -> int:
 
 
 def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.datetime]) -> int:
-    """The backups per repository, newest first, marking repositories gone from CodeCommit."""
+    """The backups per repository (a name and an id), newest first, marking repositories gone from
+    CodeCommit: a repository that took a deleted one's name is listed apart from it."""
     if request.versions:
         return list_versions(ctx, request)
     catalog = ctx.store.list_backups(ctx.clients.account_id, request.region)
@@ -4216,13 +4373,22 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
         {
             "region": region,
             "repository": name,
-            "exists": None if existing[region] is None else name in (existing[region] or ()),
+            "repository_id": owner,
+            "exists": None if names is None else name in names and owner == names[name],
             "backups": [
-                {"key": b.key, "time": b.time.isoformat(), "size": b.size, "age": (now - b.time).total_seconds()}
+                {
+                    "key": b.key,
+                    "repository_id": b.repository_id,
+                    "time": b.time.isoformat(),
+                    "size": b.size,
+                    "age": (now - b.time).total_seconds(),
+                }
                 for b in backups
             ],
         }
-        for (region, name), backups in sorted(catalog.items())
+        for (region, name), all_backups in sorted(catalog.items())
+        for names in (existing[region],)
+        for owner, backups in repository_groups(all_backups, (names or {}).get(name))
     ]
     if request.json:
         for entry in entries:
@@ -4232,7 +4398,7 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
         return EXIT_OK
     for entry in entries:
         mark = "  (no longer in CodeCommit)" if entry["exists"] is False else ""
-        print(f"{entry['region']}/{entry['repository']}{mark}")
+        print(f"{repository_label(entry['region'], entry['repository'], entry['repository_id'])}{mark}")
         for b in entry["backups"]:
             when = b["time"][:19].replace("T", " ")
             print(f"  {when}  {human_size(b['size']):>10}  {human_age(b['age']):>4} ago  {b['key']}")
@@ -4262,8 +4428,9 @@ SHOWN_RAW = re.compile(r"[\x7f-\x9f]")
 
 def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print a backup's repository data: as text, Markdown, or the document itself."""
-    account_id, region, name = ctx.clients.account_id, request.region, request.name
-    backup = chosen_backup(ctx.store, account_id, region, name, request.at, request.version_id, clock())
+    account_id, where = ctx.clients.account_id, (request.region, request.name)
+    live_id = live_repository_id(ctx.clients.codecommit_for(request.region), request.name)
+    backup = chosen_backup(ctx.store, account_id, where, request, live_id, clock())
     document = read_document(ctx.store, backup)
     if request.format == "json":
         records = [
@@ -4295,13 +4462,24 @@ def verify_command(
     wanted = sorted(catalog) if request.all else [(region, name) for name in request.repos for region in regions]
     git_env = git_environment(env)
     results = []
+    listed: dict[str, dict[str, str | None] | None] = {}  # each region's repositories, listed once if needed
+
+    def live_id(region: str, name: str) -> str | None:
+        if region not in listed:
+            listed.update(existing_repositories(ctx.clients.codecommit_for, [region]))
+        return (listed[region] or {}).get(name)
+
     for region, name in wanted:
         repo = Repository(region, name, "")
         try:
-            if request.version_id:
-                backup = chosen_backup(ctx.store, ctx.clients.account_id, region, name, "", request.version_id, started)
-            else:
-                backup = choose_backup(catalog.get((region, name), []), request.at, f"{region}/{name}", started)
+            live = functools.partial(live_id, region, name)
+            if request.version_id:  # any version of any of its keys
+                backup = chosen_backup(ctx.store, ctx.clients.account_id, (region, name), request, live, started)
+            else:  # the account's one listing
+                backups = catalog.get((region, name), [])
+                backup = repository_backup(
+                    backups, request.at, request.repository_id, live, f"{region}/{name}", started
+                )
         except RestoreError as error:
             results.append(Result(repo, "failed", reason=str(error)))
         else:
@@ -4607,15 +4785,19 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
     if command == "verify":
         if values["all"] == bool(values["repo"]):
             raise ConfigError("verify needs --all or at least one --repo NAME")
-        if values["version_id"] and len(values["repo"] or ()) != 1:
-            raise ConfigError("--version-id needs exactly one --repo NAME")
-        given = {name: values[name] for name in ("all", "region", "at", "work_dir", "report_dir", "version_id")}
+        for option in ("repository_id", "version_id"):
+            if values[option] and len(values["repo"] or ()) != 1:
+                raise ConfigError(
+                    f"{'--' + option.replace('_', '-')} needs exactly one --repo NAME, the repository's name"
+                )
+        chosen = ("all", "region", "at", "work_dir", "report_dir", "repository_id", "version_id")
+        given = {name: values[name] for name in chosen}
         return VerifyRequest(settings.regions, values["repo"] or (), **given)
     if command == "restore":
         return restore_request(args.name, values, settings)
     if command == "show":
-        chosen = {name: values[name] for name in ("at", "pull_request", "version_id")}
-        return ShowRequest(args.name, settings.regions[0], format=values["format"], **chosen)
+        given = {field: values[field] for field in ("at", "pull_request", "format", "repository_id", "version_id")}
+        return ShowRequest(args.name, settings.regions[0], **given)
     return settings
 
 
@@ -4630,8 +4812,8 @@ def restore_request(name: str, values: Mapping[str, Any], settings: Settings) ->
     for flag in ("--restore-triggers", "--restore-templates"):
         if values[OPTION[flag].dest] and not values["create_repo"]:
             raise ConfigError(f"{flag} needs --create-repo NEW_NAME")
-    fields: tuple[str, ...] = ("at", "version_id", "push_to", "create_repo", "checkout", "force", "work_dir")
-    fields += ("restore_triggers", "restore_templates")
+    fields: tuple[str, ...] = ("at", "repository_id", "version_id", "push_to", "create_repo", "checkout", "force")
+    fields += ("work_dir", "restore_triggers", "restore_templates")
     given = {field: values[field] for field in fields}
     to = Path(values["to"]) if values["to"] else None
     return RestoreRequest(name, settings.regions[0], to=to, pull_requests=not values["no_pull_requests"], **given)

@@ -52,6 +52,7 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--at": ("verify", "2026-11-29-04-00-07", "2026-11-29-04-00-07", "yesterday"),
     "--version-id": ("show", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "a b"),
     "--versions": ("list", "on", True, "every"),
+    "--repository-id": ("show", "6f1d2c3b-8a4e-4f5a-9b6c-7d8e9f0a1b2c", "6f1d2c3b-8a4e-4f5a-9b6c-7d8e9f0a1b2c", "app"),
     "--to": ("restore", "out/web.git", "out/web.git", None),
     "--push-to": ("restore", "https://git.example.com/web.git", "https://git.example.com/web.git", None),
     "--create-repo": ("restore", "web-again", "web-again", "web again"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -143,7 +144,7 @@ def test_a_run_after_one_with_a_fast_clock_keeps_its_own_upload(bed: Bed, in_tmp
     assert code == 0, err
     stamps = [key.rsplit("-", 6)[-6:-3] for key in backups_of(bed, "skewed")]
     assert stamps == [["2026", "10", "02"], ["2026", "10", "31"]]  # the new upload and the future-dated one
-    assert "skewed-2026-10-31-04-00-00.zip is dated in the future, so kept: check the clock" in err
+    assert "-2026-10-31-04-00-00.zip is dated in the future, so kept: check the clock" in err
 
 
 def test_no_prune_keeps_everything(bed: Bed, in_tmp: Path) -> None:
@@ -186,7 +187,7 @@ def test_prune_applies_the_plan_but_keeps_deleted_repositories(bed: Bed, in_tmp:
     assert code == 0, err
     assert len(backups_of(bed, "live")) == 2
     assert len(backups_of(bed, "removed")) == 5
-    assert "us-east-1/removed: no longer in CodeCommit, all 5 backups kept" in out
+    assert re.search(r"us-east-1/removed \(id [0-9a-f-]{36}\): no longer in CodeCommit, all 5 backups kept", out)
 
     code, out, err = run_at(bed, 61, "prune", "--bucket", BUCKET, "--keep-last", "2", "--prune-deleted")
     assert code == 0, err

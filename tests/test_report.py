@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -61,8 +62,8 @@ def test_list_shows_backups_newest_first_and_marks_deleted(bed: Bed, in_tmp: Pat
     code, out, err = run_at(bed, 3, "list", "--bucket", BUCKET)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == "us-east-1/dropped  (no longer in CodeCommit)"
-    assert lines[3] == "us-east-1/kept"
+    assert re.fullmatch(r"us-east-1/dropped \(id [0-9a-f-]{36}\)  \(no longer in CodeCommit\)", lines[0])
+    assert re.fullmatch(r"us-east-1/kept \(id [0-9a-f-]{36}\)", lines[3])
     assert lines[4].split()[:2] == ["2026-10-03", "04:00:00"] and "1d ago" in lines[4]
     assert lines[5].split()[:2] == ["2026-10-01", "04:00:00"] and "3d ago" in lines[5]
 

@@ -21,8 +21,9 @@ import codecommit_backup
 from tests.bed import BUCKET, PREFIX, SECRET_KEY, SESSION_TOKEN, Bed, git, ref_state, zip_members
 from tests.motoserver import ACCOUNT_ID
 
-KEY = re.compile(
-    rf"^{PREFIX}/{ACCOUNT_ID}/(?P<region>[a-z0-9-]+)/(?P<name>[\w.-]+)/(?P=name)-\d{{4}}(-\d\d){{5}}\.zip$"
+KEY = re.compile(  # <name>-<repository id>-<date>.zip
+    rf"^{PREFIX}/{ACCOUNT_ID}/(?P<region>[a-z0-9-]+)/(?P<name>[\w.-]+)/(?P=name)-"
+    r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}-\d{4}(-\d\d){5}\.zip$"
 )
 SIGNED_PASSWORD = re.compile(r"\d{8}T\d{6}Z[0-9a-f]{64}")
 
@@ -303,11 +304,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing(bed: Bed, tmp_path: Path) ->
     code = codecommit_backup.main(["--bucket", BUCKET, "--dry-run"], clock=lambda: fixed)
     out = bed.capsys.readouterr().out
     assert code == 0
+    ids = {
+        name: bed.client("codecommit").get_repository(repositoryName=name)["repositoryMetadata"]["repositoryId"]
+        for name in ("alpha", "beta")
+    }
     assert out.splitlines() == [
-        f"would back up us-east-1/alpha to s3://{BUCKET}/{PREFIX}/{ACCOUNT_ID}/us-east-1/alpha/alpha-2026-11-29-04-00-07.zip",
-        f"would back up us-east-1/beta to s3://{BUCKET}/{PREFIX}/{ACCOUNT_ID}/us-east-1/beta/beta-2026-11-29-04-00-07.zip",
-        "dry run: 2 repositories, nothing written",
-    ]
+        f"would back up us-east-1/{name} to s3://{BUCKET}/{PREFIX}/{ACCOUNT_ID}/us-east-1/{name}/{name}-{ids[name]}-"
+        "2026-11-29-04-00-07.zip"
+        for name in ("alpha", "beta")
+    ] + ["dry run: 2 repositories, nothing written"]
     assert bed.object_keys() == []
     assert bed.git_server.requests == []  # not even a clone
     assert not Path("reports").exists()
