@@ -1996,6 +1996,21 @@ class S3Store:
             **NO_OVERWRITE,
         )
 
+    def put_new_json(self, key: str, document: Any, tags: Mapping[str, str]) -> str:
+        """put_json at `key` or, when the key exists (412: a run that started in the same second), beside
+        it under a suffix; never over it. Returns the key written."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.put_json(key, document, tags)
+            return key
+        except ClientError as error:
+            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 412:
+                raise
+        beside = f"{key.removesuffix('.json')}-{os.urandom(4).hex()}.json"
+        self.put_json(beside, document, tags)
+        return beside
+
     def download(self, key: str, path: Path) -> tuple[str, dict[str, str]]:
         """Stream an object into a file; return its SHA-256, computed on the way, and its metadata."""
         answer = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -3801,7 +3816,7 @@ def write_reports(
         logger.error("could not write the report in %s: %s", folder, error)
         return False
     try:
-        ctx.store.put_json(manifest_key, manifest, {"tech:project_name": PROJECT})
+        manifest_key = ctx.store.put_new_json(manifest_key, manifest, {"tech:project_name": PROJECT})
     except Exception as error:
         logger.error("could not upload the run manifest to %s: %s", ctx.store.url(manifest_key), redact(str(error)))
         return False

@@ -263,6 +263,24 @@ def test_the_nightly_run_deletes_nothing(bed: Bed, in_tmp: Path, monkeypatch: py
     assert deletes == []
 
 
+def test_two_runs_in_the_same_second_keep_both_manifests(bed: Bed, in_tmp: Path) -> None:
+    """The run manifest's key is its start's second: a second run then writes beside the first's
+    (a suffix after the time), never over it, and succeeds."""
+    bed.create_bucket()
+    bed.make_repo("alpha", content="simple")
+    assert run_at(bed, DAY0, "--bucket", BUCKET)[0] == 0
+    later = DAY0 + dt.timedelta(days=1)
+    for _ in range(2):
+        code, _, err = run_at(bed, later, "--bucket", BUCKET, "--repos", "alpha")
+        assert code == 0, err
+    manifests = [key for key in bed.object_keys() if "/runs/" in key]
+    assert len(manifests) == 3
+    first = f"{PREFIX}/{ACCOUNT_ID}/runs/2026-10-02-04-00-00.json"
+    assert first in manifests and any(key.startswith(first.removesuffix(".json") + "-") for key in manifests)
+    layout = codecommit_backup.KeyLayout(PREFIX)
+    assert {layout.manifest_time(ACCOUNT_ID, key) for key in manifests} == {DAY0, later}
+
+
 def write_history(s3: Any, account: str, name: str, days: list[int], manifest_day: int | None) -> list[str]:
     """Backups of `name` below `account`'s prefix (dated DAY0 + days), and optionally a run manifest
     of that day naming it, as a source account's nightly runs leave them."""
@@ -423,7 +441,8 @@ def test_an_overwrite_fails_the_repository_in_one_line_and_leaves_the_backup(rgw
         "(412 PreconditionFailed); a backup is never overwritten: find out who wrote it"
     )
     assert "retrying" not in run.err  # a 412 is final
-    assert "could not upload the run manifest" in run.err  # the manifest's key exists too: not replaced
+    manifests = [k for k in box.all_keys() if "/runs/" in k]  # the second run's beside the first's
+    assert len(manifests) == 2 and json.loads(box.read(min(manifests, key=len)))["totals"]["ok"] == 1
     assert box.backups() == [key]
     assert box.read(key) == original
     assert box.owner.head_object(Bucket=box.bucket, Key=key)["ETag"] == before["ETag"]

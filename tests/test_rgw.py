@@ -32,19 +32,15 @@ GRANTED = f"{PREFIX}/{ACCOUNT_ID}/"
 DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
 
 
-def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED, bulk_delete: bool = False) -> dict[str, Any]:
-    """README.rst's bucket policy, with RGW's name for the writer instead of the source account, and
-    without its DenyInsecureTransport statement (RGW is plain HTTP here).
-
-    RGW 16 checks a DeleteObjects request as a whole against s3:DeleteObject on the *bucket* ARN
-    before it checks each key (AWS checks only each key), so a grant of the prefix alone refuses
-    every batch delete. `bulk_delete` adds that bucket-level grant; each key is still checked
-    against the prefix, and keys outside it come back as AccessDenied errors."""
-    policy: dict[str, Any] = {
+def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED) -> dict[str, Any]:
+    """README.rst's bucket policy, its two Allows, with RGW's name for the writer instead of the source
+    account and its role condition (RGW knows no aws:PrincipalArn; naming the writer is the same), and
+    without its Denies (RGW 16 evaluates none of their conditions as AWS does, and is plain HTTP here)."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "SourceWritesItsPrefix",
+                "Sid": "SourceAddsToItsPrefix",
                 "Effect": "Allow",
                 "Principal": {"AWS": [writer_arn]},
                 "Action": sorted(OBJECT_ACTIONS),
@@ -60,17 +56,6 @@ def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED, bulk_dele
             },
         ],
     }
-    if bulk_delete:
-        policy["Statement"].append(
-            {
-                "Sid": "RgwChecksDeleteObjectsOnTheBucket",
-                "Effect": "Allow",
-                "Principal": {"AWS": [writer_arn]},
-                "Action": "s3:DeleteObject",
-                "Resource": f"arn:aws:s3:::{bucket}",
-            }
-        )
-    return policy
 
 
 def template_policy(bucket: str, writer_arn: str, account: str | None = ACCOUNT_ID, **given: str) -> dict[str, Any]:
