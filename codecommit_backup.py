@@ -233,7 +233,15 @@ OPTIONS = (
         "flag",
         command_line_only=("restore",),  # a FORCE meant for the nightly backup must never replace a target
     ),
-    Option("--no-prune", "no retention after each upload", ("backup",), boolean, False, "flag"),
+    Option(
+        "--prune",
+        "also apply the retention policy after each upload (needs s3:DeleteObject; by default "
+        "the backup account's prune --all-accounts deletes)",
+        ("backup",),
+        boolean,
+        False,
+        "flag",
+    ),
     Option(
         "--no-repository-data",
         "back up git only: no pull requests, comments or settings",
@@ -243,6 +251,14 @@ OPTIONS = (
         "flag",
     ),
     Option("--prune-deleted", "prune repositories gone from CodeCommit too", ("prune",), boolean, False, "flag"),
+    Option(
+        "--all-accounts",
+        "every account's prefix: the backup account's prune",
+        ("prune",),
+        boolean,
+        False,
+        "flag",
+    ),
     Option("--keep-last", "keep each repository's newest N backups", POLICY_COMMANDS, whole(0), 3, metavar="N"),
     Option(
         "--max-age-days",
@@ -331,7 +347,7 @@ class Settings:
     retry_delay: float = 2.0
     work_dir: str | None = None
     force: bool = default_of("--force")  # back up even when the refs equal the newest backup's
-    prune: bool = not default_of("--no-prune")  # apply the retention policy to a repository after its upload
+    prune: bool = default_of("--prune")  # apply the retention policy to a repository after its upload
     repository_data: bool = not default_of("--no-repository-data")  # pull requests, comments and settings too
     policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
     report_dir: str = default_of("--report-dir")
@@ -346,6 +362,7 @@ class PruneRequest:
     policy: RetentionPolicy = dataclasses.field(default_factory=lambda: RetentionPolicy())
     dry_run: bool = default_of("--dry-run")
     prune_deleted: bool = default_of("--prune-deleted")  # age out backups of repositories gone from CodeCommit
+    all_accounts: bool = default_of("--all-accounts")  # every account prefix under --prefix, not the caller's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1955,6 +1972,13 @@ def stamp_time(stamp: str) -> dt.datetime:
     return dt.datetime.strptime(stamp, KEY_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
 
 
+# Every write is conditional (S3 user guide, "How to prevent object overwrites with conditional writes"):
+# S3 answers 412 PreconditionFailed when the key exists, and the backup stack's bucket policy refuses a
+# PutObject or CompleteMultipartUpload without it ("Enforce conditional writes on Amazon S3 buckets").
+NO_OVERWRITE = {"IfNoneMatch": "*"}
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
 class S3Store:
     """The backup bucket's input and output: list, stream in, download, delete. Where keys go is
     the layout's business."""
@@ -2056,9 +2080,16 @@ class S3Store:
         }
         part_size = max(DEFAULT_PART_SIZE, -(-size // S3_MAX_PARTS))
         single = size <= part_size
+        # The request that makes the object appear carries If-None-Match: an existing key is a 412, never
+        # an overwrite (PutObject, or CompleteMultipartUpload: CreateMultipartUpload takes no condition).
+        client_kwargs = (
+            {"S3.Client.put_object": {**create_args, **NO_OVERWRITE}}
+            if single
+            else {"S3.Client.create_multipart_upload": create_args, "S3.Client.complete_multipart_upload": NO_OVERWRITE}
+        )
         params = {
             "client": self.client,
-            "client_kwargs": {"S3.Client.put_object" if single else "S3.Client.create_multipart_upload": create_args},
+            "client_kwargs": client_kwargs,
             "multipart_upload": not single,
             "min_part_size": part_size,
         }
@@ -2082,8 +2113,29 @@ class S3Store:
         body = json.dumps(document, indent=2).encode()
         tagging = urllib.parse.urlencode(dict(tags))
         self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", Tagging=tagging, **self.write_args()
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            Tagging=tagging,
+            **self.write_args(),
+            **NO_OVERWRITE,
         )
+
+    def put_new_json(self, key: str, document: Any, tags: Mapping[str, str]) -> str:
+        """put_json at `key` or, when the key exists (412: a run that started in the same second), beside
+        it under a suffix; never over it. Returns the key written."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.put_json(key, document, tags)
+            return key
+        except ClientError as error:
+            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 412:
+                raise
+        beside = f"{key.removesuffix('.json')}-{os.urandom(4).hex()}.json"
+        self.put_json(beside, document, tags)
+        return beside
 
     def download(self, key: str, path: Path, version_id: str | None = None) -> tuple[str, dict[str, str]]:
         """Stream an object into a file; return its SHA-256, computed on the way, and its metadata."""
@@ -2129,6 +2181,31 @@ class S3Store:
             for problem in answer.get("Errors", []):
                 refused[problem["Key"]] = f"{problem.get('Code', '')} {problem.get('Message', '')}".strip()
         return refused
+
+    def account_ids(self) -> list[str]:
+        """The account ids that have a prefix below --prefix: what the backup account's prune covers."""
+        from botocore.exceptions import ClientError
+
+        below = f"{self.layout.prefix}/"
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=below, Delimiter="/"
+            )
+            for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    segment = common["Prefix"][len(below) :].rstrip("/")
+                    if ACCOUNT_ID.fullmatch(segment):
+                        found.append(segment)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("AccessDenied", "403"):
+                raise ConfigError(
+                    f"access denied to list s3://{self.bucket}/{below}: prune --all-accounts runs with the "
+                    "backup account's credentials (deploy/backup-account.yaml's prune role)"
+                ) from None
+            raise self.access_error(error, "") from None
+        return sorted(found)
 
     def run_manifests(self, account_id: str, since: dt.datetime) -> Iterator[tuple[dt.datetime, Any]]:
         """The manifests of the runs that started at or after `since`, oldest first, each with its
@@ -2420,7 +2497,7 @@ def with_retries(
             attempt += 1
 
 
-def upload_failure(error: Exception) -> RepositoryError:
+def upload_failure(error: Exception, url: str = "") -> RepositoryError:
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(error, ValueError) and isinstance(error.__cause__, ClientError):
@@ -2430,6 +2507,11 @@ def upload_failure(error: Exception) -> RepositoryError:
         return RepositoryError(f"upload failed: no space left: {text}")
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
+        if code == "PreconditionFailed" or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
+            return RepositoryError(
+                f"upload refused: an object already exists at {url or 'this backup key'} (412 PreconditionFailed);"
+                " a backup is never overwritten: find out who wrote it"
+            )
         if code in ("AccessDenied", "NoSuchBucket", "InvalidAccessKeyId", "InvalidArgument", "KMS.NotFoundException"):
             return RepositoryError(f"upload failed: {text}")
     if isinstance(error, (ClientError, BotoCoreError, OSError, ValueError)):
@@ -2766,7 +2848,7 @@ class Job:
             raise
         except Exception as error:
             self.unfinished_uploads.append(key)
-            raise upload_failure(error) from None
+            raise upload_failure(error, self.store.url(key)) from None
         return sha256, size
 
     def prune(self, result: Result, backups: list[Backup]) -> None:
@@ -2908,6 +2990,7 @@ def run_manifest(
             {
                 "region": r.repository.region,
                 "name": r.repository.name,
+                "repositoryId": r.repository.repository_id,
                 "status": r.status,
                 "key": r.key,
                 "size": r.size,
@@ -4236,7 +4319,7 @@ def write_reports(
         logger.error("could not write the report in %s: %s", folder, error)
         return False
     try:
-        ctx.store.put_json(manifest_key, manifest, {"tech:project_name": PROJECT})
+        manifest_key = ctx.store.put_new_json(manifest_key, manifest, {"tech:project_name": PROJECT})
     except Exception as error:
         logger.error("could not upload the run manifest to %s: %s", ctx.store.url(manifest_key), redact(str(error)))
         return False
@@ -4249,36 +4332,73 @@ def repository_label(region: str, name: str, repository_id: str | None) -> str:
     return f"{region}/{name}" + (f" (id {repository_id})" if repository_id else "")
 
 
+# A backup account cannot list a source account's repositories. For `prune --all-accounts`, a repository
+# exists when a run manifest of its account from the last LISTED_WITHIN names it (a nightly run names every
+# repository it lists); any other is kept whole, as one deleted from CodeCommit is. A manifest is the source
+# account's word: it can only leave a repository to the retention policy, never delete more than that.
+LISTED_WITHIN = dt.timedelta(days=7)
+
+
+def manifest_repositories(store: S3Store, account_id: str, now: dt.datetime) -> dict[str, dict[str, str | None]]:
+    """Each region's repositories (name -> repositoryId) that the account's runs of the last LISTED_WITHIN
+    named; the id as the run recorded it, else from the key of its backup."""
+    found: dict[str, dict[str, str | None]] = {}
+    for _, manifest in store.run_manifests(account_id, now - LISTED_WITHIN):
+        entries = manifest.get("repositories") if isinstance(manifest, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("status") != "gone":
+                region, name = entry.get("region"), entry.get("name")
+                if isinstance(region, str) and isinstance(name, str):
+                    parsed = store.layout.parse_backup(account_id, str(entry.get("key") or ""))
+                    recorded = entry.get("repositoryId")
+                    repository_id = recorded if isinstance(recorded, str) else parsed[3] if parsed else None
+                    found.setdefault(region, {})[name] = repository_id
+    return found
+
+
 def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.datetime]) -> int:
-    """Print the retention plan for every repository under the account's prefix, then apply it."""
-    catalog = ctx.store.list_backups(ctx.clients.account_id)
-    existing = existing_repositories(ctx.clients.codecommit_for, (region for region, _ in catalog))
+    """Print the retention plan for every repository under the account's prefix (with --all-accounts,
+    under every account's), then apply it."""
     now = clock()
+    accounts = ctx.store.account_ids() if request.all_accounts else [ctx.clients.account_id]
     doomed: list[str] = []
     kept = 0
-    unlisted = sorted(region for region, names in existing.items() if names is None)
-    for (region, name), all_backups in sorted(catalog.items()):
-        names = existing[region]
-        if names is None:  # which repositories were deleted is unknown: nothing of the region is touched
-            print(f"{region}/{name}: all {len(all_backups)} backups kept (could not list {region}'s repositories)")
-            kept += len(all_backups)
-            continue
-        # One plan per repository id: a repository that took a deleted one's name never prunes its backups.
-        for owner, backups in repository_groups(all_backups, names.get(name)):
-            label = repository_label(region, name, owner)
-            if (name not in names or owner != names[name]) and not request.prune_deleted:
-                print(f"{label}: no longer in CodeCommit, all {len(backups)} backups kept (see --prune-deleted)")
-                kept += len(backups)
+    unlisted: list[str] = []
+    for account in accounts:
+        catalog = ctx.store.list_backups(account)
+        regions = [region for region, _ in catalog]
+        if request.all_accounts:
+            listed = manifest_repositories(ctx.store, account, now)
+            existing: dict[str, dict[str, str | None] | None] = {region: listed.get(region, {}) for region in regions}
+            gone = f"named by no run of its account in the last {LISTED_WITHIN.days} days"
+        else:
+            existing = existing_repositories(ctx.clients.codecommit_for, regions)
+            gone = "no longer in CodeCommit"
+        whose = f"{account}/" if request.all_accounts else ""
+        unlisted += sorted(f"{whose}{region}" for region, names in existing.items() if names is None)
+        for (region, name), all_backups in sorted(catalog.items()):
+            names = existing[region]
+            if names is None:  # which repositories were deleted is unknown: nothing of the region is touched
+                label = f"{whose}{region}/{name}"
+                print(f"{label}: all {len(all_backups)} backups kept (could not list {region}'s repositories)")
+                kept += len(all_backups)
                 continue
-            print(f"{label}:")
-            for decision in plan_retention(backups, request.policy, now):
-                print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
-                if decision.future:
-                    logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
-                if decision.keep:
-                    kept += 1
-                else:
-                    doomed.append(decision.backup.key)
+            # One plan per repository id: a repository that took a deleted one's name never prunes its backups.
+            for owner, backups in repository_groups(all_backups, names.get(name)):
+                label = whose + repository_label(region, name, owner)
+                if (name not in names or owner != names[name]) and not request.prune_deleted:
+                    print(f"{label}: {gone}, all {len(backups)} backups kept (see --prune-deleted)")
+                    kept += len(backups)
+                    continue
+                print(f"{label}:")
+                for decision in plan_retention(backups, request.policy, now):
+                    print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
+                    if decision.future:
+                        logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
+                    if decision.keep:
+                        kept += 1
+                    else:
+                        doomed.append(decision.backup.key)
     if unlisted:
         logger.error("not pruned: %s, whose repositories could not be listed", ", ".join(unlisted))
     outcome = EXIT_FAILED if unlisted else EXIT_OK
@@ -4286,9 +4406,22 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
         print(f"dry run: {len(doomed)} backups would be deleted, {kept} kept; nothing deleted")
         return outcome
     refused = ctx.store.delete(doomed)
+    denied = {key for key, reason in refused.items() if reason.startswith("AccessDenied")}
     for key, reason in refused.items():
-        logger.warning("could not delete %s: %s", key, reason, extra={"event": "warning", "key": key})
+        if key not in denied:
+            logger.warning("could not delete %s: %s", key, reason, extra={"event": "warning", "key": key})
     print(f"pruned: {len(doomed) - len(refused)} deleted, {kept} kept, {len(refused)} refused by S3")
+    if denied:
+        where = ctx.store.url(f"{ctx.store.layout.prefix}/")
+        logger.error(
+            "S3 refused to delete %d backups (AccessDenied): %s",
+            len(denied),
+            f"the backup account's prune role needs s3:DeleteObject on {where}*"
+            if request.all_accounts
+            else "deleting backups is the backup account's job: run prune --all-accounts there, with its "
+            "credentials (deploy/backup-account.yaml schedules it)",
+        )
+        return EXIT_FAILED
     return outcome
 
 
@@ -4745,7 +4878,6 @@ def settings_from(values: Mapping[str, Any], env: Mapping[str, str]) -> Settings
     given = {name: value for name, value in values.items() if name in fields}
     return Settings(
         **{**given, "bucket": values["bucket"] or "", "regions": tuple(regions)},
-        prune=not values.get("no_prune", False),
         repository_data=not values.get("no_repository_data", False),
         policy=policy_from(values),
         api_max_attempts=int(attempts),
@@ -4776,7 +4908,7 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
     command = args.command
     check_folders(values)
     if command == "prune":
-        return PruneRequest(settings.policy, values["dry_run"], values["prune_deleted"])
+        return PruneRequest(settings.policy, values["dry_run"], values["prune_deleted"], values["all_accounts"])
     if command == "list":
         return ListRequest(values["region"], values["repo"] or (), values["json"], values["versions"])
     if command == "status":

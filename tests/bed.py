@@ -44,7 +44,7 @@ REGIONS = ("us-east-1", "eu-west-1")
 BUCKET = "backup-bucket"
 PREFIX = "projects/codecommit-backup"
 # What the job does to its objects, and so what a bucket policy must grant it on its prefix: PutObject
-# (and the multipart upload), its ACL and tags, abort, HeadObject/GetObject, DeleteObject(s).
+# (and the multipart upload), its ACL and tags, abort, HeadObject/GetObject; never a delete.
 OBJECT_ACTIONS = frozenset(
     {
         "s3:PutObject",
@@ -52,7 +52,6 @@ OBJECT_ACTIONS = frozenset(
         "s3:PutObjectTagging",
         "s3:AbortMultipartUpload",
         "s3:GetObject",
-        "s3:DeleteObject",
     }
 )
 

@@ -41,7 +41,8 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--shard": ("backup", "2/4", (2, 4), "5/4"),
     "--dry-run": ("prune", "YES", True, "y"),
     "--force": ("backup", "on", True, "enabled"),
-    "--no-prune": ("backup", "0", False, "nope"),
+    "--prune": ("backup", "0", False, "nope"),
+    "--all-accounts": ("prune", "yes", True, "every"),
     "--no-repository-data": ("backup", "true", True, "git-only"),
     "--prune-deleted": ("prune", "True", True, "Y"),
     "--keep-last": ("prune", "7", 7, "seven"),
@@ -137,7 +138,7 @@ def test_a_dry_run_word_that_is_not_true_or_false_deletes_nothing(bed: Bed, monk
     bed.make_repo("kept", content="simple")
     days = [dt.datetime(2026, 10, 1, 4, tzinfo=dt.timezone.utc) + dt.timedelta(days=day) for day in range(5)]
     for moment in days:
-        assert codecommit_backup.main(["--bucket", BUCKET, "--force", "--no-prune"], clock=lambda m=moment: m) == 0
+        assert codecommit_backup.main(["--bucket", BUCKET, "--force"], clock=lambda m=moment: m) == 0
     before = bed.object_keys()
     monkeypatch.setenv("CODECOMMIT_BACKUP_DRY_RUN", "y")
     monkeypatch.setenv("CODECOMMIT_BACKUP_KEEP_LAST", "1")

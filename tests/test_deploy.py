@@ -199,8 +199,14 @@ def test_templates_pass_cfn_lint() -> None:
 # ------------------------------------------------------------------ backup account
 
 
+BACKUP_ACCOUNT = "999988887777"
+PRUNE_SOURCE = "example-artifacts/codecommit-backup.zip"
+
+
 def backup_stack(**given: str) -> Stack:
-    return Stack(BACKUP_TEMPLATE, account="999988887777", **{"BucketName": BUCKET, **given})
+    return Stack(
+        BACKUP_TEMPLATE, account=BACKUP_ACCOUNT, **{"BucketName": BUCKET, "SourceLocation": PRUNE_SOURCE, **given}
+    )
 
 
 @pytest.mark.parametrize("kms", ["", KEY_ARN])
@@ -224,19 +230,26 @@ def test_bucket_is_versioned_owner_enforced_private_and_encrypted(kms: str) -> N
     assert str(noncurrent[0]["NoncurrentVersionExpiration"]["NoncurrentDays"]) == "45"
     assert "Prefix" not in noncurrent[0] and "Filter" not in noncurrent[0]  # the whole bucket
     assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
-    assert "ObjectLockEnabled" not in props and "ObjectLockConfiguration" not in props  # off by default
-    assert stack.outputs == {"BucketName": BUCKET, "BucketArn": f"arn:aws:s3:::{BUCKET}"}
+    assert props["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"  # on by default
+    assert stack.outputs == {
+        "BucketName": BUCKET,
+        "BucketArn": f"arn:aws:s3:::{BUCKET}",
+        "PruneProjectName": "codecommit-backup-prune",
+    }
 
 
-def test_object_lock_is_governance_mode_when_asked() -> None:
-    props = backup_stack(SourceAccountIds=SOURCE_ACCOUNT, ObjectLockRetentionDays="35").resources["Bucket"][
-        "Properties"
-    ]
+@pytest.mark.parametrize("mode", ["COMPLIANCE", "GOVERNANCE"])
+def test_object_lock_mode_is_a_parameter(mode: str) -> None:
+    props = backup_stack(SourceAccountIds=SOURCE_ACCOUNT, ObjectLockMode=mode, ObjectLockRetentionDays="35").resources[
+        "Bucket"
+    ]["Properties"]
     assert props["ObjectLockEnabled"] is True
     assert props["ObjectLockConfiguration"] == {
         "ObjectLockEnabled": "Enabled",
-        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": "35"}},
+        "Rule": {"DefaultRetention": {"Mode": mode, "Days": "35"}},
     }
+    props = backup_stack(SourceAccountIds=SOURCE_ACCOUNT, ObjectLockMode="NONE").resources["Bucket"]["Properties"]
+    assert "ObjectLockEnabled" not in props and "ObjectLockConfiguration" not in props
 
 
 ORG_ID = "o-a1b2c3d4e5"
@@ -254,26 +267,46 @@ def principal_matches(principal: Any, account: str) -> bool:
 
 
 def conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
-    """StringEquals and StringLike as IAM evaluates them; a key missing from the request fails."""
+    """The operators the templates use, as IAM evaluates them: a key missing from the request fails a
+    positive operator and passes a negated one (StringNotEquals); Null "true" holds for a missing key."""
     for operator, tests in condition.items():
-        assert operator in ("StringEquals", "StringLike", "Bool"), f"the test does not evaluate {operator}"
+        known = ("StringEquals", "StringNotEquals", "StringLike", "ArnLike", "Bool", "Null")
+        assert operator in known, f"the test does not evaluate {operator}"
         for key, wanted in tests.items():
             values = [wanted] if isinstance(wanted, str) else wanted
-            if key not in context:
-                return False
-            if operator == "StringLike":
+            if operator == "Null":
+                if (key not in context) != (values == ["true"]):
+                    return False
+            elif key not in context:
+                if operator != "StringNotEquals":
+                    return False
+            elif operator in ("StringLike", "ArnLike"):
                 if not any(fnmatch.fnmatchcase(context[key], value) for value in values):
                     return False
-            elif context[key] not in values:
+            elif (context[key] in values) == (operator == "StringNotEquals"):
                 return False
     return True
 
 
+def nightly_role(account: str) -> str:
+    """The ARN of source-account.yaml's nightly role in `account` (us-east-1's stack)."""
+    return f"arn:aws:iam::{account}:role/codecommit-backup-us-east-1"
+
+
 def policy_allows(policy: dict[str, Any], account: str, action: str, resource: str, **context: str) -> bool:
-    """A bucket policy evaluated on paper for a principal of `account`, as AWS would: the policy
-    variable ${aws:PrincipalAccount} becomes the caller's account id, any explicit Deny wins, and
-    otherwise an Allow whose principal, action, resource and conditions all match grants it."""
-    context = {"aws:PrincipalAccount": account, "aws:SecureTransport": "true", **context}
+    """A bucket policy evaluated on paper for a principal of `account` (by default its nightly role, with
+    the request the job makes: If-None-Match on an upload), as AWS would: the policy variable
+    ${aws:PrincipalAccount} becomes the caller's account id, any explicit Deny wins, and otherwise an
+    Allow whose principal, action, resource and conditions all match grants it."""
+    request = {"s3:if-none-match": "*", "s3:ObjectCreationOperation": "true"} if action == "s3:PutObject" else {}
+    context = {
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalArn": nightly_role(account),
+        "aws:SecureTransport": "true",
+        **request,
+        **context,
+    }
+    context = {key: value for key, value in context.items() if value is not None}
 
     def substituted(text: str) -> str:
         return text.replace("${aws:PrincipalAccount}", account)
@@ -332,7 +365,7 @@ def assert_one_set_of_statements(policy: dict[str, Any], prefix: str) -> list[di
     outside the account's own ${aws:PrincipalAccount} segment of a resource."""
     found = statements(policy)
     bucket_arn = f"arn:aws:s3:::{BUCKET}"
-    (deny,) = [s for s in found if s["Effect"] == "Deny"]
+    (deny,) = [s for s in found if s["Effect"] == "Deny" and s["Sid"] == "DenyInsecureTransport"]
     assert deny["Principal"] == "*"
     assert deny["Action"] == ["s3:*"]
     assert sorted(deny["Resource"]) == [bucket_arn, f"{bucket_arn}/*"]
@@ -365,7 +398,7 @@ def test_bucket_policy_confines_each_listed_account_to_its_prefix(accounts: list
     policy = bucket_policy_of(backup_stack(SourceAccountIds=",".join(accounts), Prefix=prefix))
     for s in assert_one_set_of_statements(policy, prefix):
         assert s["Principal"] == {"AWS": accounts}  # account ids; AWS stores them as :root ARNs
-        assert "Condition" not in s or set(s["Condition"]) == {"StringLike"}
+        assert set(s["Condition"]) <= {"StringLike", "ArnLike"}
     assert len(json.dumps(policy)) < 20 * 1024  # S3's limit for a bucket policy
     for account in {accounts[0], accounts[-1]}:
         answers = access_of(policy, account, prefix)
@@ -824,11 +857,21 @@ def cloudformation(moto: MotoServer) -> Iterator[tuple[Any, Any]]:
     moto.reset()
 
 
+def bucket_part_of_the_backup_template() -> str:
+    """The backup template without its prune: moto's CloudFormation has no AWS::CodeBuild::Project."""
+    template = load(BACKUP_TEMPLATE)
+    for section in ("Resources", "Outputs"):
+        template[section] = {name: spec for name, spec in template[section].items() if not name.startswith("Prune")}
+    return json.dumps(template)
+
+
 def deploy_backup_stack(cfn: Any, **parameters: str) -> dict[str, str]:
     cfn.create_stack(
         StackName="codecommit-backup-bucket",
-        TemplateBody=BACKUP_TEMPLATE.read_text(),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        TemplateBody=bucket_part_of_the_backup_template(),
+        Parameters=[
+            {"ParameterKey": k, "ParameterValue": v} for k, v in {"SourceLocation": PRUNE_SOURCE, **parameters}.items()
+        ],
     )
     (stack,) = cfn.describe_stacks(StackName="codecommit-backup-bucket")["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
@@ -840,7 +883,7 @@ def deploy_backup_stack(cfn: Any, **parameters: str) -> dict[str, str]:
 def test_backup_stack_deploys_on_moto(cloudformation: tuple[Any, Any], kms: str) -> None:
     cfn, s3 = cloudformation
     outputs = deploy_backup_stack(cfn, BucketName=BUCKET, SourceAccountIds="111122223333,444455556666", KmsKeyArn=kms)
-    assert outputs == {"BucketName": BUCKET, "BucketArn": f"arn:aws:s3:::{BUCKET}"}
+    assert outputs["BucketName"] == BUCKET and outputs["BucketArn"] == f"arn:aws:s3:::{BUCKET}"
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET]
     (rule,) = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
     default = rule["ApplyServerSideEncryptionByDefault"]

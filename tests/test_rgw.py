@@ -32,19 +32,15 @@ GRANTED = f"{PREFIX}/{ACCOUNT_ID}/"
 DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
 
 
-def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED, bulk_delete: bool = False) -> dict[str, Any]:
-    """README.rst's bucket policy, with RGW's name for the writer instead of the source account, and
-    without its DenyInsecureTransport statement (RGW is plain HTTP here).
-
-    RGW 16 checks a DeleteObjects request as a whole against s3:DeleteObject on the *bucket* ARN
-    before it checks each key (AWS checks only each key), so a grant of the prefix alone refuses
-    every batch delete. `bulk_delete` adds that bucket-level grant; each key is still checked
-    against the prefix, and keys outside it come back as AccessDenied errors."""
-    policy: dict[str, Any] = {
+def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED) -> dict[str, Any]:
+    """README.rst's bucket policy, its two Allows, with RGW's name for the writer instead of the source
+    account and its role condition (RGW knows no aws:PrincipalArn; naming the writer is the same), and
+    without its Denies (RGW 16 evaluates none of their conditions as AWS does, and is plain HTTP here)."""
+    return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "SourceWritesItsPrefix",
+                "Sid": "SourceAddsToItsPrefix",
                 "Effect": "Allow",
                 "Principal": {"AWS": [writer_arn]},
                 "Action": sorted(OBJECT_ACTIONS),
@@ -60,32 +56,28 @@ def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED, bulk_dele
             },
         ],
     }
-    if bulk_delete:
-        policy["Statement"].append(
-            {
-                "Sid": "RgwChecksDeleteObjectsOnTheBucket",
-                "Effect": "Allow",
-                "Principal": {"AWS": [writer_arn]},
-                "Action": "s3:DeleteObject",
-                "Resource": f"arn:aws:s3:::{bucket}",
-            }
-        )
-    return policy
 
 
 def template_policy(bucket: str, writer_arn: str, account: str | None = ACCOUNT_ID, **given: str) -> dict[str, Any]:
-    """deploy/backup-account.yaml's bucket policy (its Allow statements: RGW is plain HTTP here, so no
-    TLS Deny), with the RGW writer as the principal. `account` given: as AWS evaluates the policy for
-    a caller of that account, ${aws:PrincipalAccount} replaced by its id, which RGW cannot do itself
-    (see test_rgw_refuses_the_policy_variable). None: the variable left in."""
+    """deploy/backup-account.yaml's bucket policy (its Allow statements: RGW 16 evaluates none of the
+    Denies' conditions as AWS does, and is plain HTTP here), with the RGW writer as the principal.
+    `account` given: as AWS evaluates the policy for a caller of that account, ${aws:PrincipalAccount}
+    replaced by its id, which RGW cannot do itself (see test_rgw_refuses_the_policy_variable). None: the
+    variable left in. RGW knows no aws:PrincipalArn either: naming the writer as the Principal is what
+    the ArnLike on the role name does, so that condition goes."""
     given = given or {"SourceAccountIds": ACCOUNT_ID}
-    stack = Stack(BACKUP_TEMPLATE, account="999988887777", BucketName=bucket, Prefix=PREFIX, **given)
+    stack = Stack(
+        BACKUP_TEMPLATE, account="999988887777", BucketName=bucket, Prefix=PREFIX, SourceLocation="a/b.zip", **given
+    )
     text = json.dumps(stack.resources["BucketPolicy"]["Properties"]["PolicyDocument"])
     if account is not None:
         text = text.replace("${aws:PrincipalAccount}", account)
     policy = json.loads(text)
     allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
     for statement in allows:
+        statement["Condition"].pop("ArnLike")
+        if not statement["Condition"]:
+            del statement["Condition"]
         if statement["Principal"] != {"AWS": "*"}:  # the organization's form keeps its wildcard and condition
             statement["Principal"] = {"AWS": [writer_arn]}
     return {**policy, "Statement": allows}
@@ -269,14 +261,14 @@ def test_every_backup_carries_its_tags(shared: Shared) -> None:
 def make_history(shared: Shared, name: str, days: tuple[int, ...] = (0, 1, 2)) -> list[str]:
     shared.bed.make_repo(name, content="simple")
     for day in days:
-        run = shared.run("--bucket", shared.bucket, "--force", "--no-prune", days=day)
+        run = shared.run("--bucket", shared.bucket, "--force", days=day)
         assert run.code == 0, run.text
     return shared.backups()
 
 
-def test_retention_deletes_only_inside_the_prefix(shared: Shared) -> None:
-    shared.grant(bulk_delete=True)
-    old = make_history(shared, "alpha")
+def test_retention_deletes_only_inside_the_prefix(shared: Shared, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backup account's prune (the bucket owner's keys), over every account prefix."""
+    old = make_history(shared, "alpha", days=(50, 55, 60))  # a run of the last 7 days names alpha
     assert len(old) == 3
     # Backup-shaped objects of other writers, which a policy that deletes would match if it saw them.
     outside = [
@@ -287,10 +279,12 @@ def test_retention_deletes_only_inside_the_prefix(shared: Shared) -> None:
     for key in outside:
         shared.owner.put_object(Bucket=shared.bucket, Key=key, Body=b"not the writer's")
 
-    run = shared.run("prune", "--bucket", shared.bucket, "--keep-last", "1", "--max-age-days", "0", days=61)
+    shared.as_owner(monkeypatch)
+    prune = ("prune", "--all-accounts", "--bucket", shared.bucket, "--keep-last", "1", "--max-age-days", "0")
+    run = shared.run(*prune, days=61)
 
     assert run.code == 0, run.text
-    assert "pruned: 2 deleted, 1 kept, 0 refused by S3" in run.out
+    assert "pruned: 2 deleted, 2 kept, 0 refused by S3" in run.out  # alpha's newest, and 210987654321's one
     assert shared.backups() == old[-1:]  # the newest
     assert set(outside) <= set(shared.all_keys())
 
@@ -301,14 +295,16 @@ def test_retention_deletes_only_inside_the_prefix(shared: Shared) -> None:
     assert set(outside) <= set(shared.all_keys())
 
 
-def test_with_the_readme_policy_rgw_refuses_batch_deletes_and_prune_only_warns(shared: Shared) -> None:
+def test_with_the_readme_policy_a_source_accounts_prune_is_refused_in_one_line(shared: Shared) -> None:
+    """The README's policy grants a source account no delete: its prune says whose job deleting is."""
     old = make_history(shared, "alpha")
 
     run = shared.run("prune", "--bucket", shared.bucket, "--keep-last", "1", "--max-age-days", "0", days=61)
 
-    assert run.code == 0, run.text
+    assert run.code == 1, run.text
     assert "pruned: 0 deleted, 1 kept, 2 refused by S3" in run.out
-    assert run.err.count("WARNING could not delete") == 2 and "AccessDenied" in run.err
+    (line,) = run.err.strip().splitlines()
+    assert "S3 refused to delete 2 backups (AccessDenied): deleting backups is the backup account's job" in line
     assert shared.backups() == old
 
 
