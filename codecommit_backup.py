@@ -363,6 +363,7 @@ class PruneRequest:
     dry_run: bool = default_of("--dry-run")
     prune_deleted: bool = default_of("--prune-deleted")  # age out backups of repositories gone from CodeCommit
     all_accounts: bool = default_of("--all-accounts")  # every account prefix under --prefix, not the caller's
+    metrics: bool = False  # an EMF record of what was pruned and found altered (with --log-format json)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -2163,20 +2164,25 @@ class S3Store:
                 trouble[key] = redact(str(error))
         return trouble
 
-    def delete(self, keys: Sequence[str]) -> dict[str, str]:
-        """Delete keys. Returns the keys S3 refused (Object Lock, AccessDenied) with the reason; never raises
-        for those, as a refused delete loses nothing."""
+    def delete(self, keys: Sequence[str], versions: Mapping[str, Sequence[Version]] | None = None) -> dict[str, str]:
+        """Delete keys: with their `versions` listed, each version by its id, so that a versioned bucket
+        keeps no delete marker and no noncurrent copy of a pruned backup (a delete marker is what an
+        attacker's delete leaves). Returns the keys S3 refused (Object Lock, AccessDenied) with the
+        reason; never raises for those, as a refused delete loses nothing."""
         from botocore.exceptions import ClientError
 
+        objects: list[dict[str, str]] = []
+        for key in keys:
+            found = (versions or {}).get(key, ())
+            objects += [{"Key": key, "VersionId": v.version_id} for v in found] or [{"Key": key}]
         refused: dict[str, str] = {}
-        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
-            batch = keys[start : start + 1000]
+        for start in range(0, len(objects), 1000):  # DeleteObjects takes at most 1,000 objects
+            batch = objects[start : start + 1000]
             try:
-                answer = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-                )
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             except ClientError as error:
-                refused.update(dict.fromkeys(batch, error.response.get("Error", {}).get("Code", "refused")))
+                code = error.response.get("Error", {}).get("Code", "refused")
+                refused.update({item["Key"]: code for item in batch})
                 continue
             for problem in answer.get("Errors", []):
                 refused[problem["Key"]] = f"{problem.get('Code', '')} {problem.get('Message', '')}".strip()
@@ -2263,6 +2269,23 @@ class S3Store:
         for versions in found.values():
             versions.sort(key=lambda version: (version.current, version.modified or epoch), reverse=True)
         return found
+
+
+def rewritten(versions: Mapping[str, Sequence[Version]]) -> dict[str, str]:
+    """The keys that were overwritten or deleted, with what happened: a backup's key is unique by its
+    time, so it is written once and, in a versioned bucket, never has a second version or a delete
+    marker unless someone wrote or deleted it later."""
+    found = {}
+    for key, history in versions.items():
+        markers = sum(version.deleted for version in history)
+        written = len(history) - markers
+        what = [f"overwritten ({written} versions)"] if written > 1 else []
+        what += (
+            [f"deleted{' (its current version is a delete marker)' if history[0].deleted else ''}"] if markers else []
+        )
+        if what:
+            found[key] = " and ".join(what)
+    return found
 
 
 def version_args(version_id: str | None) -> dict[str, str]:
@@ -3040,8 +3063,7 @@ def oldest_backup_age(results: Sequence[Result], catalog: Catalog, now: dt.datet
 def metrics_record(
     results: Sequence[Result], seconds: float, oldest_age: float, now: dt.datetime, scope: str = "all"
 ) -> dict[str, Any]:
-    """One EMF record for a run: each metric and the dimension is a top-level member, and `_aws`
-    says which members are metrics, in which namespace, with which unit."""
+    """The run's EMF record."""
     count = {status: sum(r.status == status for r in results) for status in STATUSES}
     values = {
         "Runs": 1,
@@ -3054,10 +3076,23 @@ def metrics_record(
         "RunDuration": round(seconds, 3),
         "OldestBackupAge": round(oldest_age),
     }
+    return emf_record(values, METRICS, now, scope)
+
+
+# What the backup account's prune reports, with the Scope "prune".
+PRUNE_METRICS = {
+    "BackupsPruned": "Count",  # versions deleted
+    "AlteredBackups": "Count",  # backup keys overwritten or deleted outside the tool (see `rewritten`)
+}
+
+
+def emf_record(values: Mapping[str, float], units: Mapping[str, str], now: dt.datetime, scope: str) -> dict[str, Any]:
+    """One EMF record: each metric and the dimension is a top-level member, and `_aws` says which
+    members are metrics, in which namespace, with which unit."""
     directive = {
         "Namespace": METRICS_NAMESPACE,
         "Dimensions": [["Scope"]],
-        "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRICS.items()],
+        "Metrics": [{"Name": name, "Unit": unit} for name, unit in units.items()],
     }
     return {
         "_aws": {"Timestamp": int(now.timestamp() * 1000), "CloudWatchMetrics": [directive]},
@@ -4364,8 +4399,13 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
     doomed: list[str] = []
     kept = 0
     unlisted: list[str] = []
+    history: dict[str, list[Version]] = {}  # every version of every key, deleted by its id
+    altered: dict[str, str] = {}
     for account in accounts:
         catalog = ctx.store.list_backups(account)
+        versions = ctx.store.versions(account)
+        history.update(versions)
+        altered.update(rewritten(versions))
         regions = [region for region, _ in catalog]
         if request.all_accounts:
             listed = manifest_repositories(ctx.store, account, now)
@@ -4391,7 +4431,11 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
                     kept += len(backups)
                     continue
                 print(f"{label}:")
-                for decision in plan_retention(backups, request.policy, now):
+                for planned in plan_retention(backups, request.policy, now):
+                    decision = planned
+                    if not planned.keep and planned.backup.key in altered:  # evidence: never pruned
+                        reason = f"{altered[planned.backup.key]}: kept for whoever looks into it"
+                        decision = dataclasses.replace(planned, keep=True, reason=reason)
                     print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
                     if decision.future:
                         logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
@@ -4399,13 +4443,19 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
                         kept += 1
                     else:
                         doomed.append(decision.backup.key)
+    for key, what in sorted(altered.items()):
+        logger.warning("%s was %s outside codecommit-backup: `list --versions` shows it", key, what)
     if unlisted:
         logger.error("not pruned: %s, whose repositories could not be listed", ", ".join(unlisted))
     outcome = EXIT_FAILED if unlisted else EXIT_OK
     if request.dry_run:
         print(f"dry run: {len(doomed)} backups would be deleted, {kept} kept; nothing deleted")
         return outcome
-    refused = ctx.store.delete(doomed)
+    refused = ctx.store.delete(doomed, history)
+    if request.metrics:  # CloudWatch Logs reads an EMF record from the build's log
+        pruned = sum(len(history.get(key, ())) or 1 for key in doomed if key not in refused)
+        values = {"BackupsPruned": pruned, "AlteredBackups": len(altered)}
+        print(json.dumps(emf_record(values, PRUNE_METRICS, clock(), "prune")), file=sys.stderr)
     denied = {key for key, reason in refused.items() if reason.startswith("AccessDenied")}
     for key, reason in refused.items():
         if key not in denied:
@@ -4416,7 +4466,8 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
         logger.error(
             "S3 refused to delete %d backups (AccessDenied): %s",
             len(denied),
-            f"the backup account's prune role needs s3:DeleteObject on {where}*"
+            f"a version under Object Lock stays until its retain-until date, and the prune role needs "
+            f"s3:DeleteObject and s3:DeleteObjectVersion on {where}*"
             if request.all_accounts
             else "deleting backups is the backup account's job: run prune --all-accounts there, with its "
             "credentials (deploy/backup-account.yaml schedules it)",
@@ -4443,23 +4494,6 @@ def version_entries(versions: Mapping[str, Sequence[Version]]) -> list[dict[str,
         }
         for key, found in sorted(versions.items(), key=lambda item: (item[1][0].time, item[0]), reverse=True)
     ]
-
-
-def rewritten(versions: Mapping[str, Sequence[Version]]) -> dict[str, str]:
-    """The keys that were overwritten or deleted, with what happened: a backup's key is unique by its
-    time, so it is written once and, in a versioned bucket, never has a second version or a delete
-    marker unless someone wrote or deleted it later."""
-    found = {}
-    for key, history in versions.items():
-        markers = sum(version.deleted for version in history)
-        written = len(history) - markers
-        what = [f"overwritten ({written} versions)"] if written > 1 else []
-        what += (
-            [f"deleted{' (its current version is a delete marker)' if history[0].deleted else ''}"] if markers else []
-        )
-        if what:
-            found[key] = " and ".join(what)
-    return found
 
 
 def list_versions(ctx: Context, request: ListRequest) -> int:
@@ -4908,7 +4942,8 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
     command = args.command
     check_folders(values)
     if command == "prune":
-        return PruneRequest(settings.policy, values["dry_run"], values["prune_deleted"], values["all_accounts"])
+        flags = (values["dry_run"], values["prune_deleted"], values["all_accounts"], values["log_format"] == "json")
+        return PruneRequest(settings.policy, *flags)
     if command == "list":
         return ListRequest(values["region"], values["repo"] or (), values["json"], values["versions"])
     if command == "status":

@@ -52,8 +52,11 @@ OBJECT_ACTIONS = frozenset(
         "s3:PutObjectTagging",
         "s3:AbortMultipartUpload",
         "s3:GetObject",
+        "s3:GetObjectVersion",  # --version-id
     }
 )
+# The listings of a source account's prefix: its keys, and their versions (status, list --versions).
+LIST_ACTIONS = frozenset({"s3:ListBucket", "s3:ListBucketVersions"})
 
 
 @pytest.fixture(scope="session")

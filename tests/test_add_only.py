@@ -222,7 +222,7 @@ def test_the_prune_runs_in_the_backup_account_only() -> None:
     found = role_statements(stack.resources["PruneRole"])
     deletes = [s for s in found if any(a.startswith("s3:Delete") for a in s["Action"])]
     assert [s["Resource"] for s in deletes] == [[f"arn:aws:s3:::{STACK_BUCKET}/{PREFIX}/*"]]
-    assert [s["Action"] for s in deletes] == [["s3:GetObject", "s3:DeleteObject"]]
+    assert [s["Action"] for s in deletes] == [["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]]
     # The source account's nightly run: no --prune in its buildspecs, and its role deletes nothing.
     for name in ("buildspec.yml", "buildspec-batch.yml"):
         commands = yaml.safe_load((ROOT / name).read_text())["phases"]["build"]["commands"]
@@ -230,6 +230,64 @@ def test_the_prune_runs_in_the_backup_account_only() -> None:
     assert not any(
         a.startswith("s3:Delete") for a in allowed_actions(role_statements(source_stack().resources["ProjectRole"]))
     )
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """EventBridge's matching for the forms the templates use: nested objects, lists of values (any
+    one matches) and {"anything-but": {"prefix": ...}} ("Content filtering in Amazon EventBridge event
+    patterns"). A field the pattern names must be in the event."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(k in event and matches(v, event[k]) for k, v in pattern.items())
+    for value in pattern:
+        if isinstance(value, dict) and "anything-but" in value:
+            if isinstance(event, str) and not event.startswith(value["anything-but"]["prefix"]):
+                return True
+        elif value == event:
+            return True
+    return False
+
+
+def delete_event(bucket: str, who: str, name: str = "DeleteObject") -> dict[str, Any]:
+    """A CloudTrail data event as EventBridge delivers it ("AWS API Call via CloudTrail")."""
+    return {
+        "source": "aws.s3",
+        "detail-type": "AWS API Call via CloudTrail",
+        "detail": {
+            "eventSource": "s3.amazonaws.com",
+            "eventName": name,
+            "requestParameters": {"bucketName": bucket, "key": f"{PREFIX}/{SOURCE_ACCOUNT}/x.zip"},
+            "userIdentity": {"arn": who},
+        },
+    }
+
+
+def test_an_altered_backup_and_a_delete_outside_the_prune_raise_alarms() -> None:
+    topic = "arn:aws:sns:us-east-1:999988887777:ops"
+    stack = backup_stack(SourceAccountIds=SOURCE_ACCOUNT, AlarmTopicArn=topic)
+    altered = stack.resources["AlteredBackupsAlarm"]["Properties"]
+    assert (altered["Namespace"], altered["MetricName"]) == (codecommit_backup.METRICS_NAMESPACE, "AlteredBackups")
+    assert "AlteredBackups" in codecommit_backup.PRUNE_METRICS
+    assert altered["Dimensions"] == [{"Name": "Scope", "Value": "prune"}] and altered["AlarmActions"] == [topic]
+    (selector,) = stack.resources["DeletionTrail"]["Properties"]["AdvancedEventSelectors"]
+    fields = {f["Field"]: f for f in selector["FieldSelectors"]}
+    assert fields["eventName"]["Equals"] == ["DeleteObject", "DeleteObjects"]
+    assert fields["resources.ARN"]["StartsWith"] == [f"arn:aws:s3:::{STACK_BUCKET}/"]
+    pattern = stack.resources["DeletionRule"]["Properties"]["EventPattern"]
+    role = stack.resources["PruneRole"]["Properties"]["RoleName"]
+    prune = f"arn:aws:sts::{BACKUP_ACCOUNT}:assumed-role/{role}/AWSCodeBuild-1234"
+    assert not matches(pattern, delete_event(STACK_BUCKET, prune))
+    assert not matches(pattern, delete_event("another-bucket", f"arn:aws:iam::{BACKUP_ACCOUNT}:root"))
+    for who in (
+        f"arn:aws:iam::{BACKUP_ACCOUNT}:root",
+        f"arn:aws:sts::{BACKUP_ACCOUNT}:assumed-role/Admin/alice",
+        f"arn:aws:sts::{BACKUP_ACCOUNT}:assumed-role/{role}-copy/x",  # a role named like the prune's
+    ):
+        assert matches(pattern, delete_event(STACK_BUCKET, who, "DeleteObjects")), who
+    alarm = stack.resources["DeletionAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Events", "MatchedEvents")
+    assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": stack.attribute("DeletionRule", "Ref")}]
+    assert alarm["AlarmActions"] == [topic]
+    assert "DeletionTrail" not in backup_stack(SourceAccountIds=SOURCE_ACCOUNT, WatchDeletions="false").resources
 
 
 # ------------------------------------------------------------------ through the tool, on moto
@@ -510,9 +568,9 @@ def test_a_compliance_locked_backup_cannot_be_deleted_even_by_the_owner(locked: 
 def test_the_backup_accounts_prune_deletes_only_what_the_policy_allows(
     locked: Shared, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The owner's `prune --all-accounts` on the locked bucket: it hides what the retention policy
-    deletes (delete markers), every version stays (locked, then the lifecycle's), another account
-    whose runs named nothing lately is kept whole, and nothing outside the prefix is touched."""
+    """The owner's `prune --all-accounts` on the locked bucket: it deletes what the retention policy
+    deletes by version, which the lock refuses while it holds; another account whose runs named
+    nothing lately is kept whole, and nothing outside the prefix is touched."""
     box = locked
     box.bed.make_repo("alpha", content="simple")
     for day in (40, 50, 55, 60):
@@ -534,8 +592,11 @@ def test_the_backup_accounts_prune_deletes_only_what_the_policy_allows(
     assert box.run("--bucket", box.bucket, days=74).code == 0  # unchanged: its manifest names alpha
     box.as_owner(monkeypatch)
     run = box.run("prune", "--all-accounts", "--bucket", box.bucket, "--keep-last", "2", days=75)
-    assert run.code == 0, run.text
-    assert "pruned: 1 deleted, 4 kept, 0 refused by S3" in run.out  # day 40: 35 days old, beyond the last 2
-    assert box.backups() == backups[1:]
-    assert set(versions(box)) >= {*backups, stranger, outside}  # the pruned one too: only hidden
+    # Day 40's backup is 35 days old by the job's clock, beyond the last 2, so the prune deletes its
+    # version; S3's clock says it was written minutes ago, so COMPLIANCE refuses that, even to the owner.
+    assert run.code == 1, run.text
+    assert "pruned: 0 deleted, 4 kept, 1 refused by S3" in run.out
+    assert "a version under Object Lock stays until its retain-until date" in run.err
+    assert box.backups() == backups
+    assert set(versions(box)) >= {*backups, stranger, outside}
     assert f"{OTHER_ACCOUNT}/us-east-1/beta: named by no run of its account in the last 7 days" in run.out

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import codecommit_backup
-from tests.bed import ACCESS_KEY, OBJECT_ACTIONS, SECRET_KEY, Bed
+from tests.bed import ACCESS_KEY, LIST_ACTIONS, OBJECT_ACTIONS, SECRET_KEY, Bed
 from tests.cfn import (
     BACKUP_TEMPLATE,
     REGION,
@@ -107,8 +107,7 @@ PROJECT_ROLE_ALLOWED = (
         "codecommit:ListRepositories",
         "codecommit:GetRepository",
         "codecommit:GitPull",
-        "s3:ListBucket",
-        "s3:GetObjectVersion",  # only on the project's own source zip, with SourceType S3
+        *LIST_ACTIONS,
         "s3:GetBucketAcl",  # only on that zip's bucket, as AWS's minimal CodeBuild role has it
         "s3:GetBucketLocation",
         "logs:CreateLogStream",
@@ -129,8 +128,9 @@ RESTORE_ROLE_ACTIONS = DATA_WRITES | {
     "codecommit:GitPull",
     "codecommit:GitPush",
     "codecommit:UpdateDefaultBranch",
-    "s3:ListBucket",
+    *LIST_ACTIONS,
     "s3:GetObject",
+    "s3:GetObjectVersion",
 }
 
 ALL_OPTIONS = {
@@ -170,7 +170,7 @@ def assert_least_privilege(found: list[dict[str, Any]], bucket: str, prefix: str
             else:
                 assert s["Resource"] == [own], f"{s.get('Sid')}: {s['Resource']} is not {own}"
         if "s3:ListBucket" in s3_actions:
-            assert s3_actions == ["s3:ListBucket"], s
+            assert set(s3_actions) == LIST_ACTIONS, s
             assert s["Resource"] == [f"arn:{PARTITION}:s3:::{bucket}"], s
             assert s["Condition"] == {"StringLike": {"s3:prefix": f"{prefix}/{account}/*"}}, s
         if "*" in s["Resource"]:  # only the calls that support no resource scoping
@@ -373,7 +373,7 @@ def assert_one_set_of_statements(policy: dict[str, Any], prefix: str) -> list[di
     objects, listing = [s for s in found if s["Effect"] == "Allow"]
     assert set(objects["Action"]) == OBJECT_ACTIONS
     assert objects["Resource"] == [f"{bucket_arn}/{prefix}/${{aws:PrincipalAccount}}/*"]
-    assert listing["Action"] == ["s3:ListBucket"]
+    assert set(listing["Action"]) == LIST_ACTIONS
     assert listing["Resource"] == [bucket_arn]
     assert listing["Condition"]["StringLike"] == {"s3:prefix": f"{prefix}/${{aws:PrincipalAccount}}/*"}
     for s in (objects, listing):
@@ -484,7 +484,7 @@ def test_project_role_is_least_privilege(options: dict[str, str]) -> None:
     assert resources_of("codecommit:ListRepositories") == ["*"]
     assert resources_of("codecommit:GetRepository") == resources_of("codecommit:GitPull") == [account_repos]
     objects = f"arn:aws:s3:::{BUCKET}/{prefix}/{SOURCE_ACCOUNT}/*"
-    for action in OBJECT_ACTIONS - {"s3:GetObject"}:
+    for action in OBJECT_ACTIONS - {"s3:GetObject", "s3:GetObjectVersion"}:  # those two: the source zip too
         assert resources_of(action) == [objects], action
     log_group = f"arn:aws:logs:{REGION}:{SOURCE_ACCOUNT}:log-group:/aws/codebuild/codecommit-backup"
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
@@ -502,7 +502,7 @@ def test_project_role_is_least_privilege(options: dict[str, str]) -> None:
     from_s3 = options.get("SourceType") == "S3"
     source_zip = f"arn:aws:s3:::{options.get('SourceLocation')}"
     assert sorted(resources_of("s3:GetObject")) == sorted([objects, source_zip] if from_s3 else [objects])
-    assert resources_of("s3:GetObjectVersion") == ([source_zip] if from_s3 else [])
+    assert sorted(resources_of("s3:GetObjectVersion")) == sorted([objects, source_zip] if from_s3 else [objects])
     source_bucket = "arn:aws:s3:::example-artifacts"
     for action in ("s3:GetBucketAcl", "s3:GetBucketLocation"):
         assert resources_of(action) == ([source_bucket] if from_s3 else []), action
@@ -516,7 +516,7 @@ def test_both_accounts_grant_the_same_object_actions() -> None:
     policy = backup_stack(SourceAccountIds=SOURCE_ACCOUNT).resources["BucketPolicy"]["Properties"]["PolicyDocument"]
     bucket_side = allowed_actions(statements(policy))
     role_side = allowed_actions(role_statements(source_stack().resources["ProjectRole"]))
-    assert bucket_side == OBJECT_ACTIONS | {"s3:ListBucket"}
+    assert bucket_side == OBJECT_ACTIONS | LIST_ACTIONS
     assert {a for a in role_side if a.startswith("s3:")} == bucket_side
 
 
@@ -858,10 +858,15 @@ def cloudformation(moto: MotoServer) -> Iterator[tuple[Any, Any]]:
 
 
 def bucket_part_of_the_backup_template() -> str:
-    """The backup template without its prune: moto's CloudFormation has no AWS::CodeBuild::Project."""
+    """The backup template without its prune and alarms: moto's CloudFormation has no
+    AWS::CodeBuild::Project and no AWS::CloudWatch::Alarm."""
     template = load(BACKUP_TEMPLATE)
     for section in ("Resources", "Outputs"):
-        template[section] = {name: spec for name, spec in template[section].items() if not name.startswith("Prune")}
+        template[section] = {
+            name: spec
+            for name, spec in template[section].items()
+            if not name.startswith("Prune") and not name.endswith("Alarm")
+        }
     return json.dumps(template)
 
 
@@ -870,7 +875,9 @@ def deploy_backup_stack(cfn: Any, **parameters: str) -> dict[str, str]:
         StackName="codecommit-backup-bucket",
         TemplateBody=bucket_part_of_the_backup_template(),
         Parameters=[
-            {"ParameterKey": k, "ParameterValue": v} for k, v in {"SourceLocation": PRUNE_SOURCE, **parameters}.items()
+            {"ParameterKey": k, "ParameterValue": v}
+            # No deletion watch: moto's CloudFormation has no AWS::CloudTrail::Trail.
+            for k, v in {"SourceLocation": PRUNE_SOURCE, "WatchDeletions": "false", **parameters}.items()
         ],
     )
     (stack,) = cfn.describe_stacks(StackName="codecommit-backup-bucket")["Stacks"]
@@ -927,7 +934,7 @@ def test_backup_stack_on_moto_has_versioning_and_the_policy(cloudformation: tupl
     policy = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
     found = statements(policy)
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in found)
-    assert {a for s in found if s["Effect"] == "Allow" for a in s["Action"]} == OBJECT_ACTIONS | {"s3:ListBucket"}
+    assert {a for s in found if s["Effect"] == "Allow" for a in s["Action"]} == OBJECT_ACTIONS | LIST_ACTIONS
 
 
 @pytest.mark.parametrize("buildspec", ["buildspec.yml", "buildspec-batch.yml"])

@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import codecommit_backup
-from tests.bed import OBJECT_ACTIONS, PREFIX, Bed, Run, git, ref_state
+from tests.bed import LIST_ACTIONS, OBJECT_ACTIONS, PREFIX, Bed, Run, git, ref_state
 from tests.cfn import BACKUP_TEMPLATE, Stack
 from tests.motoserver import ACCOUNT_ID
 from tests.rgw import Rgw
@@ -50,7 +50,7 @@ def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED) -> dict[s
                 "Sid": "SourceListsItsPrefix",
                 "Effect": "Allow",
                 "Principal": {"AWS": [writer_arn]},
-                "Action": "s3:ListBucket",
+                "Action": sorted(LIST_ACTIONS),
                 "Resource": f"arn:aws:s3:::{bucket}",
                 "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
             },

@@ -10,11 +10,13 @@ on them, and `restore --version-id` brings one back.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from pathlib import Path
 
-from tests.bed import BUCKET, Bed, ref_state
+import codecommit_backup
+from tests.bed import BUCKET, PREFIX, Bed, ref_state
 
 
 def versioned_backups(bed: Bed, *names: str) -> dict[str, str]:
@@ -85,3 +87,44 @@ def test_an_untouched_versioned_bucket_passes_status(bed: Bed, tmp_path: Path) -
     status = bed.run("status", "--bucket", BUCKET, "--report-dir", str(tmp_path))
     assert status.code == 0, status.text
     assert "ALTERED" not in status.out
+
+
+DAY0 = dt.datetime(2026, 10, 1, 4, 0, tzinfo=dt.timezone.utc)
+
+
+def run_on(bed: Bed, day: int, *args: str) -> tuple[int, str, str]:
+    bed.capsys.readouterr()
+    code = codecommit_backup.main(list(args), clock=lambda: DAY0 + dt.timedelta(days=day))
+    out, err = bed.capsys.readouterr()
+    return code, out, err
+
+
+def test_the_prune_leaves_no_trace_of_what_it_pruned_and_keeps_an_altered_backup(bed: Bed, tmp_path: Path) -> None:
+    """The backup account's prune deletes each version of a pruned key by its id: no delete marker and
+    no noncurrent copy stays behind, so that `status` flags only what someone else did. A key that
+    was overwritten is kept whatever the policy says, and counted in the prune's EMF record."""
+    bed.create_bucket()
+    bed.client("s3").put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    bed.make_repo("app", content="simple")
+    for day in (0, 10, 20, 50):
+        assert run_on(bed, day, "--bucket", BUCKET, "--force")[0] == 0
+    backups = sorted(k for k in bed.object_keys() if "/us-east-1/app/" in k)
+    assert len(backups) == 4
+    s3 = bed.client("s3")
+    s3.put_object(Bucket=BUCKET, Key=backups[1], Body=b"not a backup")  # day 10's, overwritten
+
+    code, out, err = run_on(
+        bed, 51, "prune", "--all-accounts", "--bucket", BUCKET, "--keep-last", "1", "--log-format", "json"
+    )
+
+    assert code == 0, err
+    listed = s3.list_object_versions(Bucket=BUCKET, Prefix=f"{PREFIX}/")
+    still = {v["Key"] for v in listed.get("Versions", [])}
+    assert not listed.get("DeleteMarkers")
+    assert backups[0] not in still and backups[2] not in still  # day 0 and day 20: gone, every version
+    assert {backups[1], backups[3]} <= still
+    assert "overwritten (2 versions): kept for whoever looks into it" in out, out
+    (record,) = [json.loads(line) for line in err.splitlines() if '"event": "metrics"' in line]
+    assert (record["BackupsPruned"], record["AlteredBackups"], record["Scope"]) == (2, 1, "prune")
+    status = bed.run("status", "--bucket", BUCKET, "--report-dir", str(tmp_path))
+    assert f"ALTERED {backups[1]}" in status.out and status.out.count("ALTERED") == 1
