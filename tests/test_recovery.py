@@ -7,6 +7,8 @@ keeps each account's repositories apart (tests/gitserver.py, ``add_key(..., acco
 
 from __future__ import annotations
 
+import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -15,8 +17,19 @@ import boto3
 import pytest
 
 from tests.bed import BUCKET, Bed, git, ref_state
+from tests.cfn import BACKUP_TEMPLATE, ROOT, SOURCE_ACCOUNT, Stack, allowed_actions, role_statements, statements
 from tests.motoserver import ACCOUNT_ID
 from tests.reviews import ReviewHistory, seed_review_history
+from tests.test_deploy import (
+    BACKUP_ACCOUNT,
+    ORG_ID,
+    PREFIX,
+    RESTORE_ROLE_ACTIONS,
+    UNSCOPED,
+    backup_stack,
+    bucket_policy_of,
+    policy_allows,
+)
 
 TARGET_ACCOUNT = "210987654321"
 TARGET_ROLE = f"arn:aws:iam::{TARGET_ACCOUNT}:role/codecommit-restore"
@@ -228,3 +241,88 @@ def test_usage_errors_of_restore_all(bed: Bed) -> None:
     for args, message in cases.items():
         run = bed.run("restore", "--bucket", BUCKET, *args)
         assert run.code == 2 and message in run.err and "Traceback" not in run.err, (args, run.text)
+
+
+# ------------------------------------------------------------------ deploy: the recovery roles
+
+RECOVERY_TEMPLATE = ROOT / "deploy" / "recovery-target.yaml"
+OPERATOR = "arn:aws:iam::999988887777:role/operator"
+
+
+def recovery_role_policy(stack: Stack) -> dict[str, Any]:
+    """The recovery role's own statements beside the bucket policy's, as one policy: in the bucket's
+    account, either one may allow, and any Deny of either wins."""
+    role = stack.resources["RecoveryRole"]
+    own = [{**s, "Principal": {"AWS": BACKUP_ACCOUNT}} for s in role_statements(role)]
+    return {"Statement": statements(bucket_policy_of(stack)) + own}
+
+
+@pytest.mark.parametrize("mode", ["accounts", "organization"])
+def test_the_recovery_role_reads_every_prefix_and_writes_none(mode: str) -> None:
+    # In an organization, the backup account is one of its accounts: its recovery role's name must not
+    # match the source roles' (codecommit-backup-*), or the bucket policy would let it add to its prefix.
+    sources = {"SourceAccountIds": SOURCE_ACCOUNT} if mode == "accounts" else {"OrganizationId": ORG_ID}
+    assert "RecoveryRole" not in backup_stack(**sources).resources
+    stack = backup_stack(**sources, RecoveryRolePrincipal=OPERATOR)
+    role = stack.resources["RecoveryRole"]
+    assert role["Properties"]["RoleName"] == "codecommit-recovery"
+    (trust,) = statements(role["Properties"]["AssumeRolePolicyDocument"])
+    assert trust["Principal"] == {"AWS": OPERATOR}
+    policy = recovery_role_policy(stack)
+    bucket = bucket_policy_of(stack)  # the bucket's ARN as the stack names it
+    bucket_arn = next(r for s in statements(bucket) for r in s["Resource"] if not r.endswith("/*"))
+    recovery = {"aws:PrincipalArn": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/codecommit-recovery"}
+    if mode == "organization":
+        recovery["aws:PrincipalOrgID"] = ORG_ID
+
+    def may(action: str, resource: str, **context: str) -> bool:
+        return policy_allows(policy, BACKUP_ACCOUNT, action, resource, **recovery, **context)
+
+    writes = ("s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion")
+    writes += ("s3:AbortMultipartUpload", "s3:PutObjectRetention", "s3:BypassGovernanceRetention")
+    for account in (SOURCE_ACCOUNT, "111122223333", BACKUP_ACCOUNT):
+        key = f"{bucket_arn}/{PREFIX}/{account}/us-east-1/web/web-2026-10-01-04-00-00.zip"
+        assert may("s3:GetObject", key) and may("s3:GetObjectVersion", key), account
+        assert may("s3:ListBucket", bucket_arn, **{"s3:prefix": f"{PREFIX}/{account}/"})
+        assert may("s3:ListBucketVersions", bucket_arn, **{"s3:prefix": f"{PREFIX}/{account}/"})
+        assert not any(may(action, key) for action in writes), account
+    assert may("s3:ListBucket", bucket_arn, **{"s3:prefix": f"{PREFIX}/"})  # account_ids(): every prefix
+    assert not may("s3:GetObject", f"{bucket_arn}/elsewhere/x")
+    actions = allowed_actions(role_statements(role))
+    assert actions == {
+        *("s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectVersion"),
+        *("sts:AssumeRole", "sts:GetCallerIdentity"),
+    }
+    (assume,) = [s for s in role_statements(role) if s["Action"] == ["sts:AssumeRole"]]
+    assert assume["Resource"] == ["arn:aws:iam::*:role/codecommit-recovery-target"]
+
+
+def test_the_target_role_has_exactly_restores_codecommit_actions() -> None:
+    restore_actions = {action for action in RESTORE_ROLE_ACTIONS if action.startswith("codecommit:")}
+    stack = Stack(RECOVERY_TEMPLATE, account=TARGET_ACCOUNT, BackupAccountId=BACKUP_ACCOUNT)
+    role = stack.resources["TargetRole"]
+    found = role_statements(role)
+
+    assert allowed_actions(found) == restore_actions
+    assert role["Properties"]["RoleName"] == "codecommit-recovery-target"
+    for s in found:
+        if any(a not in UNSCOPED for a in s["Action"]):
+            assert s["Resource"] == [f"arn:aws:codecommit:*:{TARGET_ACCOUNT}:*"]
+    (trust,) = statements(role["Properties"]["AssumeRolePolicyDocument"])
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{BACKUP_ACCOUNT}:role/codecommit-recovery"}
+    assert "Condition" not in trust
+    guarded = Stack(RECOVERY_TEMPLATE, account=TARGET_ACCOUNT, BackupAccountId=BACKUP_ACCOUNT, ExternalId="dr-2026")
+    (trust,) = statements(guarded.resources["TargetRole"]["Properties"]["AssumeRolePolicyDocument"])
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "dr-2026"}}
+
+
+def test_the_recovery_templates_pass_cfn_lint() -> None:
+    cfn_lint = Path(sysconfig.get_path("scripts")) / "cfn-lint"
+    lint = subprocess.run(
+        [cfn_lint, "--include-checks", "I", "--", BACKUP_TEMPLATE, RECOVERY_TEMPLATE],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
