@@ -2280,8 +2280,9 @@ class S3Store:
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("AccessDenied", "403"):
                 raise ConfigError(
-                    f"access denied to list s3://{self.bucket}/{below}: --all-accounts runs with the "
-                    "backup account's credentials (deploy/backup-account.yaml's prune or recovery role)"
+                    f"access denied to list s3://{self.bucket}/{below}: prune --all-accounts runs with the "
+                    "backup account's credentials (deploy/backup-account.yaml's prune role; verify "
+                    "--all-accounts: its recovery role)"
                 ) from None
             raise self.access_error(error, "") from None
         return sorted(found)
