@@ -158,6 +158,25 @@ def repository_name(word: str) -> str:
     return word
 
 
+def repository_pattern(word: str) -> str:
+    """A repository name, in which {name} stands for the backed-up repository's name."""
+    if not valid_repository_name(word.replace("{name}", "n")):
+        raise ValueError("use letters, digits, '.', '_' and '-', at most 100, and {name} for the backed-up name")
+    return word
+
+
+def account_id(word: str) -> str:
+    if not re.fullmatch(r"[0-9]{12}", word):
+        raise ValueError("use an AWS account id: 12 digits")
+    return word
+
+
+def role_arn(word: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}", word):
+        raise ValueError("use an IAM role ARN, like arn:aws:iam::210987654321:role/codecommit-restore")
+    return word
+
+
 def repository_id(word: str) -> str:
     if not REPOSITORY_ID.fullmatch(word):
         raise ValueError("use a repository id as `list` shows it, like 6f1d2c3b-8a4e-4f5a-9b6c-7d8e9f0a1b2c")
@@ -197,11 +216,20 @@ OPTIONS = (
     Option("--log-format", "text, or json for CloudWatch", EVERY_COMMAND, one_of("text", "json"), "text"),
     Option("--regions", "regions (default: the session's)", ("backup", "status"), form="list", metavar="REGION"),
     Option("--region", "the region (default: the session's)", ("restore", "verify", "list", "show"), metavar="REGION"),
-    Option("--include", "only names matching this glob", ("backup", "status"), form="list", metavar="GLOB"),
-    Option("--exclude", "skip names matching this glob", ("backup", "status"), form="list", metavar="GLOB"),
+    Option("--include", "only names matching this glob", ("backup", "status", "restore"), form="list", metavar="GLOB"),
+    Option("--exclude", "skip names matching this glob", ("backup", "status", "restore"), form="list", metavar="GLOB"),
     Option("--repos", "back up these instead of listing", ("backup",), repository_name, form="list", metavar="NAME"),
-    Option("--repo", "only this repository", ("verify", "list"), repository_name, form="list", metavar="NAME"),
-    Option("--workers", "repositories backed up in parallel", ("backup",), whole(1), 4, metavar="N"),
+    Option(
+        "--repo", "only this repository", ("verify", "list", "restore"), repository_name, form="list", metavar="NAME"
+    ),
+    Option(
+        "--workers",
+        "repositories backed up (or restored) in parallel",
+        ("backup", "restore"),
+        whole(1),
+        4,
+        metavar="N",
+    ),
     Option("--compression", "zip compression", ("backup",), one_of(*COMPRESSIONS), "stored"),
     Option("--sse", "server-side encryption", ("backup",), one_of(*SSE_MODES)),
     Option("--kms-key-id", "KMS key for --sse aws:kms", ("backup",)),
@@ -221,9 +249,11 @@ OPTIONS = (
         metavar="MINUTES",
     ),
     Option("--work-dir", "folder for temporary files (default: the system's)", ("backup", "restore", "verify")),
-    Option("--report-dir", "folder for the JUnit report", ("backup", "verify", "status"), default="reports"),
+    Option("--report-dir", "folder for the JUnit report", ("backup", "verify", "status", "restore"), default="reports"),
     Option("--shard", "back up only shard I of N, for parallel builds", ("backup",), shard, metavar="I/N"),
-    Option("--dry-run", "print the plan; write or delete nothing", POLICY_COMMANDS, boolean, False, "flag"),
+    Option(
+        "--dry-run", "print the plan; write or delete nothing", (*POLICY_COMMANDS, "restore"), boolean, False, "flag"
+    ),
     Option(
         "--force",
         "back up unchanged repositories; replace a target (restore: command line only)",
@@ -253,8 +283,8 @@ OPTIONS = (
     Option("--prune-deleted", "prune repositories gone from CodeCommit too", ("prune",), boolean, False, "flag"),
     Option(
         "--all-accounts",
-        "every account's prefix: the backup account's prune",
-        ("prune",),
+        "every account's prefix: the backup account's prune (and verify --all)",
+        ("prune", "verify"),
         boolean,
         False,
         "flag",
@@ -283,7 +313,13 @@ OPTIONS = (
     ),
     Option("--to", "write the mirror (or a working copy) here", ("restore",), metavar="DIR"),
     Option("--push-to", "push every ref to this git remote", ("restore",), metavar="GIT_URL"),
-    Option("--create-repo", "create this CodeCommit repository", ("restore",), repository_name, metavar="NEW_NAME"),
+    Option(
+        "--create-repo",
+        "create this CodeCommit repository; {name} stands for the backed-up name (restore --all: default {name})",
+        ("restore",),
+        repository_pattern,
+        metavar="NEW_NAME",
+    ),
     Option("--checkout", "with --to: a working copy", ("restore",), boolean, False, "flag"),
     Option(
         "--no-pull-requests",
@@ -313,7 +349,29 @@ OPTIONS = (
     Option(
         "--format", "text, or markdown or json for an auditor", ("show",), one_of("text", "markdown", "json"), "text"
     ),
-    Option("--all", "every repository in the bucket", ("verify",), boolean, False, "flag"),
+    Option(
+        "--all",
+        "every repository in the bucket (restore: under the source prefix)",
+        ("verify", "restore"),
+        boolean,
+        False,
+        "flag",
+    ),
+    Option(
+        "--source-account",
+        "whose prefix to read (default: the caller's account)",
+        ("list", "show", "verify", "restore"),
+        account_id,
+        metavar="ACCOUNT_ID",
+    ),
+    Option(
+        "--target-role-arn",
+        "restore into this role's account: CodeCommit and git with its credentials, S3 with the caller's",
+        ("restore",),
+        role_arn,
+        metavar="ARN",
+    ),
+    Option("--target-external-id", "the external id --target-role-arn's trust policy asks for", ("restore",)),
     Option("--json", "machine-readable output", ("list", "status"), boolean, False, "flag"),
     Option("--max-age", "the oldest a backup may be, in hours", ("status",), positive_hours, dt.timedelta(hours=26)),
 )
@@ -355,6 +413,8 @@ class Settings:
     api_max_attempts: int = API_MAX_ATTEMPTS  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
     api_rate: int | None = None  # CodeCommit requests a second per region, at most; None: adaptive only
     deadline: int | None = None  # minutes after the start past which no repository starts
+    target_role_arn: str | None = None  # restore: CodeCommit and git as this role, in its account
+    target_external_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,6 +432,7 @@ class ListRequest:
     repos: tuple[str, ...] = ()
     json: bool = default_of("--json")
     versions: bool = default_of("--versions")
+    source_account: str | None = None  # whose prefix; None: the caller's account
 
 
 @dataclasses.dataclass(frozen=True)
@@ -392,6 +453,21 @@ class RestoreRequest:
     pull_requests: bool = not default_of("--no-pull-requests")  # reopen the open pull requests in a new repository
     restore_triggers: bool = default_of("--restore-triggers")  # write the triggers back into a new repository
     restore_templates: bool = default_of("--restore-templates")  # and associate (or create) its templates
+    source_account: str | None = None  # whose prefix; None: the caller's account
+
+
+@dataclasses.dataclass(frozen=True)
+class BulkRestoreRequest:
+    """What `restore --all` does: every repository with a backup under the source prefix (or those
+    named), each restored into a new CodeCommit repository named by the pattern, in parallel."""
+
+    each: RestoreRequest  # what every repository's restore shares; its name and create_repo are set per name
+    repos: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    workers: int = default_of("--workers")
+    dry_run: bool = default_of("--dry-run")
+    report_dir: str = default_of("--report-dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,6 +481,7 @@ class ShowRequest:
     version_id: str | None = None
     format: str = default_of("--format")
     repository_id: str | None = None  # whose backups; None: the live repository's, else the newest
+    source_account: str | None = None  # whose prefix; None: the caller's account
 
 
 @dataclasses.dataclass(frozen=True)
@@ -418,6 +495,8 @@ class VerifyRequest:
     report_dir: str = default_of("--report-dir")
     repository_id: str | None = None  # with one --repo: whose backups; None: the live repository's, else the newest
     version_id: str | None = None  # with one --repo
+    source_account: str | None = None  # whose prefix; None: the caller's account
+    all_accounts: bool = default_of("--all-accounts")  # with --all: every account's prefix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -2208,7 +2287,8 @@ class S3Store:
             if code in ("AccessDenied", "403"):
                 raise ConfigError(
                     f"access denied to list s3://{self.bucket}/{below}: prune --all-accounts runs with the "
-                    "backup account's credentials (deploy/backup-account.yaml's prune role)"
+                    "backup account's credentials (deploy/backup-account.yaml's prune role; verify "
+                    "--all-accounts: its recovery role)"
                 ) from None
             raise self.access_error(error, "") from None
         return sorted(found)
@@ -2488,6 +2568,12 @@ class Clients:
     credentials: Callable[[], Any]  # the session's current credentials (access_key, secret_key, token)
     pace_for: Callable[[str], Pace]  # one per region, the same each call, for API calls and git alike
     tagging_for: Callable[[str], Any] | None = None  # the Resource Groups Tagging API; None: tags read per repository
+    codecommit_account: str | None = None  # the account CodeCommit calls act in, when not account_id's (a target role)
+
+    @property
+    def target_account(self) -> str:
+        """The account whose CodeCommit the clients write to."""
+        return self.codecommit_account or self.account_id
 
 
 def with_retries(
@@ -3675,6 +3761,7 @@ class WriteBack:
 
     skipped: list[str] = dataclasses.field(default_factory=list)
     failed: list[str] = dataclasses.field(default_factory=list)
+    reopened: int = 0  # pull requests this run created
 
     def attempt(self, item: str, write: Callable[[], None]) -> bool:
         """Write one item; a refusal is recorded, and the next item goes on."""
@@ -3696,6 +3783,10 @@ def restored_from(codecommit: Any, arn: str) -> str | None:
     return None
 
 
+class TargetExists(RestoreError):
+    """A repository of the new name exists, and no restore of this backup made it: it is left alone."""
+
+
 def check_restore_target(
     request: RestoreRequest, codecommit: Any, env: Mapping[str, str], work: Path, sha256: str
 ) -> bool:
@@ -3710,7 +3801,7 @@ def check_restore_target(
         logger.info("%s was created by a restore of this backup: writing what is still missing", request.create_repo)
         return True
     if existing is not None and not request.force:
-        raise RestoreError(f"CodeCommit repository {request.create_repo} exists in {request.region}: choose a new name")
+        raise TargetExists(f"CodeCommit repository {request.create_repo} exists in {request.region}: choose a new name")
     if request.push_to and not request.force and listed_refs(request.push_to, env, empty_repository(work, env)).refs:
         raise RestoreError(f"{redact(request.push_to)} already has refs: push to an empty repository or give --force")
     return False
@@ -3754,7 +3845,9 @@ def write_back(
         repository_id = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["repositoryId"]
         for record in records:
             if record["pullRequest"]["pullRequestId"] not in reopened:
+                before = len(done.failed) + len(done.skipped)
                 reopen(codecommit, name, repository_id, record, state, done)
+                done.reopened += len(done.failed) + len(done.skipped) == before
     return done
 
 
@@ -3996,6 +4089,8 @@ class Restored:
 
     line: str
     failed: list[str] = dataclasses.field(default_factory=list)
+    # restored; completed: a restore of the same backup had begun it; skipped: that one had finished it
+    outcome: str = "restored"
 
 
 def restore(
@@ -4004,8 +4099,10 @@ def restore(
     """Restore one backup to a folder, any git remote, or a new CodeCommit repository."""
     name, region = request.name, request.region
     codecommit = clients.codecommit_for(region)
-    live_id = live_repository_id(codecommit, name)
-    backup = chosen_backup(store, clients.account_id, (region, name), request, live_id, now)
+    source = request.source_account or clients.account_id
+    # A live repository of the name is the backups' own only in their account.
+    live_id = live_repository_id(codecommit, name) if source == clients.target_account else lambda: None
+    backup = chosen_backup(store, source, (region, name), request, live_id, now)
     git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
         sha256 = store.recorded(backup.key, backup.version_id).get("sha256", "") if request.create_repo else ""
@@ -4039,7 +4136,8 @@ def restore(
             made = {ref for ref in listed if ref.startswith(REOPENED_BRANCHES) and ref not in unpacked.state.refs}
             return {ref: oid for ref, oid in listed.items() if ref not in made}
 
-        if not resuming or pushed_refs() != unpacked.state.refs:  # a run that stopped after its push: not again
+        pushed = not resuming or pushed_refs() != unpacked.state.refs  # a run that stopped after its push: not again
+        if pushed:
             push_refs(unpacked.mirror, url, git_env)
         if pushed_refs() != unpacked.state.refs:
             raise RestoreError(f"after the push, {redact(url)} does not hold exactly the backed-up refs")
@@ -4048,20 +4146,24 @@ def restore(
                 repositoryName=request.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
             )
         line = f"restored {backup.key} ({refs} refs) to {redact(url)}"
+        outcome = "restored" if not resuming else "completed" if pushed else "skipped"
         if not request.create_repo or unpacked.data is None:
-            return Restored(line)
+            return Restored(line, outcome=outcome)
         if not (created_now or resuming):
             logger.warning(
                 "%s existed before: its settings and pull requests are left as they are", request.create_repo
             )
             return Restored(line)
-        done = write_back(codecommit, request.create_repo, unpacked.data, unpacked.state, request, clients.account_id)
+        done = write_back(
+            codecommit, request.create_repo, unpacked.data, unpacked.state, request, clients.target_account
+        )
         for skipped in done.skipped:
             logger.warning("%s: %s", request.create_repo, skipped)
         for failed in done.failed:
             logger.error("%s: %s", request.create_repo, failed)
         settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
-        return Restored(line + ("" if done.failed else settled), done.failed)
+        outcome = "completed" if outcome == "skipped" and done.reopened else outcome
+        return Restored(line + ("" if done.failed else settled), done.failed, outcome)
 
 
 def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -4499,8 +4601,9 @@ def version_entries(versions: Mapping[str, Sequence[Version]]) -> list[dict[str,
 def list_versions(ctx: Context, request: ListRequest) -> int:
     """Every version of every backup key, by repository, delete markers and noncurrent ones marked."""
     by_repository: dict[tuple[str, str], dict[str, list[Version]]] = {}
-    for key, history in ctx.store.versions(ctx.clients.account_id, request.region).items():
-        where = ctx.store.layout.parse(ctx.clients.account_id, key)
+    source = request.source_account or ctx.clients.account_id
+    for key, history in ctx.store.versions(source, request.region).items():
+        where = ctx.store.layout.parse(source, key)
         if where is not None and (not request.repos or where[1] in request.repos):
             by_repository.setdefault(where[:2], {})[key] = history
     entries: list[dict[str, Any]] = [
@@ -4522,7 +4625,7 @@ def list_versions(ctx: Context, request: ListRequest) -> int:
                 size = "" if version["deleteMarker"] else human_size(version["size"])
                 print(f"    {state:<13}  {size:>10}  {when}  {version['versionId']}")
     if not entries:
-        print(f"no backups under {ctx.store.url(ctx.store.layout.account_prefix(ctx.clients.account_id))}")
+        print(f"no backups under {ctx.store.url(ctx.store.layout.account_prefix(source))}")
     return EXIT_OK
 
 
@@ -4531,10 +4634,16 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
     CodeCommit: a repository that took a deleted one's name is listed apart from it."""
     if request.versions:
         return list_versions(ctx, request)
-    catalog = ctx.store.list_backups(ctx.clients.account_id, request.region)
+    source = request.source_account or ctx.clients.account_id
+    catalog = ctx.store.list_backups(source, request.region)
     if request.repos:
         catalog = {where: backups for where, backups in catalog.items() if where[1] in request.repos}
-    existing = existing_repositories(ctx.clients.codecommit_for, (region for region, _ in catalog))
+    regions = {region for region, _ in catalog}
+    existing: dict[str, dict[str, str | None] | None] = (
+        existing_repositories(ctx.clients.codecommit_for, regions)
+        if source == ctx.clients.account_id
+        else dict.fromkeys(regions)  # another account's repositories: not ours to list
+    )
     now = clock()
     entries: list[dict[str, Any]] = [
         {
@@ -4570,7 +4679,7 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
             when = b["time"][:19].replace("T", " ")
             print(f"  {when}  {human_size(b['size']):>10}  {human_age(b['age']):>4} ago  {b['key']}")
     if not entries:
-        print(f"no backups under {ctx.store.url(ctx.store.layout.account_prefix(ctx.clients.account_id))}")
+        print(f"no backups under {ctx.store.url(ctx.store.layout.account_prefix(source))}")
     return EXIT_OK
 
 
@@ -4589,14 +4698,177 @@ def restore_command(
     return EXIT_OK
 
 
+# What `restore --all` did with each repository. A restore of the same backup had begun (completed) or
+# finished (skipped) the target; refused: a repository of that name that no restore of it made.
+RESTORE_OUTCOMES = ("restored", "completed", "skipped", "refused", "failed")
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreOutcome:
+    region: str
+    name: str
+    target: str
+    status: str  # one of RESTORE_OUTCOMES
+    text: str  # the restore's line, or why there was none
+    seconds: float = 0.0
+
+
+def restore_junit(outcomes: Sequence[RestoreOutcome], suite: str) -> bytes:
+    """JUnit XML, one case per repository: passed = restored or completed, skipped = already restored,
+    failed = refused or failed, with the reason."""
+    from xml.etree import ElementTree as ET
+
+    count = {status: sum(o.status == status for o in outcomes) for status in RESTORE_OUTCOMES}
+    root = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(outcomes)),
+        failures=str(count["refused"] + count["failed"]),
+        skipped=str(count["skipped"]),
+        time=f"{sum(o.seconds for o in outcomes):.3f}",
+    )
+    for outcome in outcomes:
+        name = f"{outcome.name} -> {outcome.target}"
+        case = ET.SubElement(root, "testcase", classname=outcome.region, name=name, time=f"{outcome.seconds:.3f}")
+        if outcome.status in ("refused", "failed"):
+            ET.SubElement(case, "failure", message=f"{outcome.status}: {outcome.text}").text = outcome.text
+        elif outcome.status == "skipped":
+            ET.SubElement(case, "skipped", message=outcome.text)
+        else:
+            ET.SubElement(case, "system-out").text = f"{outcome.status}: {outcome.text}"
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def planned_restore(ctx: Context, region: str, target: str, backup: Backup) -> str:
+    """What `restore --all` would do with one target, read without writing."""
+    existing = get_repository(ctx.clients.codecommit_for(region), target)
+    if existing is None:
+        return "create"
+    sha256 = ctx.store.recorded(backup.key).get("sha256", "")
+    if restored_from(ctx.clients.codecommit_for(region), existing["Arn"]) == sha256:
+        return "complete (a restore of this backup made it; done if nothing is missing)"
+    return "refuse (it exists and no restore of this backup made it)"
+
+
+def bulk_restore_command(
+    ctx: Context, request: BulkRestoreRequest, env: Mapping[str, str], clock: Callable[[], dt.datetime]
+) -> int:
+    """Restore every repository under the source prefix (or those named) into new CodeCommit repositories,
+    in parallel; each as one `restore --create-repo` would, so that the same command again finishes
+    what is missing. Exit 1 if any was refused or failed."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    started, timer = clock(), time.monotonic()
+    each, region = request.each, request.each.region
+    source = each.source_account or ctx.clients.account_id
+    catalog = ctx.store.list_backups(source, region)
+    names = sorted(
+        name
+        for _, name in catalog
+        if (not request.repos or name in request.repos) and matches(name, request.include, request.exclude)
+    )
+    outcomes = [
+        RestoreOutcome(
+            region,
+            name,
+            each.create_repo.replace("{name}", name) if each.create_repo else name,
+            "failed",
+            f"no backups of {region}/{name} under {ctx.store.url(ctx.store.layout.account_prefix(source))}",
+        )
+        for name in request.repos
+        if (region, name) not in catalog
+    ]
+    plan: list[tuple[str, str, Backup]] = []
+    for name in names:
+        target = (each.create_repo or "{name}").replace("{name}", name)
+        try:
+            if not valid_repository_name(target):
+                raise RestoreError(f"the new name {target!r} is not a CodeCommit name: at most 100 characters")
+            # Per name, the newest backup of any repository id: the new account has no live repository to
+            # say whose (as `restore` with no live repository of the name); --at picks one time instead.
+            backup = repository_backup(catalog[region, name], each.at, None, lambda: None, f"{region}/{name}", started)
+        except RestoreError as error:
+            outcomes.append(RestoreOutcome(region, name, target, "failed", str(error)))
+            continue
+        plan.append((name, target, backup))
+    logger.info(
+        "restoring %d repositories of account %s in %s into account %s%s",
+        len(plan),
+        source,
+        region,
+        ctx.clients.target_account,
+        " (dry run)" if request.dry_run else "",
+    )
+    if request.dry_run:
+        for name, target, backup in plan:
+            action = planned_restore(ctx, region, target, backup)
+            print(printable(f"{region}/{name}: {action} {target} from {ctx.store.url(backup.key)}", one_line=True))
+        for outcome in outcomes:
+            print(printable(f"{region}/{outcome.name}: cannot restore: {outcome.text}", one_line=True))
+        print(
+            f"dry run: {len(plan)} repositories would be restored into account {ctx.clients.target_account}; "
+            "nothing written"
+        )
+        return EXIT_FAILED if outcomes else EXIT_OK
+
+    def restore_one(name: str, target: str, backup: Backup) -> RestoreOutcome:
+        begun = time.monotonic()
+        single = dataclasses.replace(each, name=name, create_repo=target, at=backup.key)
+        try:
+            restored = restore(ctx.store, ctx.clients, single, env, clock())
+        except TargetExists as error:
+            status, text = "refused", f"{error}; left as it is"
+        except BackupError as error:
+            status, text = "failed", str(error)
+        except (BotoCoreError, ClientError) as error:
+            status, text = "failed", redact(str(error))
+        except Exception as error:  # one repository's surprise must not stop the others: reported as its failure
+            logger.exception("%s/%s: unexpected error", region, name)
+            status, text = "failed", f"unexpected {type(error).__name__}: {redact(str(error))}"
+        else:
+            status, text = restored.outcome, restored.line
+            if restored.failed:
+                status, text = "failed", f"{text}; not written back: " + "; ".join(restored.failed)
+        outcome = RestoreOutcome(region, name, target, status, text, time.monotonic() - begun)
+        log = logger.error if status in ("refused", "failed") else logger.info
+        fields = {"event": "repository", "region": region, "repository": name, "status": status}
+        log("%s %s/%s -> %s: %s", status, region, name, target, text, extra=fields)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=request.workers, thread_name_prefix="restore") as pool:
+        outcomes += pool.map(lambda planned: restore_one(*planned), plan)
+    folder = Path(request.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / f"{PROJECT}-restore-{started.strftime(KEY_TIME_FORMAT)}.xml"
+    report.write_bytes(restore_junit(outcomes, f"{PROJECT}-restore"))
+    count = {status: sum(o.status == status for o in outcomes) for status in RESTORE_OUTCOMES}
+    logger.info(
+        "restore: %s in %.1fs; report %s",
+        ", ".join(f"{count[status]} {status}" for status in RESTORE_OUTCOMES),
+        time.monotonic() - timer,
+        report,
+        extra={"event": "summary", **count},
+    )
+    failed = [o for o in outcomes if o.status in ("refused", "failed")]
+    for outcome in failed:
+        logger.error("%s: %s/%s -> %s: %s", outcome.status, region, outcome.name, outcome.target, outcome.text)
+    if failed:
+        logger.error("the same command again restores what is missing and leaves the restored ones as they are")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 # What json.dumps(ensure_ascii=False) leaves raw and a terminal acts on: DEL and C1 (it escapes C0).
 SHOWN_RAW = re.compile(r"[\x7f-\x9f]")
 
 
 def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print a backup's repository data: as text, Markdown, or the document itself."""
-    account_id, where = ctx.clients.account_id, (request.region, request.name)
-    live_id = live_repository_id(ctx.clients.codecommit_for(request.region), request.name)
+    account_id, where = request.source_account or ctx.clients.account_id, (request.region, request.name)
+    live_id = (
+        live_repository_id(ctx.clients.codecommit_for(request.region), request.name)
+        if account_id == ctx.clients.account_id
+        else lambda: None
+    )
     backup = chosen_backup(ctx.store, account_id, where, request, live_id, clock())
     document = read_document(ctx.store, backup)
     if request.format == "json":
@@ -4624,34 +4896,41 @@ def verify_command(
 ) -> int:
     """Check the chosen backup of each repository restores; exit 1 if any does not."""
     started = clock()
-    catalog = ctx.store.list_backups(ctx.clients.account_id, request.region)
-    regions = (request.region,) if request.region else request.regions
-    wanted = sorted(catalog) if request.all else [(region, name) for name in request.repos for region in regions]
+    own = ctx.clients.account_id
+    accounts = ctx.store.account_ids() if request.all_accounts else [request.source_account or own]
     git_env = git_environment(env)
     results = []
     listed: dict[str, dict[str, str | None] | None] = {}  # each region's repositories, listed once if needed
 
-    def live_id(region: str, name: str) -> str | None:
+    def live_id(account: str, region: str, name: str) -> str | None:
+        if account != own:  # another account's repositories: none of them is live here
+            return None
         if region not in listed:
             listed.update(existing_repositories(ctx.clients.codecommit_for, [region]))
         return (listed[region] or {}).get(name)
 
-    for region, name in wanted:
-        repo = Repository(region, name, "")
-        try:
-            live = functools.partial(live_id, region, name)
-            if request.version_id:  # any version of any of its keys
-                backup = chosen_backup(ctx.store, ctx.clients.account_id, (region, name), request, live, started)
-            else:  # the account's one listing
-                backups = catalog.get((region, name), [])
-                backup = repository_backup(
-                    backups, request.at, request.repository_id, live, f"{region}/{name}", started
-                )
-        except RestoreError as error:
-            results.append(Result(repo, "failed", reason=str(error)))
-        else:
-            results.append(verify_backup(ctx.store, backup, repo, request.work_dir, git_env))
-        log_result(results[-1], ctx.store)
+    for account in accounts:
+        catalog = ctx.store.list_backups(account, request.region)
+        regions = (request.region,) if request.region else request.regions
+        wanted = sorted(catalog) if request.all else [(region, name) for name in request.repos for region in regions]
+        for region, name in wanted:
+            repo = Repository(region, name, "")
+            try:
+                live = functools.partial(live_id, account, region, name)
+                if request.version_id:  # any version of any of its keys
+                    backup = chosen_backup(ctx.store, account, (region, name), request, live, started)
+                else:  # the account's one listing
+                    backups = catalog.get((region, name), [])
+                    backup = repository_backup(
+                        backups, request.at, request.repository_id, live, f"{region}/{name}", started
+                    )
+            except RestoreError as error:
+                results.append(Result(repo, "failed", reason=str(error)))
+            else:
+                results.append(verify_backup(ctx.store, backup, repo, request.work_dir, git_env))
+            if request.all_accounts:  # named by account in the log and the report
+                results[-1].repository = Repository(f"{account}/{region}", name, "")
+            log_result(results[-1], ctx.store)
     failed = [r for r in results if r.status == "failed"]
     folder = Path(request.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -4845,8 +5124,10 @@ def build_parser() -> ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command, text in COMMANDS.items():
         sub = commands.add_parser(command, help=text, description=text)
-        if command in ("restore", "show"):
+        if command == "show":
             sub.add_argument("name", metavar="NAME", type=repository_argument, help="the repository")
+        if command == "restore":
+            sub.add_argument("name", metavar="NAME", nargs="?", type=repository_argument, help="the repository")
         for option in OPTIONS:
             if command not in option.commands:
                 continue
@@ -4945,7 +5226,9 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
         flags = (values["dry_run"], values["prune_deleted"], values["all_accounts"], values["log_format"] == "json")
         return PruneRequest(settings.policy, *flags)
     if command == "list":
-        return ListRequest(values["region"], values["repo"] or (), values["json"], values["versions"])
+        return ListRequest(
+            values["region"], values["repo"] or (), values["json"], values["versions"], values["source_account"]
+        )
     if command == "status":
         max_age, report_dir = values["max_age"], values["report_dir"]
         return StatusRequest(settings.regions, max_age, settings.include, settings.exclude, report_dir, values["json"])
@@ -4957,13 +5240,26 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
                 raise ConfigError(
                     f"{'--' + option.replace('_', '-')} needs exactly one --repo NAME, the repository's name"
                 )
-        chosen = ("all", "region", "at", "work_dir", "report_dir", "repository_id", "version_id")
+        if values["all_accounts"] and (not values["all"] or values["source_account"]):
+            raise ConfigError(
+                "--all-accounts needs --all, and reads every account's prefix: leave out --source-account"
+            )
+        chosen: tuple[str, ...] = ("all", "region", "at", "work_dir", "report_dir", "repository_id", "version_id")
+        chosen += ("source_account", "all_accounts")
         given = {name: values[name] for name in chosen}
         return VerifyRequest(settings.regions, values["repo"] or (), **given)
+    if command == "restore" and values["all"]:
+        return bulk_restore_request(args.name, values, settings)
     if command == "restore":
+        if args.name is None:
+            raise ConfigError("restore needs a repository NAME, or --all")
+        for flag in ("--repo", "--include", "--exclude", "--dry-run"):  # on the command line: a variable is the night's
+            if getattr(args, OPTION[flag].dest) is not None:
+                raise ConfigError(f"{flag} needs --all")
         return restore_request(args.name, values, settings)
     if command == "show":
         given = {field: values[field] for field in ("at", "pull_request", "format", "repository_id", "version_id")}
+        given["source_account"] = values["source_account"]
         return ShowRequest(args.name, settings.regions[0], **given)
     return settings
 
@@ -4979,11 +5275,40 @@ def restore_request(name: str, values: Mapping[str, Any], settings: Settings) ->
     for flag in ("--restore-triggers", "--restore-templates"):
         if values[OPTION[flag].dest] and not values["create_repo"]:
             raise ConfigError(f"{flag} needs --create-repo NEW_NAME")
+    if (values["target_role_arn"] or values["target_external_id"]) and not values["create_repo"]:
+        raise ConfigError("--target-role-arn and --target-external-id need --create-repo (CodeCommit in that account)")
+    if values["target_external_id"] and not values["target_role_arn"]:
+        raise ConfigError("--target-external-id needs --target-role-arn ARN")
     fields: tuple[str, ...] = ("at", "repository_id", "version_id", "push_to", "create_repo", "checkout", "force")
-    fields += ("work_dir", "restore_triggers", "restore_templates")
+    fields += ("work_dir", "restore_triggers", "restore_templates", "source_account")
     given = {field: values[field] for field in fields}
+    if given["create_repo"]:
+        given["create_repo"] = given["create_repo"].replace("{name}", name)
+        repository_pattern(given["create_repo"])  # checked again whole: {name} may make it too long
     to = Path(values["to"]) if values["to"] else None
     return RestoreRequest(name, settings.regions[0], to=to, pull_requests=not values["no_pull_requests"], **given)
+
+
+def bulk_restore_request(name: str | None, values: Mapping[str, Any], settings: Settings) -> BulkRestoreRequest:
+    """`restore --all`: into CodeCommit only, each repository under the --create-repo pattern."""
+    if name is not None:
+        raise ConfigError(f"restore --all takes no NAME ({name!r}): name repositories with --repo NAME")
+    for flag in ("--to", "--push-to", "--repository-id", "--version-id", "--force", "--checkout"):
+        if values[OPTION[flag].dest]:
+            raise ConfigError(f"restore --all does not take {flag}: it creates CodeCommit repositories (--create-repo)")
+    pattern = values["create_repo"] or "{name}"
+    if "{name}" not in pattern:
+        raise ConfigError(f"--create-repo {pattern!r} with --all must hold {{name}}, or every repository gets one name")
+    each = restore_request("{name}", {**values, "create_repo": pattern}, settings)
+    return BulkRestoreRequest(
+        dataclasses.replace(each, name="", create_repo=pattern),
+        values["repo"] or (),
+        values["include"] or (),
+        values["exclude"] or (),
+        values["workers"],
+        values["dry_run"],
+        values["report_dir"],
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -4992,6 +5317,7 @@ class JsonFormatter(logging.Formatter):
     FIELDS = (
         *("event", "region", "repository", "status", "size", "seconds", "key", "reason"),
         *("ok", "unchanged", "failed", "gone", "bytes"),  # a summary's counts
+        *("restored", "completed", "skipped", "refused"),  # restore --all's
     )
 
     def format(self, record: logging.LogRecord) -> str:
@@ -5037,6 +5363,10 @@ def make_clients(session: Any, settings: Settings) -> Clients:
     )
     sts = session.client("sts", config=config)
     account_id = sts.get_caller_identity()["Account"]
+    target, target_account = session, None
+    if settings.target_role_arn:  # CodeCommit and git as the role; S3 and STS stay the caller's
+        target = assumed_role_session(session, settings.target_role_arn, settings.target_external_id)
+        target_account = target.client("sts", config=config).get_caller_identity()["Account"]  # fails early if denied
     deadline = time.monotonic() + settings.deadline * 60 if settings.deadline else None  # for the paces' patience
     # CodeCommit's retries are PacedRetries', not botocore's: one attempt each for botocore.
     paced = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
@@ -5054,7 +5384,7 @@ def make_clients(session: Any, settings: Settings) -> Clients:
         pace = pace_for(region)
         with lock:
             if ("codecommit", region) not in clients:
-                client = session.client("codecommit", region_name=region, config=paced)
+                client = target.client("codecommit", region_name=region, config=paced)
                 PacedRetries(pace, settings.api_max_attempts).install(client)
                 clients["codecommit", region] = client
             return clients["codecommit", region]
@@ -5075,10 +5405,33 @@ def make_clients(session: Any, settings: Settings) -> Clients:
         codecommit_for=codecommit_for,
         account_id=account_id,
         partition_for=session.get_partition_for_region,
-        credentials=lambda: session.get_credentials().get_frozen_credentials(),
+        credentials=lambda: target.get_credentials().get_frozen_credentials(),
         pace_for=pace_for,
         tagging_for=tagging_for,
+        codecommit_account=target_account,
     )
+
+
+def assumed_role_session(session: Any, arn: str, external_id: str | None) -> Any:
+    """A boto3 session whose credentials are the role's, assumed with the caller's credentials and
+    assumed again before they expire (botocore's own refresh, as for a profile's role_arn)."""
+    import boto3
+    import botocore.credentials
+    import botocore.session
+
+    extra = {"RoleSessionName": f"{PROJECT}-restore", **({"ExternalId": external_id} if external_id else {})}
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=session._session.create_client,  # the caller's session, its endpoints and config
+        source_credentials=session.get_credentials(),
+        role_arn=arn,
+        extra_args=extra,
+    )
+    credentials = botocore.credentials.DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )
+    inner = botocore.session.Session(profile=session._session.profile)  # the caller's config, not its keys
+    inner._credentials = credentials  # botocore's own way to give a session fixed providers' result
+    return boto3.Session(botocore_session=inner, region_name=session.region_name)
 
 
 def aws_errors_as_config_errors(error: Exception) -> ConfigError | None:
@@ -5154,6 +5507,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt
         return list_command(ctx, request, clock)
     if args.command == "status":
         return status_command(ctx, request, clock)
+    if args.command == "restore" and isinstance(request, BulkRestoreRequest):
+        return bulk_restore_command(ctx, request, env, clock)
     if args.command == "restore":
         return restore_command(ctx, request, env, clock)
     if args.command == "show":

@@ -1077,7 +1077,7 @@ def write_results(
 
 
 def kept_sections(out: Path) -> str:
-    """What other scripts wrote into the results file (data_cost.py's and throttled.py's sections, each
+    """What other scripts wrote into the results file (data_cost.py's, throttled.py's and recovery.py's sections, each
     between <!-- NAME:start --> and <!-- NAME:end -->): kept as they are, in their order."""
     text = out.read_text() if out.exists() else ""
     marked = re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", text, re.DOTALL)

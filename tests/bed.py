@@ -276,6 +276,7 @@ def bed(
     moto.reset()
     for region in REGIONS:
         shutil.rmtree(git_server.root / region, ignore_errors=True)
+    shutil.rmtree(git_server.root / "accounts", ignore_errors=True)  # other accounts' repositories
     for variable in list(os.environ):
         if variable.startswith(("AWS_", "CODECOMMIT_BACKUP_", "GIT_")):
             monkeypatch.delenv(variable)
@@ -309,6 +310,8 @@ def bed(
     # its default branch is the git server's HEAD.
     moto.on_create_repository = git_server.create_repo
     moto.on_update_default_branch = git_server.set_head
+    # A role's session in another account reaches that account's repositories in the git server.
+    moto.on_assume_role = lambda key, secret, account: git_server.add_key(key, secret, account=account)
     # Pull requests read their commits from the git server; merges and CreateBranch move its refs.
     moto.codecommit.git = git_server
     moto.codecommit.identities.update(IDENTITIES)

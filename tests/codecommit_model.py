@@ -161,13 +161,13 @@ _TRIGGER_TARGET = re.compile(r"arn:aws[a-z-]*:(sns|lambda):(?P<region>[a-z0-9-]+
 class Git(Protocol):
     """The git side of CodeCommit, as tests/gitserver.py's GitServer offers it."""
 
-    def resolve(self, region: str, name: str, revision: str) -> str | None: ...
+    def resolve(self, region: str, name: str, revision: str, account: str = ...) -> str | None: ...
 
-    def merge_base(self, region: str, name: str, one: str, other: str) -> str | None: ...
+    def merge_base(self, region: str, name: str, one: str, other: str, account: str = ...) -> str | None: ...
 
-    def blob_id(self, region: str, name: str, commit: str, path: str) -> str | None: ...
+    def blob_id(self, region: str, name: str, commit: str, path: str, account: str = ...) -> str | None: ...
 
-    def update_ref(self, region: str, name: str, ref: str, new: str, old: str) -> None: ...
+    def update_ref(self, region: str, name: str, ref: str, new: str, old: str, account: str = ...) -> None: ...
 
 
 def error(code: str, message: str) -> JsonRESTError:
@@ -646,7 +646,7 @@ def _commit(model: CodeCommitModel, call: Call, repository: str, member: str, re
         return None
     if not _COMMIT_ID.fullmatch(value):
         raise error("InvalidCommitIdException", f"The commit ID {value!r} is not valid.")
-    found = model.git.resolve(call.region, repository, value) if model.git is not None else None
+    found = model.git.resolve(call.region, repository, value, account=call.account) if model.git is not None else None
     if found != value:
         raise error("CommitDoesNotExistException", f"Commit {value} does not exist in {repository}.")
     return str(value)
@@ -656,13 +656,18 @@ def _notice_source_update(model: CodeCommitModel, call: Call, pull: PullRequest)
     """A new revision when the source branch of an open pull request has moved."""
     if pull.status != "OPEN" or model.git is None or pull.repository not in call.repositories:
         return
-    tip = model.git.resolve(call.region, pull.repository, pull.source_reference)
+    tip = model.git.resolve(call.region, pull.repository, pull.source_reference, account=call.account)
     if tip is None or tip == pull.source_commit:
         return
     before = pull.source_commit
-    destination = model.git.resolve(call.region, pull.repository, pull.destination_reference) or pull.destination_commit
+    destination = (
+        model.git.resolve(call.region, pull.repository, pull.destination_reference, account=call.account)
+        or pull.destination_commit
+    )
     pull.source_commit, pull.destination_commit = tip, destination
-    pull.merge_base = model.git.merge_base(call.region, pull.repository, tip, destination) or pull.merge_base
+    pull.merge_base = (
+        model.git.merge_base(call.region, pull.repository, tip, destination, account=call.account) or pull.merge_base
+    )
     pull.revision = _revision_id(pull.id, tip, destination, len(pull.revisions))
     pull.revisions.append(pull.revision)
     metadata = {"repositoryName": pull.repository, "beforeCommitId": before, "afterCommitId": tip}
@@ -820,13 +825,15 @@ def create_pull_request(model: CodeCommitModel, call: Call) -> dict[str, Any]:
     if source_reference == destination_reference:
         raise error("SourceAndDestinationAreSameException", "The source and destination are the same.")
     git = model.git
-    source_commit = git.resolve(call.region, name, source_reference) if git is not None else None
-    destination_commit = git.resolve(call.region, name, destination_reference) if git is not None else None
+    source_commit = git.resolve(call.region, name, source_reference, account=call.account) if git is not None else None
+    destination_commit = (
+        git.resolve(call.region, name, destination_reference, account=call.account) if git is not None else None
+    )
     for reference, commit in ((source_reference, source_commit), (destination_reference, destination_commit)):
         if commit is None:
             raise error("ReferenceDoesNotExistException", f"The reference {reference} does not exist.")
     assert git is not None and source_commit is not None and destination_commit is not None
-    base = git.merge_base(call.region, name, source_commit, destination_commit) or ""
+    base = git.merge_base(call.region, name, source_commit, destination_commit, account=call.account) or ""
     pull = _new_pull_request(
         model,
         state,
@@ -925,8 +932,10 @@ def merge_pull_request_by_fast_forward(model: CodeCommitModel, call: Call) -> di
     if expected is not None and not _COMMIT_ID.fullmatch(expected):
         raise error("InvalidCommitIdException", f"The commit ID {expected!r} is not valid.")
     git = model.git
-    tip = git.resolve(call.region, name, pull.source_reference) if git is not None else None
-    destination = git.resolve(call.region, name, pull.destination_reference) if git is not None else None
+    tip = git.resolve(call.region, name, pull.source_reference, account=call.account) if git is not None else None
+    destination = (
+        git.resolve(call.region, name, pull.destination_reference, account=call.account) if git is not None else None
+    )
     if tip is None or destination is None:
         raise error("ReferenceDoesNotExistException", "The source or destination branch does not exist.")
     assert git is not None
@@ -934,9 +943,9 @@ def merge_pull_request_by_fast_forward(model: CodeCommitModel, call: Call) -> di
         raise error("TipOfSourceReferenceIsDifferentException", "The tip of the source branch has changed.")
     if not _rules_satisfied(pull):
         raise error("PullRequestApprovalRulesNotSatisfiedException", "The pull request's approval rules are not met.")
-    if git.merge_base(call.region, name, destination, tip) != destination:
+    if git.merge_base(call.region, name, destination, tip, account=call.account) != destination:
         raise error("ManualMergeRequiredException", "The pull request cannot be merged by fast-forward.")
-    git.update_ref(call.region, name, pull.destination_reference, tip, destination)
+    git.update_ref(call.region, name, pull.destination_reference, tip, destination, account=call.account)
     pull.merge = {"isMerged": True, "mergedBy": call.caller, "mergeCommitId": tip, "mergeOption": "FAST_FORWARD_MERGE"}
     metadata = {"repositoryName": name, "destinationReference": pull.destination_reference, "mergeMetadata": pull.merge}
     _event(
@@ -1085,8 +1094,8 @@ def _post(
         if position is not None and int(position) < 0:
             raise error("InvalidFilePositionException", f"The file position {position} is not valid.")
         assert model.git is not None  # _commit found the commits
-        before_blob = model.git.blob_id(call.region, name, before, path) if before else None
-        after_blob = model.git.blob_id(call.region, name, after, path)
+        before_blob = model.git.blob_id(call.region, name, before, path, account=call.account) if before else None
+        after_blob = model.git.blob_id(call.region, name, after, path, account=call.account)
         if (before_blob if version == "BEFORE" else after_blob) is None:
             raise error("PathDoesNotExistException", f"{path} does not exist in the {version.lower()} commit.")
     now = model.now()
@@ -1459,9 +1468,9 @@ def create_branch(model: CodeCommitModel, call: Call) -> dict[str, Any]:
         raise error("InvalidBranchNameException", f"The branch name {branch!r} is not valid.")
     commit = _commit(model, call, name, "commitId")
     assert model.git is not None and commit is not None
-    if model.git.resolve(call.region, name, f"refs/heads/{branch}") is not None:
+    if model.git.resolve(call.region, name, f"refs/heads/{branch}", account=call.account) is not None:
         raise error("BranchNameExistsException", f"The branch {branch} already exists.")
-    model.git.update_ref(call.region, name, f"refs/heads/{branch}", commit, "")
+    model.git.update_ref(call.region, name, f"refs/heads/{branch}", commit, "", account=call.account)
     return {}
 
 
@@ -1470,7 +1479,11 @@ def get_branch(model: CodeCommitModel, call: Call) -> dict[str, Any]:
     name = call.get("repositoryName")
     _repository(call)
     branch = _require(call, "branchName", "BranchNameRequiredException", "A branch name is required.")
-    commit = model.git.resolve(call.region, name, f"refs/heads/{branch}") if model.git is not None else None
+    commit = (
+        model.git.resolve(call.region, name, f"refs/heads/{branch}", account=call.account)
+        if model.git is not None
+        else None
+    )
     if commit is None:
         raise error("BranchDoesNotExistException", f"The branch {branch} does not exist.")
     return {"branch": {"branchName": branch, "commitId": commit}}

@@ -6,7 +6,10 @@ the repository path into the password of an ``https://`` URL, and curl sends it 
 auth after a 401 challenge.  Point git-remote-codecommit at it with
 ``CODE_COMMIT_ENDPOINT=server.endpoint`` and make git trust it with
 ``GIT_SSL_CAINFO=server.ca_file``.  Repositories are bare repositories at
-``root/<region>/<name>``; the region is the one whose signature verifies.
+``root/<region>/<name>``; the region is the one whose signature verifies. A key added with an
+``account`` (``add_key(..., account=...)``, e.g. a role's session in another account) reaches that
+account's repositories instead, at ``root/accounts/<account>/<region>/<name>``: as in CodeCommit, each
+account has its own names.
 
 Like CodeCommit, it refuses a push of more than ``max_refs_per_push`` ref updates with
 HTTP 403 before anything lands, and it records each push it lets through in ``pushes``.
@@ -168,6 +171,9 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+DEFAULT_ACCOUNT = "123456789012"  # moto's, whose repositories are root/<region>/<name>
+
+
 class GitServer:
     def __init__(self, root: Path, credentials: dict[str, str], regions: Iterable[str] = ("us-east-1",)):
         self.root = Path(root)
@@ -175,6 +181,7 @@ class GitServer:
         self.regions = tuple(regions)
         self.requests: list[tuple[str, str, int]] = []
         self.expiry: dict[str, datetime] = {}  # access key -> when it stops being accepted
+        self.accounts: dict[str, str] = {}  # access key -> its account, where not DEFAULT_ACCOUNT
         self.authorizations: list[str] = []  # every Authorization header that was accepted, in order
         self._slow: dict[str, tuple[float, int | None]] = {}  # service -> (seconds, times)
         # CodeCommit's limit on ref updates in one push; None for no limit.
@@ -227,23 +234,25 @@ class GitServer:
 
     # -- repositories and fault injection --------------------------------------------------
 
-    def repo_path(self, region: str, name: str) -> Path:
-        return self.root / region / name
+    def repo_path(self, region: str, name: str, account: str = DEFAULT_ACCOUNT) -> Path:
+        if account == DEFAULT_ACCOUNT:
+            return self.root / region / name
+        return self.root / "accounts" / account / region / name
 
-    def create_repo(self, region: str, name: str) -> Path:
+    def create_repo(self, region: str, name: str, account: str = DEFAULT_ACCOUNT) -> Path:
         if not valid_name(name):
             raise ValueError(f"invalid repository name: {name!r}")
-        path = self.repo_path(region, name)
+        path = self.repo_path(region, name, account)
         path.parent.mkdir(parents=True, exist_ok=True)
         command = ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)]
         subprocess.run(command, check=True, env=_clean_env())
         return path
 
-    def set_head(self, region: str, name: str, branch: str) -> None:
+    def set_head(self, region: str, name: str, branch: str, account: str = DEFAULT_ACCOUNT) -> None:
         """Point the repository's HEAD at ``refs/heads/<branch>``, as a default branch is."""
         if not valid_name(name):
             raise ValueError(f"invalid repository name: {name!r}")
-        path = self.repo_path(region, name)
+        path = self.repo_path(region, name, account)
         if not path.is_dir():
             raise FileNotFoundError(f"no repository {name!r} in {region}")
         ref = f"refs/heads/{branch}"
@@ -255,44 +264,55 @@ class GitServer:
 
     # -- what CodeCommit's API reads and writes in a repository ----------------------------
 
-    def _git(self, region: str, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    def _git(
+        self, region: str, name: str, *args: str, account: str = DEFAULT_ACCOUNT
+    ) -> subprocess.CompletedProcess[str]:
         if not valid_name(name):
             raise ValueError(f"invalid repository name: {name!r}")
-        path = self.repo_path(region, name)
+        path = self.repo_path(region, name, account)
         if not path.is_dir():
             raise FileNotFoundError(f"no repository {name!r} in {region}")
         command = ["git", "--git-dir", str(path), *args]
         return subprocess.run(command, env=_clean_env(), capture_output=True, text=True, check=False)
 
-    def resolve(self, region: str, name: str, revision: str) -> str | None:
+    def resolve(self, region: str, name: str, revision: str, account: str = DEFAULT_ACCOUNT) -> str | None:
         """The commit a branch name, full ref or commit id names, or None."""
         if revision.startswith("-"):
             return None
         candidates = [revision] if revision.startswith("refs/") else [f"refs/heads/{revision}", revision]
         for candidate in candidates:
             done = self._git(
-                region, name, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"
+                region,
+                name,
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                f"{candidate}^{{commit}}",
+                account=account,
             )
             if done.returncode == 0:
                 return done.stdout.strip()
         return None
 
-    def merge_base(self, region: str, name: str, one: str, other: str) -> str | None:
-        done = self._git(region, name, "merge-base", "--end-of-options", one, other)
+    def merge_base(self, region: str, name: str, one: str, other: str, account: str = DEFAULT_ACCOUNT) -> str | None:
+        done = self._git(region, name, "merge-base", "--end-of-options", one, other, account=account)
         return done.stdout.strip() if done.returncode == 0 else None
 
-    def blob_id(self, region: str, name: str, commit: str, path: str) -> str | None:
+    def blob_id(self, region: str, name: str, commit: str, path: str, account: str = DEFAULT_ACCOUNT) -> str | None:
         """The blob at ``path`` in ``commit``, or None if there is no such file."""
-        done = self._git(region, name, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}:{path}")
+        done = self._git(
+            region, name, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}:{path}", account=account
+        )
         if done.returncode != 0:
             return None
         blob = done.stdout.strip()
-        kind = self._git(region, name, "cat-file", "-t", blob).stdout.strip()
+        kind = self._git(region, name, "cat-file", "-t", blob, account=account).stdout.strip()
         return blob if kind == "blob" else None
 
-    def update_ref(self, region: str, name: str, ref: str, new: str, old: str) -> None:
+    def update_ref(self, region: str, name: str, ref: str, new: str, old: str, account: str = DEFAULT_ACCOUNT) -> None:
         """Point ``ref`` at ``new`` if it is now at ``old`` ("" for a ref that must not exist yet)."""
-        done = self._git(region, name, "update-ref", "--end-of-options", ref, new, old)
+        done = self._git(region, name, "update-ref", "--end-of-options", ref, new, old, account=account)
         if done.returncode != 0:
             raise RuntimeError(f"update-ref {ref} failed: {done.stderr.strip()}")
 
@@ -310,10 +330,15 @@ class GitServer:
             self._failures.clear()
             self._slow.clear()
 
-    def add_key(self, access_key: str, secret: str, expires: datetime | None = None) -> None:
-        """Accept a key from now on; after `expires`, refuse it (HTTP 403), as for an expired session."""
+    def add_key(
+        self, access_key: str, secret: str, expires: datetime | None = None, account: str = DEFAULT_ACCOUNT
+    ) -> None:
+        """Accept a key from now on; after `expires`, refuse it (HTTP 403), as for an expired session.
+        The key reaches `account`'s repositories."""
         with self._lock:
             self.credentials[access_key] = secret
+            if account != DEFAULT_ACCOUNT:
+                self.accounts[access_key] = account
             if expires is not None:
                 self.expiry[access_key] = expires
 
@@ -376,15 +401,23 @@ class GitServer:
         region = self._authenticate(header, environ.get("HTTP_HOST", ""), f"/v1/repos/{name}")
         if region is None:
             return _reply(start_response, 403, "access denied: invalid or expired signature")
+        account = self._account(header)
         with self._lock:
             self.authorizations.append(header)
         rate = self.account_rate
         if rate is not None and not rate.take(GIT):
             return _reply(start_response, 429, "Rate exceeded")
-        if not self.repo_path(region, name).is_dir():
+        if not self.repo_path(region, name, account).is_dir():
             return _reply(start_response, 404, "repository not found")
         time.sleep(self._take_slowness(service))
-        return self._backend(environ, start_response, region, name, service)
+        return self._backend(environ, start_response, self.repo_path(region, name, account).parent, name, service)
+
+    def _account(self, header: str) -> str:
+        """The account of an authenticated request's key."""
+        auth = Authorization.from_header(header)
+        access_key = (auth.username or "").split("%", 1)[0] if auth is not None else ""
+        with self._lock:
+            return self.accounts.get(access_key, DEFAULT_ACCOUNT)
 
     def _authenticate(self, header: str, host: str, path: str) -> str | None:
         """Return the region whose signature matches the Basic credentials, if any."""
@@ -423,12 +456,12 @@ class GitServer:
             body.seek(0)
 
     def _backend(
-        self, environ: dict[str, Any], start_response: StartResponse, region: str, name: str, service: str
+        self, environ: dict[str, Any], start_response: StartResponse, project_root: Path, name: str, service: str
     ) -> Iterable[bytes]:
         """Run ``git http-backend`` as a CGI program and stream its answer."""
         env = _clean_env()
         env.update(
-            GIT_PROJECT_ROOT=str(self.root / region),
+            GIT_PROJECT_ROOT=str(project_root),
             GIT_HTTP_EXPORT_ALL="1",
             PATH_INFO=f"/{name}{service}",
             REQUEST_METHOD=environ["REQUEST_METHOD"],

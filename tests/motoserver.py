@@ -8,7 +8,10 @@ with the real API's errors, and GetRepository then returns `defaultBranch`.
 Two hooks make moto and the git server behave as one CodeCommit: `on_create_repository`
 is called with (region, name) after CreateRepository succeeds, so that the repository can
 be cloned and pushed at once, and `on_update_default_branch` with (region, name, branch)
-after UpdateDefaultBranch, so that the repository's HEAD follows.
+after UpdateDefaultBranch, so that the repository's HEAD follows. A call made in another account than
+moto's default (with a role's credentials: moto attributes them to the role's account) passes that
+account too, as ``account=``. `on_assume_role` is called with (access key, secret, account) for the
+credentials each AssumeRole hands out, so that the git server can accept them for that account.
 
 Everything CodeCommit holds beyond git (pull requests, comments, approvals, templates, triggers,
 tags, description) is an in-memory model, ``server.codecommit`` (see tests/codecommit_model.py):
@@ -64,6 +67,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account; STS agrees
 _MOTO_CREATE_REPOSITORY = CodeCommitResponse.create_repository  # before any install wraps it
 _MOTO_CODECOMMIT_CALL = CodeCommitResponse.call_action
 _MOTO_GET_CALLER_IDENTITY = TokenResponse.get_caller_identity
+_MOTO_ASSUME_ROLE = TokenResponse.assume_role
 _MOTO_BUCKET_RESPONSE = S3Response._bucket_response
 _MOTO_KEY_RESPONSE = S3Response._key_response
 _SIGNED_REGION = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/s3/")
@@ -100,6 +104,7 @@ class MotoServer:
         # Kept by reset(): they tie moto to a git server for the whole session.
         self.on_create_repository: Callable[[str, str], None] | None = None
         self.on_update_default_branch: Callable[[str, str, str], None] | None = None
+        self.on_assume_role: Callable[[str, str, str], None] | None = None
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
 
@@ -111,6 +116,7 @@ class MotoServer:
         install(self.codecommit)
         install_call_accounting(self)
         install_expired_tokens(self)
+        install_assume_role_hook(self)
         install_bucket_regions(self)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -213,7 +219,7 @@ def install_repository_hooks(server: MotoServer) -> None:
         name = self._get_param("repositoryName")
         if server.on_create_repository is not None:
             try:
-                server.on_create_repository(self.region, name)
+                server.on_create_repository(self.region, name, **in_account(self.current_account))
             except Exception:
                 self.codecommit_backend.repositories.pop(name, None)  # all or nothing, as one service
                 raise
@@ -226,6 +232,25 @@ def install_repository_hooks(server: MotoServer) -> None:
         return json.dumps(body)
 
     CodeCommitResponse.create_repository = create_repository  # type: ignore[method-assign]
+
+
+def in_account(account: str) -> dict[str, str]:
+    """The hooks' keyword for a call in another account than moto's default."""
+    return {} if account == ACCOUNT_ID else {"account": account}
+
+
+def install_assume_role_hook(server: MotoServer) -> None:
+    """After each AssumeRole, call ``server.on_assume_role(access key, secret, role's account)``."""
+
+    def assume_role(self: Any) -> Any:
+        answer = _MOTO_ASSUME_ROLE(self)
+        role = answer._result["Credentials"]  # moto's ActionResult holds the AssumedRole it made
+        account = re.search(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/", self._get_param("RoleArn") or "")
+        if server.on_assume_role is not None and account:
+            server.on_assume_role(role.access_key_id, role.secret_access_key, account[1])
+        return answer
+
+    TokenResponse.assume_role = assume_role  # type: ignore[method-assign]
 
 
 def throttled(shape: str) -> tuple[int, dict[str, str], str]:
@@ -281,7 +306,7 @@ def install_update_default_branch(server: MotoServer) -> None:
         if repository is None:
             raise RepositoryDoesNotExistException(name)
         if server.on_update_default_branch is not None:
-            server.on_update_default_branch(self.region, name, branch)
+            server.on_update_default_branch(self.region, name, branch, **in_account(self.current_account))
         repository.repository_metadata["defaultBranch"] = branch
         return "{}"
 

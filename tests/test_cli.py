@@ -64,6 +64,14 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--pull-request": ("show", "42", "42", None),
     "--format": ("show", "markdown", "markdown", "html"),
     "--all": ("verify", "1", True, "all"),
+    "--source-account": ("list", "123456789012", "123456789012", "12345"),
+    "--target-role-arn": (
+        "restore",
+        "arn:aws:iam::210987654321:role/codecommit-restore",
+        "arn:aws:iam::210987654321:role/codecommit-restore",
+        "codecommit-restore",
+    ),
+    "--target-external-id": ("restore", "recovery-2026", "recovery-2026", None),
     "--json": ("list", "no", False, "json"),
     "--max-age": ("status", "36", dt.timedelta(hours=36), "0"),
 }
@@ -128,7 +136,7 @@ def default_text(default: Any) -> str | None:
 def test_help_shows_each_default_and_variable(capsys: pytest.CaptureFixture[str]) -> None:
     assert codecommit_backup.main(["backup", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "repositories backed up in parallel (default 4) [env CODECOMMIT_BACKUP_WORKERS]" in text
+    assert "repositories backed up (or restored) in parallel (default 4) [env CODECOMMIT_BACKUP_WORKERS]" in text
     assert "print the plan; write or delete nothing [env CODECOMMIT_BACKUP_DRY_RUN]" in text
 
 
