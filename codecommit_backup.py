@@ -1,15 +1,18 @@
 """Back up every AWS CodeCommit repository as a zipped ``git clone --mirror`` in S3.
 
-The module reads top to bottom in the order the data flows:
+The module reads top to bottom in the order the data flows, and a section uses only what the
+sections above it define (tests/test_sections.py checks it):
 
-settings (every option, declared once, and the typed requests) -> errors -> source (list
-repositories) -> mirror (clone, every request signed in this process) -> refs (every ref and HEAD,
-and their fingerprint: read remotely with a signed request, or from a mirror) -> data (pull
-requests, comments and settings: CodeCommit's data beside git) -> archive (zip into a stream,
-hashing as it goes) -> store (the key layout, and S3's input and output) -> retention (a pure
-plan) -> run (one repository at a time, in parallel) -> report -> restore, verify, show (an
-archive is untrusted input) -> commands (each a function of clients, a typed request and the
-clock) -> cli (argparse and the environment from the declarations, logging, exit codes).
+errors (and how text is shown) -> settings (the retention policy's defaults, every option, declared
+once, and the typed requests) -> pace (one request rate per region, shared by every thread) -> git
+(every git process, hardened) -> source (list repositories) -> refs (every ref and HEAD, and their
+fingerprint: read remotely with a signed request, or from a mirror) -> mirror (clone, every request
+signed in this process) -> data (pull requests, comments and settings: CodeCommit's data beside
+git, and the document's checks) -> archive (zip into a stream, hashing as it goes) -> store (the
+key layout, and S3's input and output) -> retention (a pure plan) -> run (one repository at a
+time, in parallel) -> report -> restore, verify, show (an archive is untrusted input) -> commands
+(each a function of clients, a typed request and the clock) -> cli (argparse and the environment
+from the declarations, logging, exit codes).
 
 Only the CLI reads the environment and creates clients; everything below it gets
 its settings, clients and clock passed in.
@@ -52,7 +55,139 @@ __version__ = "0.1.0"
 
 logger = logging.getLogger("codecommit_backup")
 
+# ----------------------------------------------------------------------------- errors
+
+
+class BackupError(Exception):
+    """An error whose message tells the user what happened and what to do."""
+
+
+class ConfigError(BackupError):
+    """The run cannot start: a usage or configuration problem (exit code 2)."""
+
+
+class RepositoryError(BackupError):
+    """One repository could not be backed up; the run goes on without it."""
+
+    transient = False
+
+
+class TransientError(RepositoryError):
+    """A failure worth another try: throttling, a 5xx, a dropped connection."""
+
+    transient = True
+
+
+class Throttled(TransientError):
+    """CodeCommit's git endpoint said to slow down (HTTP 429 or 503): tried again at the run's pace, for
+    as long as the pace's patience lasts, without counting against --tries."""
+
+    generation: int | None = None  # the pace's generation that gave the request its turn, when known
+
+
+class RepositoryGone(RepositoryError):
+    """The repository was deleted after it was listed."""
+
+
+class Interrupted(RepositoryError):
+    """The run was stopped (SIGTERM, SIGINT) before this repository finished."""
+
+
+class RestoreError(BackupError):
+    """A backup could not be restored or verified: corrupt, altered, unsafe, or a target in the way."""
+
+
+# The user information of a URL of any scheme, up to the last '@' before the host: a password may hold
+# an unescaped '@'. And an Authorization header's value, to the end of its line.
+URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+AUTHORIZATION_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization:)[^\r\n]*")
+
+
+def readable(text: str) -> str:
+    """Text decoded from git's bytes (ref names are bytes: git allows any encoding), for people: each
+    byte that was not UTF-8, which decoding with surrogateescape keeps, shown as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def redact(text: str) -> str:
+    """Remove credentials from text: the user and password of URLs, and Authorization headers
+    (the job signs a password for git; proxies and remotes may carry their own)."""
+    return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
+
+
+# What a terminal acts on instead of showing: C0 controls (ESC opens OSC 52's clipboard writes, OSC 8's
+# links and CSI sequences; BEL ends them), DEL, and C1 (U+0080-U+009F, a one-character ESC sequence to
+# some terminals). Newline and tab are kept, or only tab for text that must stay on one line.
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+ONE_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """Text from a backup or from CodeCommit as a person reads it: each control character a terminal
+    would act on spelled as a Python escape (ESC as `\\x1b`); with `one_line`, newline too (`\\x0a`),
+    so that a value cannot forge a line of a log."""
+    return (ONE_LINE_CONTROLS if one_line else TERMINAL_CONTROLS).sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
 # --------------------------------------------------------------------------- settings
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionPolicy:
+    """Which backups of one repository to keep; a backup is kept if any rule keeps it, and the
+    newest is always kept. The default is the original tool's policy: keep the newest 3, and
+    beyond those delete backups older than 30 days. The calendar rules work as in restic and
+    borg: the newest backup of each of the last N days (ISO weeks, months) that have one."""
+
+    keep_last: int = 3  # the newest N backups
+    max_age_days: int | None = 30  # beyond those, younger than this; None or 0: no rule
+    keep_daily: int = 0  # newest backup of each of the last N days that have a backup
+    keep_weekly: int = 0  # ... of each of the last N ISO weeks that have a backup
+    keep_monthly: int = 0  # ... of each of the last N calendar months that have one
+
+    def calendar_rules(self) -> dict[str, int]:
+        """Each calendar rule's count, in the order their reasons are given."""
+        return {"daily": self.keep_daily, "weekly": self.keep_weekly, "monthly": self.keep_monthly}
+
+    def describe(self) -> str:
+        """E.g. "keep last 3, within 30 days, daily 7"."""
+        parts = [f"last {self.keep_last}"] if self.keep_last else []
+        if self.max_age_days:
+            parts.append(f"within {_days(self.max_age_days)}")
+        parts += [f"{rule} {count}" for rule, count in self.calendar_rules().items() if count]
+        return "keep " + ", ".join(parts) if parts else "keep only the newest"
+
+    def check(self) -> None:
+        """Refuse negative numbers, and a policy that would keep nothing but the newest backup."""
+        counts = {
+            "--keep-last": self.keep_last,
+            "--max-age-days": self.max_age_days or 0,
+            **{f"--keep-{rule}": count for rule, count in self.calendar_rules().items()},
+        }
+        negative = [f"{option} {count}" for option, count in counts.items() if count < 0]
+        if negative:
+            raise ConfigError(f"negative retention numbers ({', '.join(negative)}): use 0 or more")
+        if not any(counts.values()):
+            raise ConfigError(
+                "empty retention policy: it would delete every backup but the newest; "
+                "give --keep-last N, --max-age-days D or --keep-daily/--keep-weekly/--keep-monthly N"
+            )
+
+
+POLICY = RetentionPolicy()  # the defaults of the retention options
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
 
 PROJECT = "codecommit-backup"
 DEFAULT_PREFIX = "projects/codecommit-backup"
@@ -259,18 +394,32 @@ OPTIONS = (
         False,
         "flag",
     ),
-    Option("--keep-last", "keep each repository's newest N backups", POLICY_COMMANDS, whole(0), 3, metavar="N"),
+    Option(
+        "--keep-last",
+        "keep each repository's newest N backups",
+        POLICY_COMMANDS,
+        whole(0),
+        POLICY.keep_last,
+        metavar="N",
+    ),
     Option(
         "--max-age-days",
         "beyond those, keep backups younger than D days (0: no age rule)",
         POLICY_COMMANDS,
         whole(0),
-        30,
+        POLICY.max_age_days,
         metavar="D",
     ),
-    Option("--keep-daily", "keep the newest backup of each of N days", POLICY_COMMANDS, whole(0), 0, metavar="N"),
-    Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), 0, metavar="N"),
-    Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), 0, metavar="N"),
+    Option(
+        "--keep-daily",
+        "keep the newest backup of each of N days",
+        POLICY_COMMANDS,
+        whole(0),
+        POLICY.keep_daily,
+        metavar="N",
+    ),
+    Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), POLICY.keep_weekly, metavar="N"),
+    Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), POLICY.keep_monthly, metavar="N"),
     Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
     Option("--version-id", "this version of the backup's key, any key", ("restore", "verify", "show"), version_id),
     Option("--versions", "every version of every key, delete markers too", ("list",), boolean, False, "flag"),
@@ -482,80 +631,6 @@ def valid_repository_name(name: str) -> bool:
     return bool(REPOSITORY_NAME.fullmatch(name)) and name not in (".", "..")
 
 
-# ----------------------------------------------------------------------------- errors
-
-
-class BackupError(Exception):
-    """An error whose message tells the user what happened and what to do."""
-
-
-class ConfigError(BackupError):
-    """The run cannot start: a usage or configuration problem (exit code 2)."""
-
-
-class RepositoryError(BackupError):
-    """One repository could not be backed up; the run goes on without it."""
-
-    transient = False
-
-
-class TransientError(RepositoryError):
-    """A failure worth another try: throttling, a 5xx, a dropped connection."""
-
-    transient = True
-
-
-class Throttled(TransientError):
-    """CodeCommit's git endpoint said to slow down (HTTP 429 or 503): tried again at the run's pace, for
-    as long as the pace's patience lasts, without counting against --tries."""
-
-    generation: int | None = None  # the pace's generation that gave the request its turn, when known
-
-
-class RepositoryGone(RepositoryError):
-    """The repository was deleted after it was listed."""
-
-
-class Interrupted(RepositoryError):
-    """The run was stopped (SIGTERM, SIGINT) before this repository finished."""
-
-
-class RestoreError(BackupError):
-    """A backup could not be restored or verified: corrupt, altered, unsafe, or a target in the way."""
-
-
-# The user information of a URL of any scheme, up to the last '@' before the host: a password may hold
-# an unescaped '@'. And an Authorization header's value, to the end of its line.
-URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
-AUTHORIZATION_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization:)[^\r\n]*")
-
-
-def readable(text: str) -> str:
-    """Text decoded from git's bytes (ref names are bytes: git allows any encoding), for people: each
-    byte that was not UTF-8, which decoding with surrogateescape keeps, shown as \\xNN."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def redact(text: str) -> str:
-    """Remove credentials from text: the user and password of URLs, and Authorization headers
-    (the job signs a password for git; proxies and remotes may carry their own)."""
-    return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
-
-
-# What a terminal acts on instead of showing: C0 controls (ESC opens OSC 52's clipboard writes, OSC 8's
-# links and CSI sequences; BEL ends them), DEL, and C1 (U+0080-U+009F, a one-character ESC sequence to
-# some terminals). Newline and tab are kept, or only tab for text that must stay on one line.
-TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-ONE_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def printable(text: str, *, one_line: bool = False) -> str:
-    """Text from a backup or from CodeCommit as a person reads it: each control character a terminal
-    would act on spelled as a Python escape (ESC as `\\x1b`); with `one_line`, newline too (`\\x0a`),
-    so that a value cannot forge a line of a log."""
-    return (ONE_LINE_CONTROLS if one_line else TERMINAL_CONTROLS).sub(lambda match: f"\\x{ord(match[0]):02x}", text)
-
-
 # ------------------------------------------------------------------------------- pace
 #
 # CodeCommit allows an account in a region a number of requests a second that AWS does not publish,
@@ -736,6 +811,105 @@ class PacedRetries:
             delay: float = self.backoff.delay_amount(context)
             return delay
         return None
+
+
+# ------------------------------------------------------------------------------------ git
+#
+# Every git process the tool starts, with the settings and environment it runs under.
+
+
+# Settings that could run a program or look beyond the repository: off for every git command run on
+# a restored repository, whatever the operator's own git config says. The repository's config is the
+# tool's own, so this guards against a mistake, not the archive.
+HARDENED_GIT = (
+    *("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never"),
+    *("-c", "core.useReplaceRefs=false"),  # refs/replace/* would make a checkout differ from the history
+)
+
+
+# Variables that point git at another repository, index or object store.
+REPOSITORY_VARIABLES = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+    }
+)
+
+
+class GitFailure(RepositoryError, RestoreError):
+    """A git command on a local repository failed: a repository's failure in a backup, the restore's
+    in a restore."""
+
+
+def git_in(
+    git_dir: Path | None,
+    *args: str,
+    env: Mapping[str, str],
+    work_tree: Path | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run git on the repository at `git_dir`, named explicitly: no discovery, no repository named by the
+    environment, with hooks and fsmonitor off and no transport but those `args` allow."""
+    command = [
+        "git",
+        *([f"--git-dir={git_dir}"] if git_dir else []),
+        *([f"--work-tree={work_tree}"] if work_tree else []),
+    ]
+    clean = {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES}
+    clean["GIT_NO_REPLACE_OBJECTS"] = "1"  # as core.useReplaceRefs=false, for the commands that read only this
+    done = subprocess.run(
+        [*command, *HARDENED_GIT, *args],
+        env=clean,
+        cwd=cwd or work_tree or git_dir,
+        input=stdin,
+        capture_output=True,
+        encoding="utf-8",
+        errors="surrogateescape",  # ref names and paths are bytes: each comes back as git gave it
+        check=False,
+    )
+    if check and done.returncode != 0:
+        action = next(arg for index, arg in enumerate(args) if not arg.startswith("-") and args[index - 1] != "-c")
+        failure = subprocess.CalledProcessError(done.returncode, "git", stderr=done.stderr)
+        raise GitFailure(str(git_failure(f"git {action}", failure)))
+    return done
+
+
+NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
+
+
+# git's words for an answer of HTTP 429 or 503: CodeCommit saying to slow down.
+THROTTLED_GIT = re.compile(r"returned error: (?:429|503)\b")
+
+
+# Phrases in git's error output that no retry will change.
+PERMANENT_GIT_ERRORS = re.compile(
+    r"not found|does not exist|returned error: 40[0134]|authentication failed|access denied"
+    r"|could not read username|RegionNotAvailable|ProfileNotFound|CredentialsNotFound|FormatError",
+    re.IGNORECASE,
+)
+
+
+def git_failure(action: str, error: Exception) -> RepositoryError:
+    """Turn a GitCommandError into a one-line, credential-free reason."""
+    stderr = getattr(error, "stderr", "") or str(error)
+    lines = [line.strip() for line in readable(redact(str(stderr))).splitlines() if line.strip()]
+    lines = [line.removeprefix("stderr: ").strip("'").strip() for line in lines]
+    useful = [line for line in lines if line.lower().startswith(("fatal", "error"))] or lines
+    reason = f"{action} failed: {'; '.join(useful[-3:]) or type(error).__name__}"
+    if NO_SPACE.search(reason):
+        return RepositoryError(f"{action} failed: no space left in the work folder ({reason})")
+    if THROTTLED_GIT.search(reason):
+        return Throttled(reason)
+    if PERMANENT_GIT_ERRORS.search(reason):
+        return RepositoryError(reason)
+    return TransientError(reason)
 
 
 # ----------------------------------------------------------------------------- source
@@ -952,173 +1126,6 @@ def existing_repositories(
             logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
             found[region] = None
     return found
-
-
-# ----------------------------------------------------------------------------- mirror
-
-
-def codecommit_url(repo: Repository, profile: str | None) -> str:
-    """The git-remote-codecommit URL of a repository: what a mirror's config keeps as its remote,
-    so that a restorer with the helper can fetch from it, and no password is ever stored."""
-    user = f"{profile}@" if profile else ""
-    return f"codecommit::{repo.region}://{user}{repo.name}"
-
-
-# git reads config from GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n> since 2.31: how the
-# job hands git the Authorization header it signs, without a command line (`ps` shows those) or a file.
-MIN_GIT_VERSION = (2, 31)
-# Each trace2 target is off when its variable says "0", and the variable wins over the system and global
-# config (trace2.eventTarget and the like), which could otherwise log the header: trace2.envVars and
-# trace2.configParams print the values of the variables and settings they name.
-TRACE2_OFF = {"GIT_TRACE2": "0", "GIT_TRACE2_EVENT": "0", "GIT_TRACE2_PERF": "0"}
-
-
-def git_version_check(env: Mapping[str, str]) -> None:
-    """Refuse a git that cannot take its config from the environment (older than 2.31), or no git."""
-    wanted = ".".join(map(str, MIN_GIT_VERSION))
-    try:
-        done = subprocess.run(["git", "--version"], env=dict(env), capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        raise ConfigError(f"git was not found on PATH: install git {wanted} or newer") from None
-    match = re.search(r"(\d+)\.(\d+)(?:\.\d+)?", done.stdout)
-    if done.returncode != 0 or match is None:
-        raise ConfigError(f"`git --version` did not say which git this is: install git {wanted} or newer")
-    if (int(match[1]), int(match[2])) < MIN_GIT_VERSION:
-        raise ConfigError(f"git {match[0]} is too old: install git {wanted} or newer (for config in the environment)")
-
-
-def git_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """The environment for every git command of the job: no trace, never a prompt. The git it finds
-    must be 2.31 or newer (git_version_check), or it would ignore what authorized_git_env() adds."""
-    # git's traces would print the Authorization header, or the signed URL of a git-remote-codecommit remote.
-    # GIT_CONFIG_COUNT and its keys and values are the job's own (authorized_git_env): an inherited count
-    # without its keys would make every git command fail.
-    owned = ("GIT_TRACE", "GIT_CURL_VERBOSE", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
-    env = {name: value for name, value in base.items() if not name.startswith(owned)}
-    env.update(TRACE2_OFF)
-    # git-remote-codecommit, where installed beside this Python, for a `restore --push-to codecommit::` URL.
-    helper_dir = os.path.dirname(sys.executable)
-    env["PATH"] = os.pathsep.join(p for p in (helper_dir, base.get("PATH", "")) if p)
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", GIT_LOW_SPEED_LIMIT)
-    env.setdefault("GIT_HTTP_LOW_SPEED_TIME", GIT_LOW_SPEED_TIME)
-    return env
-
-
-def authorized_git_env(
-    base: Mapping[str, str], url: str, authorization: str, alias: str | None = None
-) -> dict[str, str]:
-    """`base` plus settings given to git through its environment (git 2.31+), never its command line:
-    an Authorization header for requests below `url` only; no redirects, which would carry the header
-    to wherever they point; and, with `alias`, that name for `url` (`url.<url>.insteadOf`), so a clone
-    of `alias` keeps `alias` as its remote. Settings already given this way stay."""
-    settings = [(f"http.{url}.extraHeader", f"Authorization: {authorization}"), ("http.followRedirects", "false")]
-    if alias:
-        settings.append((f"url.{url}.insteadOf", alias))
-    env = dict(base)
-    given = env.get("GIT_CONFIG_COUNT", "")
-    count = int(given) if given.isdigit() else 0
-    for index, (key, value) in enumerate(settings, start=count):
-        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
-    env["GIT_CONFIG_COUNT"] = str(count + len(settings))
-    return env
-
-
-def codecommit_git_env(
-    base: Mapping[str, str], repo: Repository, credentials: Any, now: dt.datetime, alias: str | None = None
-) -> tuple[str, dict[str, str]]:
-    """The repository's https URL, and the environment for one git process that works on it: its
-    requests carry the header signed now with `credentials` (botocore's frozen credentials, taken
-    fresh for this process). A signature is good for minutes, so one process gets one, as it would
-    from git-remote-codecommit, without the helper's process and its command line."""
-    url, authorization = signed_git_request(repo, credentials, base, now)
-    return url, authorized_git_env(base, url, authorization, alias)
-
-
-class SigningGitEnvironment(Mapping[str, str]):
-    """The environment for git commands against one CodeCommit repository, signed anew each time it is
-    copied: each git call takes `dict(env)` once, so each git process (every batch of a restore's push,
-    its ls-remote) gets a signature from the credentials current when it starts. For code that takes an
-    environment and runs several git processes with it; a long restore outlives a set of credentials."""
-
-    def __init__(self, base: Mapping[str, str], repo: Repository, credentials: Callable[[], Any]) -> None:
-        self.base, self.repo, self.credentials = base, repo, credentials
-        self.current: dict[str, str] | None = None
-
-    def sign(self) -> dict[str, str]:
-        now = dt.datetime.now(dt.timezone.utc)
-        self.current = codecommit_git_env(self.base, self.repo, self.credentials(), now)[1]
-        return self.current
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.sign())  # a copy starts here: its values are read from this signature
-
-    def __getitem__(self, name: str) -> str:
-        return (self.current if self.current is not None else self.sign())[name]
-
-    def __len__(self) -> int:
-        return len(self.current if self.current is not None else self.sign())
-
-
-# git's words for an answer of HTTP 429 or 503: CodeCommit saying to slow down.
-THROTTLED_GIT = re.compile(r"returned error: (?:429|503)\b")
-# Phrases in git's error output that no retry will change.
-PERMANENT_GIT_ERRORS = re.compile(
-    r"not found|does not exist|returned error: 40[0134]|authentication failed|access denied"
-    r"|could not read username|RegionNotAvailable|ProfileNotFound|CredentialsNotFound|FormatError",
-    re.IGNORECASE,
-)
-NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
-
-
-def git_failure(action: str, error: Exception) -> RepositoryError:
-    """Turn a GitCommandError into a one-line, credential-free reason."""
-    stderr = getattr(error, "stderr", "") or str(error)
-    lines = [line.strip() for line in readable(redact(str(stderr))).splitlines() if line.strip()]
-    lines = [line.removeprefix("stderr: ").strip("'").strip() for line in lines]
-    useful = [line for line in lines if line.lower().startswith(("fatal", "error"))] or lines
-    reason = f"{action} failed: {'; '.join(useful[-3:]) or type(error).__name__}"
-    if NO_SPACE.search(reason):
-        return RepositoryError(f"{action} failed: no space left in the work folder ({reason})")
-    if THROTTLED_GIT.search(reason):
-        return Throttled(reason)
-    if PERMANENT_GIT_ERRORS.search(reason):
-        return RepositoryError(reason)
-    return TransientError(reason)
-
-
-def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
-    import git  # GitPython; imported here so that `--help` and config errors stay fast
-
-    try:
-        # A codecommit:: URL is git-remote-codecommit's; codecommit_git_env() makes it a name for the https
-        # URL, so that git clones over https and the mirror's config keeps the name. The empty --template
-        # (an option GitPython calls unsafe, as a template could bring hooks) leaves out the sample hooks:
-        # local files, not repository data. Every argument here is ours; the name is a checked CodeCommit name.
-        git.Repo.clone_from(
-            url,
-            destination,
-            mirror=True,
-            template="",
-            allow_unsafe_protocols=True,
-            allow_unsafe_options=True,
-            env=dict(env),
-        )
-    except git.GitCommandError as error:
-        raise git_failure("git clone --mirror", error) from None
-
-
-def terminate_git_children() -> None:
-    """Stop the git processes this process started (clones in flight), so a stopped run ends
-    promptly. Linux only (it reads /proc), which is where CodeBuild runs; elsewhere, clones finish."""
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat_file.read_text()
-            command, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
-            if int(rest.split()[1]) == os.getpid() and command.startswith("git"):
-                os.kill(int(stat_file.parent.name), signal.SIGTERM)
-        except (OSError, ValueError):
-            continue  # the process ended meanwhile, or is not ours to stop
 
 
 # ------------------------------------------------------------------------------- refs
@@ -1442,52 +1449,152 @@ def parse_ls_remote(listing: str) -> RefState:
     return RefState(refs, head if head in refs else None)
 
 
-class GitFailure(RepositoryError, RestoreError):
-    """A git command on a local repository failed: a repository's failure in a backup, the restore's
-    in a restore."""
-
-
-def git_in(
-    git_dir: Path | None,
-    *args: str,
-    env: Mapping[str, str],
-    work_tree: Path | None = None,
-    cwd: Path | None = None,
-    check: bool = True,
-    stdin: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run git on the repository at `git_dir`, named explicitly: no discovery, no repository named by the
-    environment, with hooks and fsmonitor off and no transport but those `args` allow."""
-    command = [
-        "git",
-        *([f"--git-dir={git_dir}"] if git_dir else []),
-        *([f"--work-tree={work_tree}"] if work_tree else []),
-    ]
-    clean = {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES}
-    clean["GIT_NO_REPLACE_OBJECTS"] = "1"  # as core.useReplaceRefs=false, for the commands that read only this
-    done = subprocess.run(
-        [*command, *HARDENED_GIT, *args],
-        env=clean,
-        cwd=cwd or work_tree or git_dir,
-        input=stdin,
-        capture_output=True,
-        encoding="utf-8",
-        errors="surrogateescape",  # ref names and paths are bytes: each comes back as git gave it
-        check=False,
-    )
-    if check and done.returncode != 0:
-        action = next(arg for index, arg in enumerate(args) if not arg.startswith("-") and args[index - 1] != "-c")
-        failure = subprocess.CalledProcessError(done.returncode, "git", stderr=done.stderr)
-        raise GitFailure(str(git_failure(f"git {action}", failure)))
-    return done
-
-
 def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
     """Every ref and HEAD of a local repository."""
     listing = git_in(mirror, "for-each-ref", "--format=%(objectname) %(refname)", env=env).stdout
     head = git_in(mirror, "symbolic-ref", "-q", "HEAD", env=env, check=False).stdout.strip()
     refs = {name: oid for oid, _, name in (line.partition(" ") for line in listing.splitlines() if line)}
     return RefState(refs, head if head in refs else None)  # None: unborn, as in an empty repository
+
+
+# ----------------------------------------------------------------------------- mirror
+
+
+def codecommit_url(repo: Repository, profile: str | None) -> str:
+    """The git-remote-codecommit URL of a repository: what a mirror's config keeps as its remote,
+    so that a restorer with the helper can fetch from it, and no password is ever stored."""
+    user = f"{profile}@" if profile else ""
+    return f"codecommit::{repo.region}://{user}{repo.name}"
+
+
+# git reads config from GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n> since 2.31: how the
+# job hands git the Authorization header it signs, without a command line (`ps` shows those) or a file.
+MIN_GIT_VERSION = (2, 31)
+# Each trace2 target is off when its variable says "0", and the variable wins over the system and global
+# config (trace2.eventTarget and the like), which could otherwise log the header: trace2.envVars and
+# trace2.configParams print the values of the variables and settings they name.
+TRACE2_OFF = {"GIT_TRACE2": "0", "GIT_TRACE2_EVENT": "0", "GIT_TRACE2_PERF": "0"}
+
+
+def git_version_check(env: Mapping[str, str]) -> None:
+    """Refuse a git that cannot take its config from the environment (older than 2.31), or no git."""
+    wanted = ".".join(map(str, MIN_GIT_VERSION))
+    try:
+        done = subprocess.run(["git", "--version"], env=dict(env), capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        raise ConfigError(f"git was not found on PATH: install git {wanted} or newer") from None
+    match = re.search(r"(\d+)\.(\d+)(?:\.\d+)?", done.stdout)
+    if done.returncode != 0 or match is None:
+        raise ConfigError(f"`git --version` did not say which git this is: install git {wanted} or newer")
+    if (int(match[1]), int(match[2])) < MIN_GIT_VERSION:
+        raise ConfigError(f"git {match[0]} is too old: install git {wanted} or newer (for config in the environment)")
+
+
+def git_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment for every git command of the job: no trace, never a prompt. The git it finds
+    must be 2.31 or newer (git_version_check), or it would ignore what authorized_git_env() adds."""
+    # git's traces would print the Authorization header, or the signed URL of a git-remote-codecommit remote.
+    # GIT_CONFIG_COUNT and its keys and values are the job's own (authorized_git_env): an inherited count
+    # without its keys would make every git command fail.
+    owned = ("GIT_TRACE", "GIT_CURL_VERBOSE", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
+    env = {name: value for name, value in base.items() if not name.startswith(owned)}
+    env.update(TRACE2_OFF)
+    # git-remote-codecommit, where installed beside this Python, for a `restore --push-to codecommit::` URL.
+    helper_dir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join(p for p in (helper_dir, base.get("PATH", "")) if p)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", GIT_LOW_SPEED_LIMIT)
+    env.setdefault("GIT_HTTP_LOW_SPEED_TIME", GIT_LOW_SPEED_TIME)
+    return env
+
+
+def authorized_git_env(
+    base: Mapping[str, str], url: str, authorization: str, alias: str | None = None
+) -> dict[str, str]:
+    """`base` plus settings given to git through its environment (git 2.31+), never its command line:
+    an Authorization header for requests below `url` only; no redirects, which would carry the header
+    to wherever they point; and, with `alias`, that name for `url` (`url.<url>.insteadOf`), so a clone
+    of `alias` keeps `alias` as its remote. Settings already given this way stay."""
+    settings = [(f"http.{url}.extraHeader", f"Authorization: {authorization}"), ("http.followRedirects", "false")]
+    if alias:
+        settings.append((f"url.{url}.insteadOf", alias))
+    env = dict(base)
+    given = env.get("GIT_CONFIG_COUNT", "")
+    count = int(given) if given.isdigit() else 0
+    for index, (key, value) in enumerate(settings, start=count):
+        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+    env["GIT_CONFIG_COUNT"] = str(count + len(settings))
+    return env
+
+
+def codecommit_git_env(
+    base: Mapping[str, str], repo: Repository, credentials: Any, now: dt.datetime, alias: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The repository's https URL, and the environment for one git process that works on it: its
+    requests carry the header signed now with `credentials` (botocore's frozen credentials, taken
+    fresh for this process). A signature is good for minutes, so one process gets one, as it would
+    from git-remote-codecommit, without the helper's process and its command line."""
+    url, authorization = signed_git_request(repo, credentials, base, now)
+    return url, authorized_git_env(base, url, authorization, alias)
+
+
+class SigningGitEnvironment(Mapping[str, str]):
+    """The environment for git commands against one CodeCommit repository, signed anew each time it is
+    copied: each git call takes `dict(env)` once, so each git process (every batch of a restore's push,
+    its ls-remote) gets a signature from the credentials current when it starts. For code that takes an
+    environment and runs several git processes with it; a long restore outlives a set of credentials."""
+
+    def __init__(self, base: Mapping[str, str], repo: Repository, credentials: Callable[[], Any]) -> None:
+        self.base, self.repo, self.credentials = base, repo, credentials
+        self.current: dict[str, str] | None = None
+
+    def sign(self) -> dict[str, str]:
+        now = dt.datetime.now(dt.timezone.utc)
+        self.current = codecommit_git_env(self.base, self.repo, self.credentials(), now)[1]
+        return self.current
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sign())  # a copy starts here: its values are read from this signature
+
+    def __getitem__(self, name: str) -> str:
+        return (self.current if self.current is not None else self.sign())[name]
+
+    def __len__(self) -> int:
+        return len(self.current if self.current is not None else self.sign())
+
+
+def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
+    import git  # GitPython; imported here so that `--help` and config errors stay fast
+
+    try:
+        # A codecommit:: URL is git-remote-codecommit's; codecommit_git_env() makes it a name for the https
+        # URL, so that git clones over https and the mirror's config keeps the name. The empty --template
+        # (an option GitPython calls unsafe, as a template could bring hooks) leaves out the sample hooks:
+        # local files, not repository data. Every argument here is ours; the name is a checked CodeCommit name.
+        git.Repo.clone_from(
+            url,
+            destination,
+            mirror=True,
+            template="",
+            allow_unsafe_protocols=True,
+            allow_unsafe_options=True,
+            env=dict(env),
+        )
+    except git.GitCommandError as error:
+        raise git_failure("git clone --mirror", error) from None
+
+
+def terminate_git_children() -> None:
+    """Stop the git processes this process started (clones in flight), so a stopped run ends
+    promptly. Linux only (it reads /proc), which is where CodeBuild runs; elsewhere, clones finish."""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat_file.read_text()
+            command, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+            if int(rest.split()[1]) == os.getpid() and command.startswith("git"):
+                os.kill(int(stat_file.parent.name), signal.SIGTERM)
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile, or is not ours to stop
 
 
 # ------------------------------------------------------------------------------- data
@@ -1784,6 +1891,63 @@ def new_commits(mirror: Path, previous_refs: Mapping[str, str], env: Mapping[str
     if len(listing) < MAX_NEW_COMMITS:
         return listing, len(listing)
     return listing, int(git_in(mirror, *since, "--count", env=env, stdin=known).stdout.strip() or 0)
+
+
+def check_shape(document: Mapping[str, Any]) -> None:
+    """Every member that show and restore read, of the type they read it as, or RestoreError: the
+    document comes from the bucket, and is checked like the rest of the archive."""
+
+    def need(value: Any, kind: type, where: str) -> Any:
+        if not isinstance(value, kind):
+            raise RestoreError(f"its repository data is malformed: {where} is not a {kind.__name__}")
+        return value
+
+    def records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
+        items = need(value, list, where)
+        for item in items:
+            for member in texts:
+                need(need(item, dict, where).get(member), str, f"{where}[].{member}")
+        return [need(item, dict, where) for item in items]
+
+    need(need(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
+    for key, value in need(document.get("refs", {}), dict, "refs").items():  # the next night reads new commits from it
+        need(value, str, f"refs.{key}")
+    for key, value in need(document.get("tags", {}), dict, "tags").items():
+        need(value, str, f"tags.{key}")
+    records(
+        need(document.get("triggers", {}), dict, "triggers").get("triggers", []), "triggers", "name", "destinationArn"
+    )
+    templates = document.get("approvalRuleTemplates", [])
+    records(templates, "approvalRuleTemplates", "approvalRuleTemplateName", "approvalRuleTemplateContent")
+    for record in records(document.get("pullRequests", []), "pullRequests"):
+        pull_request = need(record.get("pullRequest"), dict, "pullRequest")
+        need(pull_request.get("pullRequestId"), str, "pullRequestId")
+        targets = pull_request.get("pullRequestTargets", [])
+        for target in records(targets, "pullRequestTargets", "sourceReference", "destinationReference"):
+            need(target.get("mergeMetadata", {}), dict, "pullRequestTargets[].mergeMetadata")  # show reads it
+        for thread in records(record.get("comments", []), "comments"):
+            records(thread.get("comments", []), "comments[].comments")
+        for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):
+            need(record.get(key, kind()), kind, key)
+    for entry in records(document.get("commitComments", []), "commitComments", "afterCommitId"):
+        for thread in records(entry.get("comments", []), "commitComments[].comments"):
+            records(thread.get("comments", []), "commitComments[].comments[].comments")
+
+
+def checked_data(data: bytes | None, metadata: Mapping[str, str]) -> dict[str, Any] | None:
+    """The document, checked against the SHA-256 and schema its object's metadata records. A backup
+    made before the documents existed has neither, and is a backup of git alone."""
+    if data is None and "data-sha256" not in metadata:
+        return None
+    if data is None:
+        raise RestoreError("its metadata records repository data that the archive does not hold")
+    if hashlib.sha256(data).hexdigest() != metadata.get("data-sha256"):
+        raise RestoreError("its repository data does not match the SHA-256 recorded when it was uploaded")
+    document = decode_data(data, "the archive")
+    if str(document["schema"]) != metadata.get("data-schema"):
+        raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
+    check_shape(document)
+    return document
 
 
 # ---------------------------------------------------------------------------- archive
@@ -2293,53 +2457,22 @@ def version_args(version_id: str | None) -> dict[str, str]:
     return {"VersionId": version_id} if version_id else {}
 
 
+def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
+    recorded = store.recorded(backup.key, backup.version_id) if recorded is None else recorded
+    if "data-offset" not in recorded:
+        raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
+    try:
+        size = int(recorded["data-size"])
+        if not 0 < size <= MAX_DOCUMENT:
+            raise RestoreError(f"its repository data's recorded size {size} is not between 1 and {MAX_DOCUMENT}")
+        data = store.read_range(backup.key, int(recorded["data-offset"]), size, backup.version_id)
+        return checked_data(data, recorded) or {}
+    except (RestoreError, ValueError) as error:
+        raise RestoreError(f"{backup.key}: {error}") from None
+
+
 # -------------------------------------------------------------------------- retention
-
-
-def _days(count: int) -> str:
-    return f"{count} day" if count == 1 else f"{count} days"
-
-
-@dataclasses.dataclass(frozen=True)
-class RetentionPolicy:
-    """Which backups of one repository to keep; a backup is kept if any rule keeps it, and the
-    newest is always kept. The default is the original tool's policy: keep the newest 3, and
-    beyond those delete backups older than 30 days. The calendar rules work as in restic and
-    borg: the newest backup of each of the last N days (ISO weeks, months) that have one."""
-
-    keep_last: int = default_of("--keep-last")  # the newest N backups
-    max_age_days: int | None = default_of("--max-age-days")  # beyond those, younger than this; None or 0: no rule
-    keep_daily: int = default_of("--keep-daily")  # newest backup of each of the last N days that have a backup
-    keep_weekly: int = default_of("--keep-weekly")  # ... of each of the last N ISO weeks that have a backup
-    keep_monthly: int = default_of("--keep-monthly")  # ... of each of the last N calendar months that have one
-
-    def calendar_rules(self) -> dict[str, int]:
-        """Each calendar rule's count, in the order their reasons are given."""
-        return {"daily": self.keep_daily, "weekly": self.keep_weekly, "monthly": self.keep_monthly}
-
-    def describe(self) -> str:
-        """E.g. "keep last 3, within 30 days, daily 7"."""
-        parts = [f"last {self.keep_last}"] if self.keep_last else []
-        if self.max_age_days:
-            parts.append(f"within {_days(self.max_age_days)}")
-        parts += [f"{rule} {count}" for rule, count in self.calendar_rules().items() if count]
-        return "keep " + ", ".join(parts) if parts else "keep only the newest"
-
-    def check(self) -> None:
-        """Refuse negative numbers, and a policy that would keep nothing but the newest backup."""
-        counts = {
-            "--keep-last": self.keep_last,
-            "--max-age-days": self.max_age_days or 0,
-            **{f"--keep-{rule}": count for rule, count in self.calendar_rules().items()},
-        }
-        negative = [f"{option} {count}" for option, count in counts.items() if count < 0]
-        if negative:
-            raise ConfigError(f"negative retention numbers ({', '.join(negative)}): use 0 or more")
-        if not any(counts.values()):
-            raise ConfigError(
-                "empty retention policy: it would delete every backup but the newest; "
-                "give --keep-last N, --max-age-days D or --keep-daily/--keep-weekly/--keep-monthly N"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -2475,6 +2608,35 @@ class Result:
     api_calls: int = 0  # CodeCommit API calls made to read the repository's data
     warnings: list[str] = dataclasses.field(default_factory=list)
     reached: bool = True  # False: the run's deadline passed before it started (a failure)
+
+
+def log_result(result: Result, store: S3Store) -> None:
+    """One line per repository: status, size, time and key (and JSON fields for Logs Insights)."""
+    repo = result.repository
+    fields = {
+        "event": "repository",
+        "region": repo.region,
+        "repository": repo.name,
+        "status": result.status,
+        "size": result.size,
+        "seconds": round(result.seconds, 3),
+        "key": result.key,
+        "reason": result.reason,
+    }
+    where = f"{repo.region}/{repo.name}"
+    url = store.url(result.key or "")
+    if result.status == "ok":
+        pruned = f" (pruned {len(result.deleted)} old)" if result.deleted else ""
+        size = human_size(result.size)
+        logger.info("ok %s %s %.1fs %s%s", where, size, result.seconds, url, pruned, extra=fields)
+    elif result.status == "unchanged":
+        logger.info("unchanged %s %.1fs, already in %s", where, result.seconds, url, extra=fields)
+    elif result.status == "gone":
+        logger.warning("gone %s: %s", where, result.reason, extra=fields)
+    else:
+        logger.error("FAILED %s: %s", where, result.reason, extra=fields)
+    for warning in result.warnings:
+        logger.warning("%s: %s", where, warning, extra={**fields, "event": "warning", "reason": warning})
 
 
 @dataclasses.dataclass
@@ -2886,48 +3048,11 @@ class Job:
 # ----------------------------------------------------------------------------- report
 
 
-def human_size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def human_age(seconds: float) -> str:
     for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= length:
             return f"{seconds / length:.0f}{unit}"
     return f"{max(seconds, 0):.0f}s"
-
-
-def log_result(result: Result, store: S3Store) -> None:
-    """One line per repository: status, size, time and key (and JSON fields for Logs Insights)."""
-    repo = result.repository
-    fields = {
-        "event": "repository",
-        "region": repo.region,
-        "repository": repo.name,
-        "status": result.status,
-        "size": result.size,
-        "seconds": round(result.seconds, 3),
-        "key": result.key,
-        "reason": result.reason,
-    }
-    where = f"{repo.region}/{repo.name}"
-    url = store.url(result.key or "")
-    if result.status == "ok":
-        pruned = f" (pruned {len(result.deleted)} old)" if result.deleted else ""
-        size = human_size(result.size)
-        logger.info("ok %s %s %.1fs %s%s", where, size, result.seconds, url, pruned, extra=fields)
-    elif result.status == "unchanged":
-        logger.info("unchanged %s %.1fs, already in %s", where, result.seconds, url, extra=fields)
-    elif result.status == "gone":
-        logger.warning("gone %s: %s", where, result.reason, extra=fields)
-    else:
-        logger.error("FAILED %s: %s", where, result.reason, extra=fields)
-    for warning in result.warnings:
-        logger.warning("%s: %s", where, warning, extra={**fields, "event": "warning", "reason": warning})
 
 
 STATUSES = ("ok", "unchanged", "failed", "gone")
@@ -3132,25 +3257,6 @@ NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: no file o
 REPLACED = frozenset({"config"})
 SYMBOLIC_HEAD = re.compile(r"ref: (refs/[^\x00-\x20\x7f~^:?*\[\\]+)\n?")
 DETACHED_HEAD = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64})\n?")
-# Settings that could run a program or look beyond the repository: off for every git command run on
-# a restored repository, whatever the operator's own git config says. The repository's config is the
-# tool's own, so this guards against a mistake, not the archive.
-HARDENED_GIT = (
-    *("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never"),
-    *("-c", "core.useReplaceRefs=false"),  # refs/replace/* would make a checkout differ from the history
-)
-# Variables that point git at another repository, index or object store.
-REPOSITORY_VARIABLES = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-    }
-)
 # The transports a restore may push with; `ext::` and `fd::` run commands and are never allowed.
 PUSH_TRANSPORTS = ("https", "http", "ssh", "git", "file", "codecommit")
 
@@ -3486,63 +3592,6 @@ def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, 
             f"{metadata['refs-fingerprint']}): the archive does not hold what was backed up"
         )
     return Unpacked(mirror, state, metadata, warnings, skipped, document)
-
-
-def checked_data(data: bytes | None, metadata: Mapping[str, str]) -> dict[str, Any] | None:
-    """The document, checked against the SHA-256 and schema its object's metadata records. A backup
-    made before the documents existed has neither, and is a backup of git alone."""
-    if data is None and "data-sha256" not in metadata:
-        return None
-    if data is None:
-        raise RestoreError("its metadata records repository data that the archive does not hold")
-    if hashlib.sha256(data).hexdigest() != metadata.get("data-sha256"):
-        raise RestoreError("its repository data does not match the SHA-256 recorded when it was uploaded")
-    document = decode_data(data, "the archive")
-    if str(document["schema"]) != metadata.get("data-schema"):
-        raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
-    check_shape(document)
-    return document
-
-
-def check_shape(document: Mapping[str, Any]) -> None:
-    """Every member that show and restore read, of the type they read it as, or RestoreError: the
-    document comes from the bucket, and is checked like the rest of the archive."""
-
-    def need(value: Any, kind: type, where: str) -> Any:
-        if not isinstance(value, kind):
-            raise RestoreError(f"its repository data is malformed: {where} is not a {kind.__name__}")
-        return value
-
-    def records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
-        items = need(value, list, where)
-        for item in items:
-            for member in texts:
-                need(need(item, dict, where).get(member), str, f"{where}[].{member}")
-        return [need(item, dict, where) for item in items]
-
-    need(need(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
-    for key, value in need(document.get("refs", {}), dict, "refs").items():  # the next night reads new commits from it
-        need(value, str, f"refs.{key}")
-    for key, value in need(document.get("tags", {}), dict, "tags").items():
-        need(value, str, f"tags.{key}")
-    records(
-        need(document.get("triggers", {}), dict, "triggers").get("triggers", []), "triggers", "name", "destinationArn"
-    )
-    templates = document.get("approvalRuleTemplates", [])
-    records(templates, "approvalRuleTemplates", "approvalRuleTemplateName", "approvalRuleTemplateContent")
-    for record in records(document.get("pullRequests", []), "pullRequests"):
-        pull_request = need(record.get("pullRequest"), dict, "pullRequest")
-        need(pull_request.get("pullRequestId"), str, "pullRequestId")
-        targets = pull_request.get("pullRequestTargets", [])
-        for target in records(targets, "pullRequestTargets", "sourceReference", "destinationReference"):
-            need(target.get("mergeMetadata", {}), dict, "pullRequestTargets[].mergeMetadata")  # show reads it
-        for thread in records(record.get("comments", []), "comments"):
-            records(thread.get("comments", []), "comments[].comments")
-        for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):
-            need(record.get(key, kind()), kind, key)
-    for entry in records(document.get("commitComments", []), "commitComments", "afterCommitId"):
-        for thread in records(entry.get("comments", []), "commitComments[].comments"):
-            records(thread.get("comments", []), "commitComments[].comments[].comments")
 
 
 def push_transport(url: str) -> str:
@@ -4062,21 +4111,6 @@ def restore(
             logger.error("%s: %s", request.create_repo, failed)
         settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
         return Restored(line + ("" if done.failed else settled), done.failed)
-
-
-def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
-    recorded = store.recorded(backup.key, backup.version_id) if recorded is None else recorded
-    if "data-offset" not in recorded:
-        raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
-    try:
-        size = int(recorded["data-size"])
-        if not 0 < size <= MAX_DOCUMENT:
-            raise RestoreError(f"its repository data's recorded size {size} is not between 1 and {MAX_DOCUMENT}")
-        data = store.read_range(backup.key, int(recorded["data-offset"]), size, backup.version_id)
-        return checked_data(data, recorded) or {}
-    except (RestoreError, ValueError) as error:
-        raise RestoreError(f"{backup.key}: {error}") from None
 
 
 def carried_note(marker: Any) -> list[str]:
