@@ -846,6 +846,54 @@ class GitFailure(RepositoryError, RestoreError):
     in a restore."""
 
 
+class GitProcesses:
+    """The git processes this process runs now, by pid: a stopped run terminates exactly these.
+
+    Every git process of the tool starts in `git_in`, as a plain subprocess: the tool needs its exact
+    argv (`--end-of-options` before every value), an environment it builds whole (the signed header
+    in GIT_CONFIG_*, nothing inherited that names another repository), ref names as git's bytes, and
+    the process's handle. GitPython offers none of these beyond what subprocess does, and its clone
+    needs its own safety checks switched off (`allow_unsafe_*`) for options the tool must pass."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[int, subprocess.Popen[str]] = {}
+
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None, stdin: str | None
+    ) -> tuple[int, str, str]:
+        """Run one git command to its end: (exit code, stdout, stderr)."""
+        with subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="surrogateescape",  # ref names and paths are bytes: each comes back as git gave it
+        ) as process:
+            with self.lock:
+                self.running[process.pid] = process
+            try:
+                out, err = process.communicate(stdin)
+            finally:
+                with self.lock:
+                    self.running.pop(process.pid, None)
+        return process.returncode, out, err
+
+    def terminate(self) -> None:
+        """Ask every git process still running to stop (SIGTERM): its command then fails, and says so."""
+        with self.lock:
+            running = list(self.running.values())
+        for process in running:
+            with suppress(OSError):  # it ended meanwhile
+                process.terminate()
+
+
+GIT_PROCESSES = GitProcesses()  # the children of this process: one registry, as there is one process
+
+
 def git_in(
     git_dir: Path | None,
     *args: str,
@@ -861,24 +909,17 @@ def git_in(
         "git",
         *([f"--git-dir={git_dir}"] if git_dir else []),
         *([f"--work-tree={work_tree}"] if work_tree else []),
+        *HARDENED_GIT,
+        *args,
     ]
     clean = {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES}
     clean["GIT_NO_REPLACE_OBJECTS"] = "1"  # as core.useReplaceRefs=false, for the commands that read only this
-    done = subprocess.run(
-        [*command, *HARDENED_GIT, *args],
-        env=clean,
-        cwd=cwd or work_tree or git_dir,
-        input=stdin,
-        capture_output=True,
-        encoding="utf-8",
-        errors="surrogateescape",  # ref names and paths are bytes: each comes back as git gave it
-        check=False,
-    )
-    if check and done.returncode != 0:
+    code, out, err = GIT_PROCESSES.run(command, clean, cwd or work_tree or git_dir, stdin)
+    if check and code != 0:
         action = next(arg for index, arg in enumerate(args) if not arg.startswith("-") and args[index - 1] != "-c")
-        failure = subprocess.CalledProcessError(done.returncode, "git", stderr=done.stderr)
+        failure = subprocess.CalledProcessError(code, "git", stderr=err)
         raise GitFailure(str(git_failure(f"git {action}", failure)))
-    return done
+    return subprocess.CompletedProcess(command, code, out, err)
 
 
 NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
@@ -1564,37 +1605,21 @@ class SigningGitEnvironment(Mapping[str, str]):
 
 
 def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
-    import git  # GitPython; imported here so that `--help` and config errors stay fast
-
-    try:
-        # A codecommit:: URL is git-remote-codecommit's; codecommit_git_env() makes it a name for the https
-        # URL, so that git clones over https and the mirror's config keeps the name. The empty --template
-        # (an option GitPython calls unsafe, as a template could bring hooks) leaves out the sample hooks:
-        # local files, not repository data. Every argument here is ours; the name is a checked CodeCommit name.
-        git.Repo.clone_from(
-            url,
-            destination,
-            mirror=True,
-            template="",
-            allow_unsafe_protocols=True,
-            allow_unsafe_options=True,
-            env=dict(env),
-        )
-    except git.GitCommandError as error:
-        raise git_failure("git clone --mirror", error) from None
-
-
-def terminate_git_children() -> None:
-    """Stop the git processes this process started (clones in flight), so a stopped run ends
-    promptly. Linux only (it reads /proc), which is where CodeBuild runs; elsewhere, clones finish."""
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat_file.read_text()
-            command, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
-            if int(rest.split()[1]) == os.getpid() and command.startswith("git"):
-                os.kill(int(stat_file.parent.name), signal.SIGTERM)
-        except (OSError, ValueError):
-            continue  # the process ended meanwhile, or is not ours to stop
+    """`git clone --mirror` over https only. A codecommit:: URL is git-remote-codecommit's;
+    codecommit_git_env() makes it a name for the https URL, so that git clones over https and the
+    mirror's config keeps the name. The empty --template leaves out the sample hooks: local files,
+    not repository data."""
+    code, _, err = GIT_PROCESSES.run(
+        [
+            *("git", *HARDENED_GIT, "-c", "protocol.https.allow=always"),
+            *("clone", "--mirror", "--template=", "--end-of-options", url, str(destination)),
+        ],
+        {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES},
+        destination.parent,
+        None,
+    )
+    if code != 0:
+        raise git_failure("git clone --mirror", subprocess.CalledProcessError(code, "git", stderr=err))
 
 
 # ------------------------------------------------------------------------------- data
@@ -2786,7 +2811,7 @@ class Job:
     def stop(self) -> None:
         """Finish nothing new: uploads in flight abort, clones in flight are stopped."""
         self.stopping.set()
-        terminate_git_children()
+        GIT_PROCESSES.terminate()
 
     def check_stop(self) -> None:
         if self.stopping.is_set():
