@@ -157,14 +157,6 @@ class RetentionPolicy:
         """Each calendar rule's count, in the order their reasons are given."""
         return {"daily": self.keep_daily, "weekly": self.keep_weekly, "monthly": self.keep_monthly}
 
-    def describe(self) -> str:
-        """E.g. "keep last 3, within 30 days, daily 7"."""
-        parts = [f"last {self.keep_last}"] if self.keep_last else []
-        if self.max_age_days:
-            parts.append(f"within {_days(self.max_age_days)}")
-        parts += [f"{rule} {count}" for rule, count in self.calendar_rules().items() if count]
-        return "keep " + ", ".join(parts) if parts else "keep only the newest"
-
     def check(self) -> None:
         """Refuse negative numbers, and a policy that would keep nothing but the newest backup."""
         counts = {
@@ -200,7 +192,6 @@ KEY_TIME_FORMAT = "%Y-%m-%d-%H-%M-%S"  # the original solution's key timestamp, 
 # 16 MiB parts keep memory low (one buffer per worker) and still allow 156 GiB archives;
 # bigger archives get bigger parts, because their size is known before the upload starts.
 S3_MAX_PARTS = 10_000
-S3_MIN_PART_SIZE = 5 * 1024**2
 DEFAULT_PART_SIZE = 16 * 1024**2
 COPY_CHUNK = 1024**2
 
@@ -2626,11 +2617,9 @@ class Result:
     size: int = 0
     sha256: str | None = None
     fingerprint: str | None = None
-    refs: int = 0
     seconds: float = 0.0
     reason: str | None = None
     deleted: list[str] = dataclasses.field(default_factory=list)  # older backups pruned after this one
-    api_calls: int = 0  # CodeCommit API calls made to read the repository's data
     warnings: list[str] = dataclasses.field(default_factory=list)
     reached: bool = True  # False: the run's deadline passed before it started (a failure)
 
@@ -2877,7 +2866,6 @@ class Job:
             if self.settings.repository_data:
                 read = lambda: with_retries(lambda: probe_data(reader, facts), *self.retries(label))  # noqa: E731
                 probe, failure = read_data(reader, read)
-            result.api_calls = reader.calls
             known = probe.repository if probe is not None else facts.metadata.get(repo.name, {})
             default_branch = known.get("defaultBranch")
             remote = remote.headed(default_branch) if remote is not None else None
@@ -2892,7 +2880,7 @@ class Job:
                     self.check_deadline(result)  # a clone slot may come free only after it
                     capture = Capture(reader, probe, failure, newest, recorded)
                     failure = self.mirror_and_upload(repo, label, result, capture, default_branch)
-                result.status, result.api_calls = "ok", reader.calls
+                result.status = "ok"
                 if self.settings.prune:
                     self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
                 if failure is not None:  # git is safe; the run still says what is missing, and fails
@@ -2966,7 +2954,7 @@ class Job:
             if headed.head != state.head and headed.head:  # the mirror's HEAD as CodeCommit names it
                 git_in(mirror, "symbolic-ref", "HEAD", headed.head, env=self.git_env)
             state = headed
-            result.fingerprint, result.refs = state.fingerprint, len(state.refs)
+            result.fingerprint = state.fingerprint
             document, failure = self.document(label, mirror, state, capture, when)
             key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when, repo.repository_id)
             upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
@@ -4267,7 +4255,7 @@ def verify_backup(
                 "the object was altered or not made by codecommit-backup (restore would leave these out)"
             )
         result.status, result.fingerprint = "ok", unpacked.state.fingerprint
-        result.sha256, result.refs = unpacked.metadata["sha256"], len(unpacked.state.refs)
+        result.sha256 = unpacked.metadata["sha256"]
         result.warnings = unpacked.warnings
     except RestoreError as error:
         result.reason = str(error)
