@@ -25,6 +25,7 @@ import base64
 import collections
 import dataclasses
 import datetime as dt
+import enum
 import fnmatch
 import functools
 import hashlib
@@ -2607,12 +2608,25 @@ def plan_retention(
 # -------------------------------------------------------------------------------- run
 
 
+class Outcome(str, enum.Enum):
+    """What happened to one repository, spelled once. A str, so that JSON, XML and logs carry the word."""
+
+    OK = "ok"  # backed up
+    UNCHANGED = "unchanged"  # its newest backup already holds it
+    FAILED = "failed"
+    GONE = "gone"  # deleted while the run was going
+    PLANNED = "planned"  # a dry run's
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclasses.dataclass
 class Result:
     """What happened to one repository."""
 
     repository: Repository
-    status: str  # ok | unchanged | failed | gone | planned
+    status: Outcome
     key: str | None = None  # the new backup, or for `unchanged` the backup that already holds it
     size: int = 0
     sha256: str | None = None
@@ -2639,13 +2653,13 @@ def log_result(result: Result, store: S3Store) -> None:
     }
     where = f"{repo.region}/{repo.name}"
     url = store.url(result.key or "")
-    if result.status == "ok":
+    if result.status == Outcome.OK:
         pruned = f" (pruned {len(result.deleted)} old)" if result.deleted else ""
         size = human_size(result.size)
         logger.info("ok %s %s %.1fs %s%s", where, size, result.seconds, url, pruned, extra=fields)
-    elif result.status == "unchanged":
+    elif result.status == Outcome.UNCHANGED:
         logger.info("unchanged %s %.1fs, already in %s", where, result.seconds, url, extra=fields)
-    elif result.status == "gone":
+    elif result.status == Outcome.GONE:
         logger.warning("gone %s: %s", where, result.reason, extra=fields)
     else:
         logger.error("FAILED %s: %s", where, result.reason, extra=fields)
@@ -2816,7 +2830,7 @@ class Job:
         key = self.store.layout.key_for(
             self.clients.account_id, repo.region, repo.name, self.clock(), repo.repository_id
         )
-        return Result(repo, "planned", key=key)
+        return Result(repo, Outcome.PLANNED, key=key)
 
     def identified(self, repo: Repository, facts: RegionFacts, result: Result) -> Repository:
         """The repository with its id: from the listing or the region's metadata (no call), else from one
@@ -2842,7 +2856,7 @@ class Job:
         holds the same refs and data; then prune its old backups. Its git is backed up whatever the
         reads of its data do. Never raises for a repository's failure."""
         started = time.monotonic()
-        result = Result(repo, "failed")
+        result = Result(repo, Outcome.FAILED)
         label = f"{repo.region}/{repo.name}"
         try:
             self.check_stop()
@@ -2872,21 +2886,24 @@ class Job:
             same_data = failure is None and (probe is None or probe.fingerprint == recorded.get("data-fingerprint"))
             if newest and remote and remote.fingerprint == recorded.get("refs-fingerprint") and (same_data or failure):
                 # the same git; unread data is no reason to upload it again
-                result.status, result.key, result.fingerprint = "unchanged", newest.key, remote.fingerprint
+                result.status, result.key, result.fingerprint = Outcome.UNCHANGED, newest.key, remote.fingerprint
                 if failure is not None:
-                    result.status, result.reason = "failed", f"git unchanged since {newest.key}; its data: {failure}"
+                    result.status, result.reason = (
+                        Outcome.FAILED,
+                        f"git unchanged since {newest.key}; its data: {failure}",
+                    )
             else:
                 with self.heavy:
                     self.check_deadline(result)  # a clone slot may come free only after it
                     capture = Capture(reader, probe, failure, newest, recorded)
                     failure = self.mirror_and_upload(repo, label, result, capture, default_branch)
-                result.status = "ok"
+                result.status = Outcome.OK
                 if self.settings.prune:
                     self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
                 if failure is not None:  # git is safe; the run still says what is missing, and fails
-                    result.status, result.reason = "failed", f"backed up git, but not its data: {failure}"
+                    result.status, result.reason = Outcome.FAILED, f"backed up git, but not its data: {failure}"
         except RepositoryGone as error:
-            result.status, result.reason = "gone", str(error)
+            result.status, result.reason = Outcome.GONE, str(error)
         except RepositoryError as error:
             stopped = self.stopping.is_set() and not isinstance(error, Interrupted)
             result.reason = f"interrupted: {error}" if stopped else str(error)
@@ -3068,32 +3085,55 @@ def human_age(seconds: float) -> str:
     return f"{max(seconds, 0):.0f}s"
 
 
-STATUSES = ("ok", "unchanged", "failed", "gone")
+@dataclasses.dataclass(frozen=True)
+class Totals:
+    """A run's repositories by outcome, the bytes it uploaded and those it did not reach: the numbers
+    of the summary line, the JUnit report, the manifest and the metrics."""
+
+    count: dict[Outcome, int]
+    uploaded: int
+    unreached: int
+    repositories: int
+
+    @classmethod
+    def of(cls, results: Sequence[Result]) -> Totals:
+        count = {outcome: sum(r.status == outcome for r in results) for outcome in Outcome}
+        uploaded = sum(r.size for r in results if r.status == Outcome.OK)
+        return cls(count, uploaded, sum(not r.reached for r in results), len(results))
+
+    def by_name(self) -> dict[str, int]:
+        """ok, unchanged, failed and gone (a dry run's plans are no outcome of a run)."""
+        return {outcome.value: self.count[outcome] for outcome in Outcome if outcome != Outcome.PLANNED}
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count[Outcome.FAILED] else 0
 
 
 def missing_results(missing: Sequence[tuple[str, str]]) -> list[Result]:
     """Names asked for with --repos that exist in no region: failures of their own."""
-    return [Result(Repository(regions, name, ""), "failed", reason="no such repository") for regions, name in missing]
+    return [
+        Result(Repository(regions, name, ""), Outcome.FAILED, reason="no such repository") for regions, name in missing
+    ]
 
 
 def summarize(results: Sequence[Result], seconds: float) -> tuple[str, list[str]]:
     """The summary line, and one line per repository that failed."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
-    failures = [f"{r.repository.region}/{r.repository.name}: {r.reason}" for r in results if r.status == "failed"]
-    total = sum(r.size for r in results if r.status == "ok")
-    unreached = sum(not r.reached for r in results)
-    late = f" ({unreached} not reached before the deadline)" if unreached else ""
+    totals, failed = Totals.of(results), Outcome.FAILED
+    failures = [f"{r.repository.region}/{r.repository.name}: {r.reason}" for r in results if r.status == failed]
+    count = totals.by_name()
+    late = f" ({totals.unreached} not reached before the deadline)" if totals.unreached else ""
     line = (
         f"summary: {count['ok']} ok, {count['unchanged']} unchanged, {count['failed']} failed{late}, "
-        f"{count['gone']} gone; {human_size(total)} uploaded in {seconds:.1f}s"
+        f"{count['gone']} gone; {human_size(totals.uploaded)} uploaded in {seconds:.1f}s"
     )
     return line, failures
 
 
 def summary_fields(results: Sequence[Result], seconds: float) -> dict[str, Any]:
     """The summary line's numbers as fields of the JSON log: repositories by status, bytes uploaded, seconds."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
-    return {**count, "bytes": sum(r.size for r in results if r.status == "ok"), "seconds": round(seconds, 3)}
+    totals = Totals.of(results)
+    return {**totals.by_name(), "bytes": totals.uploaded, "seconds": round(seconds, 3)}
 
 
 def junit_report(results: Sequence[Result], suite: str) -> bytes:
@@ -3101,13 +3141,13 @@ def junit_report(results: Sequence[Result], suite: str) -> bytes:
     passed = backed up, skipped = unchanged or gone, failed = with the reason."""
     from xml.etree import ElementTree as ET
 
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    count = Totals.of(results).count
     root = ET.Element(
         "testsuite",
         name=suite,
         tests=str(len(results)),
-        failures=str(count["failed"]),
-        skipped=str(count["unchanged"] + count["gone"]),
+        failures=str(count[Outcome.FAILED]),
+        skipped=str(count[Outcome.UNCHANGED] + count[Outcome.GONE]),
         time=f"{sum(r.seconds for r in results):.3f}",
     )
     for result in results:
@@ -3118,12 +3158,12 @@ def junit_report(results: Sequence[Result], suite: str) -> bytes:
             name=result.repository.name,
             time=f"{result.seconds:.3f}",
         )
-        if result.status == "failed":
-            ET.SubElement(case, "failure", message=result.reason or "failed").text = result.reason
-        elif result.status == "unchanged":
+        if result.status == Outcome.FAILED:
+            ET.SubElement(case, "failure", message=result.reason or Outcome.FAILED).text = result.reason
+        elif result.status == Outcome.UNCHANGED:
             ET.SubElement(case, "skipped", message=f"unchanged since {result.key}")
-        elif result.status == "gone":
-            ET.SubElement(case, "skipped", message=result.reason or "gone")
+        elif result.status == Outcome.GONE:
+            ET.SubElement(case, "skipped", message=result.reason or Outcome.GONE)
         else:
             out = f"backed up to {result.key} ({result.size} bytes, sha256 {result.sha256})"
             ET.SubElement(case, "system-out").text = "\n".join([out, *result.warnings])
@@ -3135,7 +3175,7 @@ def run_manifest(
 ) -> dict[str, Any]:
     """What the run did, for auditors: every repository with its status, key, size, sha256,
     fingerprint and duration, plus the totals."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    totals = Totals.of(results)
     return {
         "tool": PROJECT,
         "version": __version__,
@@ -3146,7 +3186,7 @@ def run_manifest(
         "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,
         "started": started.isoformat(),
         "finished": finished.isoformat(),
-        "totals": {**count, "repositories": len(results), "bytes": sum(r.size for r in results if r.status == "ok")},
+        "totals": {**totals.by_name(), "repositories": totals.repositories, "bytes": totals.uploaded},
         "repositories": [
             {
                 "region": r.repository.region,
@@ -3192,7 +3232,7 @@ def oldest_backup_age(results: Sequence[Result], catalog: Catalog, now: dt.datet
     ages = [
         (now - newest.time).total_seconds()
         for r in results
-        if r.status == "failed"
+        if r.status == Outcome.FAILED
         and (newest := newest_dated(catalog.get((r.repository.region, r.repository.name), []), now))
     ]
     return max([0.0, *ages])
@@ -3202,15 +3242,16 @@ def metrics_record(
     results: Sequence[Result], seconds: float, oldest_age: float, now: dt.datetime, scope: str = "all"
 ) -> dict[str, Any]:
     """The run's EMF record."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    totals = Totals.of(results)
+    count = totals.count
     values = {
         "Runs": 1,
-        "SuccessfulRuns": int(count["failed"] == 0),
-        "RepositoriesOk": count["ok"],
-        "RepositoriesUnchanged": count["unchanged"],
-        "RepositoriesFailed": count["failed"],
-        "RepositoriesGone": count["gone"],
-        "BytesUploaded": sum(r.size for r in results if r.status == "ok"),
+        "SuccessfulRuns": int(totals.exit_code == 0),
+        "RepositoriesOk": count[Outcome.OK],
+        "RepositoriesUnchanged": count[Outcome.UNCHANGED],
+        "RepositoriesFailed": count[Outcome.FAILED],
+        "RepositoriesGone": count[Outcome.GONE],
+        "BytesUploaded": totals.uploaded,
         "RunDuration": round(seconds, 3),
         "OldestBackupAge": round(oldest_age),
     }
@@ -4245,7 +4286,7 @@ def verify_backup(
     """A restore drill for one backup: download, check, extract, fsck, compare fingerprints. An archive
     that holds anything a backup never has fails, though restore would leave it out."""
     started = time.monotonic()
-    result = Result(repo, "failed", key=backup.key, size=backup.size)
+    result = Result(repo, Outcome.FAILED, key=backup.key, size=backup.size)
     try:
         with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-verify-", dir=work_dir) as work:
             unpacked = unpack_backup(store, backup, repo, Path(work), env)
@@ -4254,7 +4295,7 @@ def verify_backup(
                 f"{backup.key}: the archive holds what this tool never writes: {described(unpacked.skipped)}; "
                 "the object was altered or not made by codecommit-backup (restore would leave these out)"
             )
-        result.status, result.fingerprint = "ok", unpacked.state.fingerprint
+        result.status, result.fingerprint = Outcome.OK, unpacked.state.fingerprint
         result.sha256 = unpacked.metadata["sha256"]
         result.warnings = unpacked.warnings
     except RestoreError as error:
@@ -4428,7 +4469,7 @@ def manifest_repositories(store: S3Store, account_id: str, now: dt.datetime) -> 
     for _, manifest in store.run_manifests(account_id, now - LISTED_WITHIN):
         entries = manifest.get("repositories") if isinstance(manifest, dict) else None
         for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("status") != "gone":
+            if isinstance(entry, dict) and entry.get("status") != Outcome.GONE:
                 region, name = entry.get("region"), entry.get("name")
                 if isinstance(region, str) and isinstance(name, str):
                     parsed = store.layout.parse_backup(account_id, str(entry.get("key") or ""))
@@ -4695,11 +4736,11 @@ def verify_command(
                     backups, request.at, request.repository_id, live, f"{region}/{name}", started
                 )
         except RestoreError as error:
-            results.append(Result(repo, "failed", reason=str(error)))
+            results.append(Result(repo, Outcome.FAILED, reason=str(error)))
         else:
             results.append(verify_backup(ctx.store, backup, repo, request.work_dir, git_env))
         log_result(results[-1], ctx.store)
-    failed = [r for r in results if r.status == "failed"]
+    failed = [r for r in results if r.status == Outcome.FAILED]
     folder = Path(request.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / f"{PROJECT}-verify-{started.strftime(KEY_TIME_FORMAT)}.xml"
@@ -4743,7 +4784,7 @@ def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now:
     confirmed: dict[tuple[str, str], dt.datetime] = {}
     for started, manifest in store.run_manifests(clients.account_id, now - request.max_age):
         for entry in manifest.get("repositories", []):
-            if entry.get("status") in ("ok", "unchanged"):
+            if entry.get("status") in (Outcome.OK, Outcome.UNCHANGED):
                 confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
 
     def age_of(region: str, name: str) -> BackupAge:
@@ -5038,7 +5079,8 @@ class JsonFormatter(logging.Formatter):
 
     FIELDS = (
         *("event", "region", "repository", "status", "size", "seconds", "key", "reason"),
-        *("ok", "unchanged", "failed", "gone", "bytes"),  # a summary's counts
+        *(outcome.value for outcome in Outcome if outcome != Outcome.PLANNED),  # a summary's counts
+        "bytes",
     )
 
     def format(self, record: logging.LogRecord) -> str:
