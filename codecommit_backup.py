@@ -1951,17 +1951,45 @@ def check_shape(document: Mapping[str, Any]) -> None:
             records(thread.get("comments", []), "commitComments[].comments[].comments")
 
 
-def checked_data(data: bytes | None, metadata: Mapping[str, str]) -> dict[str, Any] | None:
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """What a backup's object records in its S3 user metadata when it is uploaded, as text (S3 keeps
+    text): the one place its keys are spelled, as the fields' names with '-' for '_'."""
+
+    sha256: str | None = None  # of the archive
+    size: str | None = None
+    refs_fingerprint: str | None = None
+    refs_count: str | None = None
+    format: str | None = None
+    tool_version: str | None = None
+    repository_id: str | None = None  # beside the key's copy of it
+    data_sha256: str | None = None  # the data document: its digest, size, place in the archive, schema
+    data_size: str | None = None
+    data_offset: str | None = None
+    data_schema: str | None = None
+    data_fingerprint: str | None = None  # absent when the document was carried forward: read it afresh
+
+    def to_metadata(self) -> dict[str, str]:
+        fields = dataclasses.fields(self)
+        return {f.name.replace("_", "-"): value for f in fields if (value := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> Recorded:
+        names = {f.name.replace("_", "-"): f.name for f in dataclasses.fields(cls)}
+        return cls(**{names[key]: value for key, value in metadata.items() if key in names})
+
+
+def checked_data(data: bytes | None, recorded: Recorded) -> dict[str, Any] | None:
     """The document, checked against the SHA-256 and schema its object's metadata records. A backup
     made before the documents existed has neither, and is a backup of git alone."""
-    if data is None and "data-sha256" not in metadata:
+    if data is None and recorded.data_sha256 is None:
         return None
     if data is None:
         raise RestoreError("its metadata records repository data that the archive does not hold")
-    if hashlib.sha256(data).hexdigest() != metadata.get("data-sha256"):
+    if hashlib.sha256(data).hexdigest() != recorded.data_sha256:
         raise RestoreError("its repository data does not match the SHA-256 recorded when it was uploaded")
     document = decode_data(data, "the archive")
-    if str(document["schema"]) != metadata.get("data-schema"):
+    if str(document["schema"]) != recorded.data_schema:
         raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
     check_shape(document)
     return document
@@ -2086,8 +2114,6 @@ BACKUP_KEY = re.compile(
     r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-"
     rf"(?:(?P<id>{REPOSITORY_ID.pattern})-)?(?P<stamp>\d{{4}}(?:-\d\d){{5}})\.zip"
 )
-# The object's metadata key that records the repository id, beside the key's copy of it.
-REPOSITORY_ID_METADATA = "repository-id"
 Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups of every repository id, newest first
 
 
@@ -2223,12 +2249,11 @@ class S3Store:
             return ConfigError(f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region")
         return error
 
-    def recorded(self, key: str, version_id: str | None = None) -> dict[str, str]:
+    def recorded(self, key: str, version_id: str | None = None) -> Recorded:
         """The metadata stored with a backup at upload time: its refs and data fingerprints, and
         where in the archive its data document is."""
         answer = self.client.head_object(Bucket=self.bucket, Key=key, **version_args(version_id))
-        metadata: dict[str, str] = answer.get("Metadata", {})
-        return metadata
+        return Recorded.from_metadata(answer.get("Metadata", {}))
 
     def read_range(self, key: str, start: int, length: int, version_id: str | None = None) -> bytes:
         answer = self.client.get_object(
@@ -2246,9 +2271,7 @@ class S3Store:
         return args
 
     @contextmanager
-    def upload(
-        self, key: str, *, metadata: Mapping[str, str], tags: Mapping[str, str], size: int
-    ) -> Iterator[IO[bytes]]:
+    def upload(self, key: str, *, recorded: Recorded, tags: Mapping[str, str], size: int) -> Iterator[IO[bytes]]:
         """A stream into S3. The object appears only when the block ends normally; an exception
         leaves no object behind. An archive that fits in one part goes in a single PutObject,
         buffered in memory (at most one part, as a multipart upload buffers); a larger one
@@ -2257,7 +2280,7 @@ class S3Store:
 
         create_args = {
             **self.write_args(),
-            "Metadata": dict(metadata),
+            "Metadata": recorded.to_metadata(),
             "Tagging": urllib.parse.urlencode(dict(tags)),
         }
         part_size = max(DEFAULT_PART_SIZE, -(-size // S3_MAX_PARTS))
@@ -2319,7 +2342,7 @@ class S3Store:
         self.put_json(beside, document, tags)
         return beside
 
-    def download(self, key: str, path: Path, version_id: str | None = None) -> tuple[str, dict[str, str]]:
+    def download(self, key: str, path: Path, version_id: str | None = None) -> tuple[str, Recorded]:
         """Stream an object into a file; return its SHA-256, computed on the way, and its metadata."""
         answer = self.client.get_object(Bucket=self.bucket, Key=key, **version_args(version_id))
         sink = HashingWriter()
@@ -2327,7 +2350,7 @@ class S3Store:
             for chunk in answer["Body"].iter_chunks(COPY_CHUNK):
                 file.write(chunk)
                 sink.write(chunk)
-        return sink.sha256, answer.get("Metadata", {})
+        return sink.sha256, Recorded.from_metadata(answer.get("Metadata", {}))
 
     def abort_uploads(self, keys: Iterable[str]) -> dict[str, str]:
         """Abort any multipart upload still open at these keys: smart_open aborts a failed upload,
@@ -2474,16 +2497,16 @@ def version_args(version_id: str | None) -> dict[str, str]:
     return {"VersionId": version_id} if version_id else {}
 
 
-def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
+def read_document(store: S3Store, backup: Backup, recorded: Recorded | None = None) -> dict[str, Any]:
     """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
     recorded = store.recorded(backup.key, backup.version_id) if recorded is None else recorded
-    if "data-offset" not in recorded:
+    if recorded.data_offset is None or recorded.data_size is None:
         raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
     try:
-        size = int(recorded["data-size"])
+        size = int(recorded.data_size)
         if not 0 < size <= MAX_DOCUMENT:
             raise RestoreError(f"its repository data's recorded size {size} is not between 1 and {MAX_DOCUMENT}")
-        data = store.read_range(backup.key, int(recorded["data-offset"]), size, backup.version_id)
+        data = store.read_range(backup.key, int(recorded.data_offset), size, backup.version_id)
         return checked_data(data, recorded) or {}
     except (RestoreError, ValueError) as error:
         raise RestoreError(f"{backup.key}: {error}") from None
@@ -2751,7 +2774,7 @@ class Capture:
     probe: DataProbe | None  # None: data not read (--no-repository-data, or a read that failed)
     failure: RepositoryError | None  # the read that failed, if one did
     newest: Backup | None  # the newest backup, whose document is reused where nothing changed
-    recorded: Mapping[str, str]  # the newest backup's metadata
+    recorded: Recorded  # the newest backup's
 
 
 def read_data(reader: DataReader, read: Callable[[], Any]) -> tuple[Any, RepositoryError | None]:
@@ -2872,7 +2895,7 @@ class Job:
             newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
             if backups and newest is not backups[0]:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
-            recorded = self.store.recorded(newest.key) if newest else {}
+            recorded = self.store.recorded(newest.key) if newest else Recorded()
             check = newest is not None and not self.settings.force
             remote = self.remote_refs(repo, label) if check else None
             reader = DataReader(self.clients.codecommit_for(repo.region), repo)
@@ -2883,8 +2906,8 @@ class Job:
             known = probe.repository if probe is not None else facts.metadata.get(repo.name, {})
             default_branch = known.get("defaultBranch")
             remote = remote.headed(default_branch) if remote is not None else None
-            same_data = failure is None and (probe is None or probe.fingerprint == recorded.get("data-fingerprint"))
-            if newest and remote and remote.fingerprint == recorded.get("refs-fingerprint") and (same_data or failure):
+            same_data = failure is None and (probe is None or probe.fingerprint == recorded.data_fingerprint)
+            if newest and remote and remote.fingerprint == recorded.refs_fingerprint and (same_data or failure):
                 # the same git; unread data is no reason to upload it again
                 result.status, result.key, result.fingerprint = Outcome.UNCHANGED, newest.key, remote.fingerprint
                 if failure is not None:
@@ -3004,7 +3027,7 @@ class Job:
     def previous_document(self, capture: Capture) -> dict[str, Any] | None:
         """The newest backup's document (a ranged GET of its bytes only), when it has one that checks."""
         recorded, newest = capture.recorded, capture.newest
-        if newest is None or "data-offset" not in recorded:
+        if newest is None or recorded.data_offset is None:
             return None
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -3035,25 +3058,27 @@ class Job:
         self.check_stop()
         try:
             sha256, size, offset = measure_zip(mirror, top, compression, data)
-            metadata = {
-                "sha256": sha256,
-                "size": str(size),
-                "refs-fingerprint": state.fingerprint,
-                "refs-count": str(len(state.refs)),
-                "format": f"git-mirror-zip; top={top}; compression={compression}",
-                "tool-version": __version__,
-            }
-            if repo.repository_id:
-                metadata[REPOSITORY_ID_METADATA] = repo.repository_id
+            recorded = Recorded(
+                sha256=sha256,
+                size=str(size),
+                refs_fingerprint=state.fingerprint,
+                refs_count=str(len(state.refs)),
+                format=f"git-mirror-zip; top={top}; compression={compression}",
+                tool_version=__version__,
+                repository_id=repo.repository_id or None,
+            )
             if data is not None and document is not None:
-                metadata["data-sha256"] = hashlib.sha256(data[1]).hexdigest()
-                metadata["data-size"] = str(len(data[1]))
-                metadata["data-offset"] = str(offset)
-                metadata["data-schema"] = str(DATA_SCHEMA)
-                if "carriedForward" not in document:  # a carried document leaves the next night to read afresh
-                    metadata["data-fingerprint"] = document["dataFingerprint"]
+                recorded = dataclasses.replace(
+                    recorded,
+                    data_sha256=hashlib.sha256(data[1]).hexdigest(),
+                    data_size=str(len(data[1])),
+                    data_offset=str(offset),
+                    data_schema=str(DATA_SCHEMA),
+                    # a carried document leaves the next night to read afresh
+                    data_fingerprint=None if "carriedForward" in document else document["dataFingerprint"],
+                )
             tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
-            with self.store.upload(key, metadata=metadata, tags=tags, size=size) as stream:
+            with self.store.upload(key, recorded=recorded, tags=tags, size=size) as stream:
                 sink = HashingWriter(stream, self.check_stop)
                 write_zip(mirror, top, sink, compression, data)
                 if (sink.sha256, sink.size) != (sha256, size):
@@ -3416,19 +3441,19 @@ def chosen_backup(
     )
 
 
-def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, dict[str, str]]:
+def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, Recorded]:
     """Download an archive and check it against the SHA-256 recorded at upload, before anything
     is extracted from it."""
     archive = work / "archive.zip"
-    sha256, metadata = store.download(backup.key, archive, backup.version_id)
-    if "sha256" not in metadata or "refs-fingerprint" not in metadata:
+    sha256, recorded = store.download(backup.key, archive, backup.version_id)
+    if recorded.sha256 is None or recorded.refs_fingerprint is None:
         raise RestoreError("it has no sha256 or refs-fingerprint metadata: not a backup of this tool")
-    if sha256 != metadata["sha256"]:
+    if sha256 != recorded.sha256:
         raise RestoreError(
             "it does not match the SHA-256 recorded when it was uploaded: the object is corrupt "
             "or was altered; nothing was extracted"
         )
-    return archive, metadata
+    return archive, recorded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -3620,7 +3645,7 @@ class Unpacked:
 
     mirror: Path
     state: RefState
-    metadata: dict[str, str]
+    recorded: Recorded
     warnings: list[str]
     skipped: list[str]  # what the archive held beyond a mirror's data: not extracted
     data: dict[str, Any] | None  # the repository's data document; None in a backup of git only
@@ -3630,22 +3655,22 @@ def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, 
     """Download, check, extract and verify one backup into work/<name>.git, with a config of the
     tool's own. Every error names the backup."""
     try:
-        archive, metadata = fetch_verified(store, backup, work)
+        archive, recorded = fetch_verified(store, backup, work)
         mirror = work / f"{repo.name}.git"
         skipped, data = extract_mirror(archive, f"{repo.name}.git", mirror, data_member(repo.name))
         archive.unlink()
-        document = checked_data(data, metadata)
+        document = checked_data(data, recorded)
         write_config(mirror, codecommit_url(repo, None), bare=True)
         warnings = check_repository(mirror, env)
         state = read_refs(mirror, env)
     except RestoreError as error:
         raise RestoreError(f"{backup.key}: {error}") from None
-    if state.fingerprint != metadata["refs-fingerprint"]:
+    if state.fingerprint != recorded.refs_fingerprint:
         raise RestoreError(
             f"{backup.key}: the restored refs do not match those recorded at backup time ({state.fingerprint} != "
-            f"{metadata['refs-fingerprint']}): the archive does not hold what was backed up"
+            f"{recorded.refs_fingerprint}): the archive does not hold what was backed up"
         )
-    return Unpacked(mirror, state, metadata, warnings, skipped, document)
+    return Unpacked(mirror, state, recorded, warnings, skipped, document)
 
 
 def push_transport(url: str) -> str:
@@ -4111,7 +4136,7 @@ def restore(
     backup = chosen_backup(store, clients.account_id, (region, name), request, live_id, now)
     git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
-        sha256 = store.recorded(backup.key, backup.version_id).get("sha256", "") if request.create_repo else ""
+        sha256 = (store.recorded(backup.key, backup.version_id).sha256 or "") if request.create_repo else ""
         resuming = check_restore_target(request, codecommit, git_env, Path(work), sha256)
         unpacked = unpack_backup(store, backup, Repository(region, name, ""), Path(work), git_env)
         if unpacked.skipped:
@@ -4129,7 +4154,7 @@ def restore(
                 codecommit.create_repository(
                     repositoryName=request.create_repo,
                     repositoryDescription=f"restored from {backup.key}",
-                    tags={RESTORED_FROM_TAG: unpacked.metadata["sha256"]},
+                    tags={RESTORED_FROM_TAG: unpacked.recorded.sha256 or ""},
                 )
             created = Repository(region, request.create_repo, "")
             url = codecommit_git_url(created, git_env)
@@ -4296,7 +4321,7 @@ def verify_backup(
                 "the object was altered or not made by codecommit-backup (restore would leave these out)"
             )
         result.status, result.fingerprint = Outcome.OK, unpacked.state.fingerprint
-        result.sha256 = unpacked.metadata["sha256"]
+        result.sha256 = unpacked.recorded.sha256
         result.warnings = unpacked.warnings
     except RestoreError as error:
         result.reason = str(error)
