@@ -1,15 +1,18 @@
 """Back up every AWS CodeCommit repository as a zipped ``git clone --mirror`` in S3.
 
-The module reads top to bottom in the order the data flows:
+The module reads top to bottom in the order the data flows, and a section uses only what the
+sections above it define (tests/test_sections.py checks it):
 
-settings (every option, declared once, and the typed requests) -> errors -> source (list
-repositories) -> mirror (clone, every request signed in this process) -> refs (every ref and HEAD,
-and their fingerprint: read remotely with a signed request, or from a mirror) -> data (pull
-requests, comments and settings: CodeCommit's data beside git) -> archive (zip into a stream,
-hashing as it goes) -> store (the key layout, and S3's input and output) -> retention (a pure
-plan) -> run (one repository at a time, in parallel) -> report -> restore, verify, show (an
-archive is untrusted input) -> commands (each a function of clients, a typed request and the
-clock) -> cli (argparse and the environment from the declarations, logging, exit codes).
+errors (and how text is shown) -> settings (the retention policy's defaults, every option, declared
+once, and the typed requests) -> pace (one request rate per region, shared by every thread) -> git
+(every git process, hardened) -> source (list repositories) -> refs (every ref and HEAD, and their
+fingerprint: read remotely with a signed request, or from a mirror) -> mirror (clone, every request
+signed in this process) -> data (pull requests, comments and settings: CodeCommit's data beside
+git, and the document's checks) -> archive (zip into a stream, hashing as it goes) -> store (the
+key layout, and S3's input and output) -> retention (a pure plan) -> run (one repository at a
+time, in parallel) -> report -> restore, verify, show (an archive is untrusted input) -> commands
+(each a function of clients, a typed request and the clock) -> cli (argparse and the environment
+from the declarations, logging, exit codes).
 
 Only the CLI reads the environment and creates clients; everything below it gets
 its settings, clients and clock passed in.
@@ -22,6 +25,7 @@ import base64
 import collections
 import dataclasses
 import datetime as dt
+import enum
 import fnmatch
 import functools
 import hashlib
@@ -52,7 +56,131 @@ __version__ = "0.1.0"
 
 logger = logging.getLogger("codecommit_backup")
 
+# ----------------------------------------------------------------------------- errors
+
+
+class BackupError(Exception):
+    """An error whose message tells the user what happened and what to do."""
+
+
+class ConfigError(BackupError):
+    """The run cannot start: a usage or configuration problem (exit code 2)."""
+
+
+class RepositoryError(BackupError):
+    """One repository could not be backed up; the run goes on without it."""
+
+    transient = False
+
+
+class TransientError(RepositoryError):
+    """A failure worth another try: throttling, a 5xx, a dropped connection."""
+
+    transient = True
+
+
+class Throttled(TransientError):
+    """CodeCommit's git endpoint said to slow down (HTTP 429 or 503): tried again at the run's pace, for
+    as long as the pace's patience lasts, without counting against --tries."""
+
+    generation: int | None = None  # the pace's generation that gave the request its turn, when known
+
+
+class RepositoryGone(RepositoryError):
+    """The repository was deleted after it was listed."""
+
+
+class Interrupted(RepositoryError):
+    """The run was stopped (SIGTERM, SIGINT) before this repository finished."""
+
+
+class RestoreError(BackupError):
+    """A backup could not be restored or verified: corrupt, altered, unsafe, or a target in the way."""
+
+
+# The user information of a URL of any scheme, up to the last '@' before the host: a password may hold
+# an unescaped '@'. And an Authorization header's value, to the end of its line.
+URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+AUTHORIZATION_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization:)[^\r\n]*")
+
+
+def readable(text: str) -> str:
+    """Text decoded from git's bytes (ref names are bytes: git allows any encoding), for people: each
+    byte that was not UTF-8, which decoding with surrogateescape keeps, shown as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def redact(text: str) -> str:
+    """Remove credentials from text: the user and password of URLs, and Authorization headers
+    (the job signs a password for git; proxies and remotes may carry their own)."""
+    return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
+
+
+# What a terminal acts on instead of showing: C0 controls (ESC opens OSC 52's clipboard writes, OSC 8's
+# links and CSI sequences; BEL ends them), DEL, and C1 (U+0080-U+009F, a one-character ESC sequence to
+# some terminals). Newline and tab are kept, or only tab for text that must stay on one line.
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+ONE_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """Text from a backup or from CodeCommit as a person reads it: each control character a terminal
+    would act on spelled as a Python escape (ESC as `\\x1b`); with `one_line`, newline too (`\\x0a`),
+    so that a value cannot forge a line of a log."""
+    return (ONE_LINE_CONTROLS if one_line else TERMINAL_CONTROLS).sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
 # --------------------------------------------------------------------------- settings
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionPolicy:
+    """Which backups of one repository to keep; a backup is kept if any rule keeps it, and the
+    newest is always kept. The default is the original tool's policy: keep the newest 3, and
+    beyond those delete backups older than 30 days. The calendar rules work as in restic and
+    borg: the newest backup of each of the last N days (ISO weeks, months) that have one."""
+
+    keep_last: int = 3  # the newest N backups
+    max_age_days: int | None = 30  # beyond those, younger than this; None or 0: no rule
+    keep_daily: int = 0  # newest backup of each of the last N days that have a backup
+    keep_weekly: int = 0  # ... of each of the last N ISO weeks that have a backup
+    keep_monthly: int = 0  # ... of each of the last N calendar months that have one
+
+    def calendar_rules(self) -> dict[str, int]:
+        """Each calendar rule's count, in the order their reasons are given."""
+        return {"daily": self.keep_daily, "weekly": self.keep_weekly, "monthly": self.keep_monthly}
+
+    def check(self) -> None:
+        """Refuse negative numbers, and a policy that would keep nothing but the newest backup."""
+        counts = {
+            "--keep-last": self.keep_last,
+            "--max-age-days": self.max_age_days or 0,
+            **{f"--keep-{rule}": count for rule, count in self.calendar_rules().items()},
+        }
+        negative = [f"{option} {count}" for option, count in counts.items() if count < 0]
+        if negative:
+            raise ConfigError(f"negative retention numbers ({', '.join(negative)}): use 0 or more")
+        if not any(counts.values()):
+            raise ConfigError(
+                "empty retention policy: it would delete every backup but the newest; "
+                "give --keep-last N, --max-age-days D or --keep-daily/--keep-weekly/--keep-monthly N"
+            )
+
+
+POLICY = RetentionPolicy()  # the defaults of the retention options
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
 
 PROJECT = "codecommit-backup"
 DEFAULT_PREFIX = "projects/codecommit-backup"
@@ -65,7 +193,6 @@ KEY_TIME_FORMAT = "%Y-%m-%d-%H-%M-%S"  # the original solution's key timestamp, 
 # 16 MiB parts keep memory low (one buffer per worker) and still allow 156 GiB archives;
 # bigger archives get bigger parts, because their size is known before the upload starts.
 S3_MAX_PARTS = 10_000
-S3_MIN_PART_SIZE = 5 * 1024**2
 DEFAULT_PART_SIZE = 16 * 1024**2
 COPY_CHUNK = 1024**2
 
@@ -289,18 +416,32 @@ OPTIONS = (
         False,
         "flag",
     ),
-    Option("--keep-last", "keep each repository's newest N backups", POLICY_COMMANDS, whole(0), 3, metavar="N"),
+    Option(
+        "--keep-last",
+        "keep each repository's newest N backups",
+        POLICY_COMMANDS,
+        whole(0),
+        POLICY.keep_last,
+        metavar="N",
+    ),
     Option(
         "--max-age-days",
         "beyond those, keep backups younger than D days (0: no age rule)",
         POLICY_COMMANDS,
         whole(0),
-        30,
+        POLICY.max_age_days,
         metavar="D",
     ),
-    Option("--keep-daily", "keep the newest backup of each of N days", POLICY_COMMANDS, whole(0), 0, metavar="N"),
-    Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), 0, metavar="N"),
-    Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), 0, metavar="N"),
+    Option(
+        "--keep-daily",
+        "keep the newest backup of each of N days",
+        POLICY_COMMANDS,
+        whole(0),
+        POLICY.keep_daily,
+        metavar="N",
+    ),
+    Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), POLICY.keep_weekly, metavar="N"),
+    Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), POLICY.keep_monthly, metavar="N"),
     Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
     Option("--version-id", "this version of the backup's key, any key", ("restore", "verify", "show"), version_id),
     Option("--versions", "every version of every key, delete markers too", ("list",), boolean, False, "flag"),
@@ -561,80 +702,6 @@ def valid_repository_name(name: str) -> bool:
     return bool(REPOSITORY_NAME.fullmatch(name)) and name not in (".", "..")
 
 
-# ----------------------------------------------------------------------------- errors
-
-
-class BackupError(Exception):
-    """An error whose message tells the user what happened and what to do."""
-
-
-class ConfigError(BackupError):
-    """The run cannot start: a usage or configuration problem (exit code 2)."""
-
-
-class RepositoryError(BackupError):
-    """One repository could not be backed up; the run goes on without it."""
-
-    transient = False
-
-
-class TransientError(RepositoryError):
-    """A failure worth another try: throttling, a 5xx, a dropped connection."""
-
-    transient = True
-
-
-class Throttled(TransientError):
-    """CodeCommit's git endpoint said to slow down (HTTP 429 or 503): tried again at the run's pace, for
-    as long as the pace's patience lasts, without counting against --tries."""
-
-    generation: int | None = None  # the pace's generation that gave the request its turn, when known
-
-
-class RepositoryGone(RepositoryError):
-    """The repository was deleted after it was listed."""
-
-
-class Interrupted(RepositoryError):
-    """The run was stopped (SIGTERM, SIGINT) before this repository finished."""
-
-
-class RestoreError(BackupError):
-    """A backup could not be restored or verified: corrupt, altered, unsafe, or a target in the way."""
-
-
-# The user information of a URL of any scheme, up to the last '@' before the host: a password may hold
-# an unescaped '@'. And an Authorization header's value, to the end of its line.
-URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
-AUTHORIZATION_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization:)[^\r\n]*")
-
-
-def readable(text: str) -> str:
-    """Text decoded from git's bytes (ref names are bytes: git allows any encoding), for people: each
-    byte that was not UTF-8, which decoding with surrogateescape keeps, shown as \\xNN."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def redact(text: str) -> str:
-    """Remove credentials from text: the user and password of URLs, and Authorization headers
-    (the job signs a password for git; proxies and remotes may carry their own)."""
-    return AUTHORIZATION_HEADER.sub(r"\1 ***", URL_CREDENTIALS.sub(r"\1***@", text))
-
-
-# What a terminal acts on instead of showing: C0 controls (ESC opens OSC 52's clipboard writes, OSC 8's
-# links and CSI sequences; BEL ends them), DEL, and C1 (U+0080-U+009F, a one-character ESC sequence to
-# some terminals). Newline and tab are kept, or only tab for text that must stay on one line.
-TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-ONE_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def printable(text: str, *, one_line: bool = False) -> str:
-    """Text from a backup or from CodeCommit as a person reads it: each control character a terminal
-    would act on spelled as a Python escape (ESC as `\\x1b`); with `one_line`, newline too (`\\x0a`),
-    so that a value cannot forge a line of a log."""
-    return (ONE_LINE_CONTROLS if one_line else TERMINAL_CONTROLS).sub(lambda match: f"\\x{ord(match[0]):02x}", text)
-
-
 # ------------------------------------------------------------------------------- pace
 #
 # CodeCommit allows an account in a region a number of requests a second that AWS does not publish,
@@ -815,6 +882,146 @@ class PacedRetries:
             delay: float = self.backoff.delay_amount(context)
             return delay
         return None
+
+
+# ------------------------------------------------------------------------------------ git
+#
+# Every git process the tool starts, with the settings and environment it runs under.
+
+
+# Settings that could run a program or look beyond the repository: off for every git command run on
+# a restored repository, whatever the operator's own git config says. The repository's config is the
+# tool's own, so this guards against a mistake, not the archive.
+HARDENED_GIT = (
+    *("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never"),
+    *("-c", "core.useReplaceRefs=false"),  # refs/replace/* would make a checkout differ from the history
+)
+
+
+# Variables that point git at another repository, index or object store.
+REPOSITORY_VARIABLES = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+    }
+)
+
+
+class GitFailure(RepositoryError, RestoreError):
+    """A git command on a local repository failed: a repository's failure in a backup, the restore's
+    in a restore."""
+
+
+class GitProcesses:
+    """The git processes this process runs now, by pid: a stopped run terminates exactly these.
+
+    Every git process of the tool starts in `git_in`, as a plain subprocess: the tool needs its exact
+    argv (`--end-of-options` before every value), an environment it builds whole (the signed header
+    in GIT_CONFIG_*, nothing inherited that names another repository), ref names as git's bytes, and
+    the process's handle. GitPython offers none of these beyond what subprocess does, and its clone
+    needs its own safety checks switched off (`allow_unsafe_*`) for options the tool must pass."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[int, subprocess.Popen[str]] = {}
+
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None, stdin: str | None
+    ) -> tuple[int, str, str]:
+        """Run one git command to its end: (exit code, stdout, stderr)."""
+        with subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="surrogateescape",  # ref names and paths are bytes: each comes back as git gave it
+        ) as process:
+            with self.lock:
+                self.running[process.pid] = process
+            try:
+                out, err = process.communicate(stdin)
+            finally:
+                with self.lock:
+                    self.running.pop(process.pid, None)
+        return process.returncode, out, err
+
+    def terminate(self) -> None:
+        """Ask every git process still running to stop (SIGTERM): its command then fails, and says so."""
+        with self.lock:
+            running = list(self.running.values())
+        for process in running:
+            with suppress(OSError):  # it ended meanwhile
+                process.terminate()
+
+
+GIT_PROCESSES = GitProcesses()  # the children of this process: one registry, as there is one process
+
+
+def git_in(
+    git_dir: Path | None,
+    *args: str,
+    env: Mapping[str, str],
+    work_tree: Path | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run git on the repository at `git_dir`, named explicitly: no discovery, no repository named by the
+    environment, with hooks and fsmonitor off and no transport but those `args` allow."""
+    command = [
+        "git",
+        *([f"--git-dir={git_dir}"] if git_dir else []),
+        *([f"--work-tree={work_tree}"] if work_tree else []),
+        *HARDENED_GIT,
+        *args,
+    ]
+    clean = {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES}
+    clean["GIT_NO_REPLACE_OBJECTS"] = "1"  # as core.useReplaceRefs=false, for the commands that read only this
+    code, out, err = GIT_PROCESSES.run(command, clean, cwd or work_tree or git_dir, stdin)
+    if check and code != 0:
+        action = next(arg for index, arg in enumerate(args) if not arg.startswith("-") and args[index - 1] != "-c")
+        failure = subprocess.CalledProcessError(code, "git", stderr=err)
+        raise GitFailure(str(git_failure(f"git {action}", failure)))
+    return subprocess.CompletedProcess(command, code, out, err)
+
+
+NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
+
+
+# git's words for an answer of HTTP 429 or 503: CodeCommit saying to slow down.
+THROTTLED_GIT = re.compile(r"returned error: (?:429|503)\b")
+
+
+# Phrases in git's error output that no retry will change.
+PERMANENT_GIT_ERRORS = re.compile(
+    r"not found|does not exist|returned error: 40[0134]|authentication failed|access denied"
+    r"|could not read username|RegionNotAvailable|ProfileNotFound|CredentialsNotFound|FormatError",
+    re.IGNORECASE,
+)
+
+
+def git_failure(action: str, error: Exception) -> RepositoryError:
+    """Turn a GitCommandError into a one-line, credential-free reason."""
+    stderr = getattr(error, "stderr", "") or str(error)
+    lines = [line.strip() for line in readable(redact(str(stderr))).splitlines() if line.strip()]
+    lines = [line.removeprefix("stderr: ").strip("'").strip() for line in lines]
+    useful = [line for line in lines if line.lower().startswith(("fatal", "error"))] or lines
+    reason = f"{action} failed: {'; '.join(useful[-3:]) or type(error).__name__}"
+    if NO_SPACE.search(reason):
+        return RepositoryError(f"{action} failed: no space left in the work folder ({reason})")
+    if THROTTLED_GIT.search(reason):
+        return Throttled(reason)
+    if PERMANENT_GIT_ERRORS.search(reason):
+        return RepositoryError(reason)
+    return TransientError(reason)
 
 
 # ----------------------------------------------------------------------------- source
@@ -1031,173 +1238,6 @@ def existing_repositories(
             logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
             found[region] = None
     return found
-
-
-# ----------------------------------------------------------------------------- mirror
-
-
-def codecommit_url(repo: Repository, profile: str | None) -> str:
-    """The git-remote-codecommit URL of a repository: what a mirror's config keeps as its remote,
-    so that a restorer with the helper can fetch from it, and no password is ever stored."""
-    user = f"{profile}@" if profile else ""
-    return f"codecommit::{repo.region}://{user}{repo.name}"
-
-
-# git reads config from GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n> since 2.31: how the
-# job hands git the Authorization header it signs, without a command line (`ps` shows those) or a file.
-MIN_GIT_VERSION = (2, 31)
-# Each trace2 target is off when its variable says "0", and the variable wins over the system and global
-# config (trace2.eventTarget and the like), which could otherwise log the header: trace2.envVars and
-# trace2.configParams print the values of the variables and settings they name.
-TRACE2_OFF = {"GIT_TRACE2": "0", "GIT_TRACE2_EVENT": "0", "GIT_TRACE2_PERF": "0"}
-
-
-def git_version_check(env: Mapping[str, str]) -> None:
-    """Refuse a git that cannot take its config from the environment (older than 2.31), or no git."""
-    wanted = ".".join(map(str, MIN_GIT_VERSION))
-    try:
-        done = subprocess.run(["git", "--version"], env=dict(env), capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        raise ConfigError(f"git was not found on PATH: install git {wanted} or newer") from None
-    match = re.search(r"(\d+)\.(\d+)(?:\.\d+)?", done.stdout)
-    if done.returncode != 0 or match is None:
-        raise ConfigError(f"`git --version` did not say which git this is: install git {wanted} or newer")
-    if (int(match[1]), int(match[2])) < MIN_GIT_VERSION:
-        raise ConfigError(f"git {match[0]} is too old: install git {wanted} or newer (for config in the environment)")
-
-
-def git_environment(base: Mapping[str, str]) -> dict[str, str]:
-    """The environment for every git command of the job: no trace, never a prompt. The git it finds
-    must be 2.31 or newer (git_version_check), or it would ignore what authorized_git_env() adds."""
-    # git's traces would print the Authorization header, or the signed URL of a git-remote-codecommit remote.
-    # GIT_CONFIG_COUNT and its keys and values are the job's own (authorized_git_env): an inherited count
-    # without its keys would make every git command fail.
-    owned = ("GIT_TRACE", "GIT_CURL_VERBOSE", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
-    env = {name: value for name, value in base.items() if not name.startswith(owned)}
-    env.update(TRACE2_OFF)
-    # git-remote-codecommit, where installed beside this Python, for a `restore --push-to codecommit::` URL.
-    helper_dir = os.path.dirname(sys.executable)
-    env["PATH"] = os.pathsep.join(p for p in (helper_dir, base.get("PATH", "")) if p)
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", GIT_LOW_SPEED_LIMIT)
-    env.setdefault("GIT_HTTP_LOW_SPEED_TIME", GIT_LOW_SPEED_TIME)
-    return env
-
-
-def authorized_git_env(
-    base: Mapping[str, str], url: str, authorization: str, alias: str | None = None
-) -> dict[str, str]:
-    """`base` plus settings given to git through its environment (git 2.31+), never its command line:
-    an Authorization header for requests below `url` only; no redirects, which would carry the header
-    to wherever they point; and, with `alias`, that name for `url` (`url.<url>.insteadOf`), so a clone
-    of `alias` keeps `alias` as its remote. Settings already given this way stay."""
-    settings = [(f"http.{url}.extraHeader", f"Authorization: {authorization}"), ("http.followRedirects", "false")]
-    if alias:
-        settings.append((f"url.{url}.insteadOf", alias))
-    env = dict(base)
-    given = env.get("GIT_CONFIG_COUNT", "")
-    count = int(given) if given.isdigit() else 0
-    for index, (key, value) in enumerate(settings, start=count):
-        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
-    env["GIT_CONFIG_COUNT"] = str(count + len(settings))
-    return env
-
-
-def codecommit_git_env(
-    base: Mapping[str, str], repo: Repository, credentials: Any, now: dt.datetime, alias: str | None = None
-) -> tuple[str, dict[str, str]]:
-    """The repository's https URL, and the environment for one git process that works on it: its
-    requests carry the header signed now with `credentials` (botocore's frozen credentials, taken
-    fresh for this process). A signature is good for minutes, so one process gets one, as it would
-    from git-remote-codecommit, without the helper's process and its command line."""
-    url, authorization = signed_git_request(repo, credentials, base, now)
-    return url, authorized_git_env(base, url, authorization, alias)
-
-
-class SigningGitEnvironment(Mapping[str, str]):
-    """The environment for git commands against one CodeCommit repository, signed anew each time it is
-    copied: each git call takes `dict(env)` once, so each git process (every batch of a restore's push,
-    its ls-remote) gets a signature from the credentials current when it starts. For code that takes an
-    environment and runs several git processes with it; a long restore outlives a set of credentials."""
-
-    def __init__(self, base: Mapping[str, str], repo: Repository, credentials: Callable[[], Any]) -> None:
-        self.base, self.repo, self.credentials = base, repo, credentials
-        self.current: dict[str, str] | None = None
-
-    def sign(self) -> dict[str, str]:
-        now = dt.datetime.now(dt.timezone.utc)
-        self.current = codecommit_git_env(self.base, self.repo, self.credentials(), now)[1]
-        return self.current
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.sign())  # a copy starts here: its values are read from this signature
-
-    def __getitem__(self, name: str) -> str:
-        return (self.current if self.current is not None else self.sign())[name]
-
-    def __len__(self) -> int:
-        return len(self.current if self.current is not None else self.sign())
-
-
-# git's words for an answer of HTTP 429 or 503: CodeCommit saying to slow down.
-THROTTLED_GIT = re.compile(r"returned error: (?:429|503)\b")
-# Phrases in git's error output that no retry will change.
-PERMANENT_GIT_ERRORS = re.compile(
-    r"not found|does not exist|returned error: 40[0134]|authentication failed|access denied"
-    r"|could not read username|RegionNotAvailable|ProfileNotFound|CredentialsNotFound|FormatError",
-    re.IGNORECASE,
-)
-NO_SPACE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
-
-
-def git_failure(action: str, error: Exception) -> RepositoryError:
-    """Turn a GitCommandError into a one-line, credential-free reason."""
-    stderr = getattr(error, "stderr", "") or str(error)
-    lines = [line.strip() for line in readable(redact(str(stderr))).splitlines() if line.strip()]
-    lines = [line.removeprefix("stderr: ").strip("'").strip() for line in lines]
-    useful = [line for line in lines if line.lower().startswith(("fatal", "error"))] or lines
-    reason = f"{action} failed: {'; '.join(useful[-3:]) or type(error).__name__}"
-    if NO_SPACE.search(reason):
-        return RepositoryError(f"{action} failed: no space left in the work folder ({reason})")
-    if THROTTLED_GIT.search(reason):
-        return Throttled(reason)
-    if PERMANENT_GIT_ERRORS.search(reason):
-        return RepositoryError(reason)
-    return TransientError(reason)
-
-
-def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
-    import git  # GitPython; imported here so that `--help` and config errors stay fast
-
-    try:
-        # A codecommit:: URL is git-remote-codecommit's; codecommit_git_env() makes it a name for the https
-        # URL, so that git clones over https and the mirror's config keeps the name. The empty --template
-        # (an option GitPython calls unsafe, as a template could bring hooks) leaves out the sample hooks:
-        # local files, not repository data. Every argument here is ours; the name is a checked CodeCommit name.
-        git.Repo.clone_from(
-            url,
-            destination,
-            mirror=True,
-            template="",
-            allow_unsafe_protocols=True,
-            allow_unsafe_options=True,
-            env=dict(env),
-        )
-    except git.GitCommandError as error:
-        raise git_failure("git clone --mirror", error) from None
-
-
-def terminate_git_children() -> None:
-    """Stop the git processes this process started (clones in flight), so a stopped run ends
-    promptly. Linux only (it reads /proc), which is where CodeBuild runs; elsewhere, clones finish."""
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat_file.read_text()
-            command, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
-            if int(rest.split()[1]) == os.getpid() and command.startswith("git"):
-                os.kill(int(stat_file.parent.name), signal.SIGTERM)
-        except (OSError, ValueError):
-            continue  # the process ended meanwhile, or is not ours to stop
 
 
 # ------------------------------------------------------------------------------- refs
@@ -1521,52 +1561,136 @@ def parse_ls_remote(listing: str) -> RefState:
     return RefState(refs, head if head in refs else None)
 
 
-class GitFailure(RepositoryError, RestoreError):
-    """A git command on a local repository failed: a repository's failure in a backup, the restore's
-    in a restore."""
-
-
-def git_in(
-    git_dir: Path | None,
-    *args: str,
-    env: Mapping[str, str],
-    work_tree: Path | None = None,
-    cwd: Path | None = None,
-    check: bool = True,
-    stdin: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run git on the repository at `git_dir`, named explicitly: no discovery, no repository named by the
-    environment, with hooks and fsmonitor off and no transport but those `args` allow."""
-    command = [
-        "git",
-        *([f"--git-dir={git_dir}"] if git_dir else []),
-        *([f"--work-tree={work_tree}"] if work_tree else []),
-    ]
-    clean = {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES}
-    clean["GIT_NO_REPLACE_OBJECTS"] = "1"  # as core.useReplaceRefs=false, for the commands that read only this
-    done = subprocess.run(
-        [*command, *HARDENED_GIT, *args],
-        env=clean,
-        cwd=cwd or work_tree or git_dir,
-        input=stdin,
-        capture_output=True,
-        encoding="utf-8",
-        errors="surrogateescape",  # ref names and paths are bytes: each comes back as git gave it
-        check=False,
-    )
-    if check and done.returncode != 0:
-        action = next(arg for index, arg in enumerate(args) if not arg.startswith("-") and args[index - 1] != "-c")
-        failure = subprocess.CalledProcessError(done.returncode, "git", stderr=done.stderr)
-        raise GitFailure(str(git_failure(f"git {action}", failure)))
-    return done
-
-
 def read_refs(mirror: Path, env: Mapping[str, str]) -> RefState:
     """Every ref and HEAD of a local repository."""
     listing = git_in(mirror, "for-each-ref", "--format=%(objectname) %(refname)", env=env).stdout
     head = git_in(mirror, "symbolic-ref", "-q", "HEAD", env=env, check=False).stdout.strip()
     refs = {name: oid for oid, _, name in (line.partition(" ") for line in listing.splitlines() if line)}
     return RefState(refs, head if head in refs else None)  # None: unborn, as in an empty repository
+
+
+# ----------------------------------------------------------------------------- mirror
+
+
+def codecommit_url(repo: Repository, profile: str | None) -> str:
+    """The git-remote-codecommit URL of a repository: what a mirror's config keeps as its remote,
+    so that a restorer with the helper can fetch from it, and no password is ever stored."""
+    user = f"{profile}@" if profile else ""
+    return f"codecommit::{repo.region}://{user}{repo.name}"
+
+
+# git reads config from GIT_CONFIG_COUNT, GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n> since 2.31: how the
+# job hands git the Authorization header it signs, without a command line (`ps` shows those) or a file.
+MIN_GIT_VERSION = (2, 31)
+# Each trace2 target is off when its variable says "0", and the variable wins over the system and global
+# config (trace2.eventTarget and the like), which could otherwise log the header: trace2.envVars and
+# trace2.configParams print the values of the variables and settings they name.
+TRACE2_OFF = {"GIT_TRACE2": "0", "GIT_TRACE2_EVENT": "0", "GIT_TRACE2_PERF": "0"}
+
+
+def git_version_check(env: Mapping[str, str]) -> None:
+    """Refuse a git that cannot take its config from the environment (older than 2.31), or no git."""
+    wanted = ".".join(map(str, MIN_GIT_VERSION))
+    try:
+        done = subprocess.run(["git", "--version"], env=dict(env), capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        raise ConfigError(f"git was not found on PATH: install git {wanted} or newer") from None
+    match = re.search(r"(\d+)\.(\d+)(?:\.\d+)?", done.stdout)
+    if done.returncode != 0 or match is None:
+        raise ConfigError(f"`git --version` did not say which git this is: install git {wanted} or newer")
+    if (int(match[1]), int(match[2])) < MIN_GIT_VERSION:
+        raise ConfigError(f"git {match[0]} is too old: install git {wanted} or newer (for config in the environment)")
+
+
+def git_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """The environment for every git command of the job: no trace, never a prompt. The git it finds
+    must be 2.31 or newer (git_version_check), or it would ignore what authorized_git_env() adds."""
+    # git's traces would print the Authorization header, or the signed URL of a git-remote-codecommit remote.
+    # GIT_CONFIG_COUNT and its keys and values are the job's own (authorized_git_env): an inherited count
+    # without its keys would make every git command fail.
+    owned = ("GIT_TRACE", "GIT_CURL_VERBOSE", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
+    env = {name: value for name, value in base.items() if not name.startswith(owned)}
+    env.update(TRACE2_OFF)
+    # git-remote-codecommit, where installed beside this Python, for a `restore --push-to codecommit::` URL.
+    helper_dir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join(p for p in (helper_dir, base.get("PATH", "")) if p)
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("GIT_HTTP_LOW_SPEED_LIMIT", GIT_LOW_SPEED_LIMIT)
+    env.setdefault("GIT_HTTP_LOW_SPEED_TIME", GIT_LOW_SPEED_TIME)
+    return env
+
+
+def authorized_git_env(
+    base: Mapping[str, str], url: str, authorization: str, alias: str | None = None
+) -> dict[str, str]:
+    """`base` plus settings given to git through its environment (git 2.31+), never its command line:
+    an Authorization header for requests below `url` only; no redirects, which would carry the header
+    to wherever they point; and, with `alias`, that name for `url` (`url.<url>.insteadOf`), so a clone
+    of `alias` keeps `alias` as its remote. Settings already given this way stay."""
+    settings = [(f"http.{url}.extraHeader", f"Authorization: {authorization}"), ("http.followRedirects", "false")]
+    if alias:
+        settings.append((f"url.{url}.insteadOf", alias))
+    env = dict(base)
+    given = env.get("GIT_CONFIG_COUNT", "")
+    count = int(given) if given.isdigit() else 0
+    for index, (key, value) in enumerate(settings, start=count):
+        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+    env["GIT_CONFIG_COUNT"] = str(count + len(settings))
+    return env
+
+
+def codecommit_git_env(
+    base: Mapping[str, str], repo: Repository, credentials: Any, now: dt.datetime, alias: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The repository's https URL, and the environment for one git process that works on it: its
+    requests carry the header signed now with `credentials` (botocore's frozen credentials, taken
+    fresh for this process). A signature is good for minutes, so one process gets one, as it would
+    from git-remote-codecommit, without the helper's process and its command line."""
+    url, authorization = signed_git_request(repo, credentials, base, now)
+    return url, authorized_git_env(base, url, authorization, alias)
+
+
+class SigningGitEnvironment(Mapping[str, str]):
+    """The environment for git commands against one CodeCommit repository, signed anew each time it is
+    copied: each git call takes `dict(env)` once, so each git process (every batch of a restore's push,
+    its ls-remote) gets a signature from the credentials current when it starts. For code that takes an
+    environment and runs several git processes with it; a long restore outlives a set of credentials."""
+
+    def __init__(self, base: Mapping[str, str], repo: Repository, credentials: Callable[[], Any]) -> None:
+        self.base, self.repo, self.credentials = base, repo, credentials
+        self.current: dict[str, str] | None = None
+
+    def sign(self) -> dict[str, str]:
+        now = dt.datetime.now(dt.timezone.utc)
+        self.current = codecommit_git_env(self.base, self.repo, self.credentials(), now)[1]
+        return self.current
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sign())  # a copy starts here: its values are read from this signature
+
+    def __getitem__(self, name: str) -> str:
+        return (self.current if self.current is not None else self.sign())[name]
+
+    def __len__(self) -> int:
+        return len(self.current if self.current is not None else self.sign())
+
+
+def clone_mirror(url: str, destination: Path, env: Mapping[str, str]) -> None:
+    """`git clone --mirror` over https only. A codecommit:: URL is git-remote-codecommit's;
+    codecommit_git_env() makes it a name for the https URL, so that git clones over https and the
+    mirror's config keeps the name. The empty --template leaves out the sample hooks: local files,
+    not repository data."""
+    code, _, err = GIT_PROCESSES.run(
+        [
+            *("git", *HARDENED_GIT, "-c", "protocol.https.allow=always"),
+            *("clone", "--mirror", "--template=", "--end-of-options", url, str(destination)),
+        ],
+        {name: value for name, value in env.items() if name not in REPOSITORY_VARIABLES},
+        destination.parent,
+        None,
+    )
+    if code != 0:
+        raise git_failure("git clone --mirror", subprocess.CalledProcessError(code, "git", stderr=err))
 
 
 # ------------------------------------------------------------------------------- data
@@ -1865,6 +1989,91 @@ def new_commits(mirror: Path, previous_refs: Mapping[str, str], env: Mapping[str
     return listing, int(git_in(mirror, *since, "--count", env=env, stdin=known).stdout.strip() or 0)
 
 
+def check_shape(document: Mapping[str, Any]) -> None:
+    """Every member that show and restore read, of the type they read it as, or RestoreError: the
+    document comes from the bucket, and is checked like the rest of the archive."""
+
+    def need(value: Any, kind: type, where: str) -> Any:
+        if not isinstance(value, kind):
+            raise RestoreError(f"its repository data is malformed: {where} is not a {kind.__name__}")
+        return value
+
+    def records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
+        items = need(value, list, where)
+        for item in items:
+            for member in texts:
+                need(need(item, dict, where).get(member), str, f"{where}[].{member}")
+        return [need(item, dict, where) for item in items]
+
+    need(need(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
+    for key, value in need(document.get("refs", {}), dict, "refs").items():  # the next night reads new commits from it
+        need(value, str, f"refs.{key}")
+    for key, value in need(document.get("tags", {}), dict, "tags").items():
+        need(value, str, f"tags.{key}")
+    records(
+        need(document.get("triggers", {}), dict, "triggers").get("triggers", []), "triggers", "name", "destinationArn"
+    )
+    templates = document.get("approvalRuleTemplates", [])
+    records(templates, "approvalRuleTemplates", "approvalRuleTemplateName", "approvalRuleTemplateContent")
+    for record in records(document.get("pullRequests", []), "pullRequests"):
+        pull_request = need(record.get("pullRequest"), dict, "pullRequest")
+        need(pull_request.get("pullRequestId"), str, "pullRequestId")
+        targets = pull_request.get("pullRequestTargets", [])
+        for target in records(targets, "pullRequestTargets", "sourceReference", "destinationReference"):
+            need(target.get("mergeMetadata", {}), dict, "pullRequestTargets[].mergeMetadata")  # show reads it
+        for thread in records(record.get("comments", []), "comments"):
+            records(thread.get("comments", []), "comments[].comments")
+        for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):
+            need(record.get(key, kind()), kind, key)
+    for entry in records(document.get("commitComments", []), "commitComments", "afterCommitId"):
+        for thread in records(entry.get("comments", []), "commitComments[].comments"):
+            records(thread.get("comments", []), "commitComments[].comments[].comments")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """What a backup's object records in its S3 user metadata when it is uploaded, as text (S3 keeps
+    text): the one place its keys are spelled, as the fields' names with '-' for '_'."""
+
+    sha256: str | None = None  # of the archive
+    size: str | None = None
+    refs_fingerprint: str | None = None
+    refs_count: str | None = None
+    format: str | None = None
+    tool_version: str | None = None
+    repository_id: str | None = None  # beside the key's copy of it
+    data_sha256: str | None = None  # the data document: its digest, size, place in the archive, schema
+    data_size: str | None = None
+    data_offset: str | None = None
+    data_schema: str | None = None
+    data_fingerprint: str | None = None  # absent when the document was carried forward: read it afresh
+
+    def to_metadata(self) -> dict[str, str]:
+        fields = dataclasses.fields(self)
+        return {f.name.replace("_", "-"): value for f in fields if (value := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> Recorded:
+        names = {f.name.replace("_", "-"): f.name for f in dataclasses.fields(cls)}
+        return cls(**{names[key]: value for key, value in metadata.items() if key in names})
+
+
+def checked_data(data: bytes | None, recorded: Recorded) -> dict[str, Any] | None:
+    """The document, checked against the SHA-256 and schema its object's metadata records. A backup
+    made before the documents existed has neither, and is a backup of git alone."""
+    if data is None and recorded.data_sha256 is None:
+        return None
+    if data is None:
+        raise RestoreError("its metadata records repository data that the archive does not hold")
+    if hashlib.sha256(data).hexdigest() != recorded.data_sha256:
+        raise RestoreError("its repository data does not match the SHA-256 recorded when it was uploaded")
+    document = decode_data(data, "the archive")
+    if str(document["schema"]) != recorded.data_schema:
+        raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
+    check_shape(document)
+    return document
+
+
 # ---------------------------------------------------------------------------- archive
 
 
@@ -1984,8 +2193,6 @@ BACKUP_KEY = re.compile(
     r"(?P<region>[a-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+)/(?P=name)-"
     rf"(?:(?P<id>{REPOSITORY_ID.pattern})-)?(?P<stamp>\d{{4}}(?:-\d\d){{5}})\.zip"
 )
-# The object's metadata key that records the repository id, beside the key's copy of it.
-REPOSITORY_ID_METADATA = "repository-id"
 Catalog = dict[tuple[str, str], list[Backup]]  # (region, name) -> backups of every repository id, newest first
 
 
@@ -2121,12 +2328,11 @@ class S3Store:
             return ConfigError(f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region")
         return error
 
-    def recorded(self, key: str, version_id: str | None = None) -> dict[str, str]:
+    def recorded(self, key: str, version_id: str | None = None) -> Recorded:
         """The metadata stored with a backup at upload time: its refs and data fingerprints, and
         where in the archive its data document is."""
         answer = self.client.head_object(Bucket=self.bucket, Key=key, **version_args(version_id))
-        metadata: dict[str, str] = answer.get("Metadata", {})
-        return metadata
+        return Recorded.from_metadata(answer.get("Metadata", {}))
 
     def read_range(self, key: str, start: int, length: int, version_id: str | None = None) -> bytes:
         answer = self.client.get_object(
@@ -2144,9 +2350,7 @@ class S3Store:
         return args
 
     @contextmanager
-    def upload(
-        self, key: str, *, metadata: Mapping[str, str], tags: Mapping[str, str], size: int
-    ) -> Iterator[IO[bytes]]:
+    def upload(self, key: str, *, recorded: Recorded, tags: Mapping[str, str], size: int) -> Iterator[IO[bytes]]:
         """A stream into S3. The object appears only when the block ends normally; an exception
         leaves no object behind. An archive that fits in one part goes in a single PutObject,
         buffered in memory (at most one part, as a multipart upload buffers); a larger one
@@ -2155,7 +2359,7 @@ class S3Store:
 
         create_args = {
             **self.write_args(),
-            "Metadata": dict(metadata),
+            "Metadata": recorded.to_metadata(),
             "Tagging": urllib.parse.urlencode(dict(tags)),
         }
         part_size = max(DEFAULT_PART_SIZE, -(-size // S3_MAX_PARTS))
@@ -2217,7 +2421,7 @@ class S3Store:
         self.put_json(beside, document, tags)
         return beside
 
-    def download(self, key: str, path: Path, version_id: str | None = None) -> tuple[str, dict[str, str]]:
+    def download(self, key: str, path: Path, version_id: str | None = None) -> tuple[str, Recorded]:
         """Stream an object into a file; return its SHA-256, computed on the way, and its metadata."""
         answer = self.client.get_object(Bucket=self.bucket, Key=key, **version_args(version_id))
         sink = HashingWriter()
@@ -2225,7 +2429,7 @@ class S3Store:
             for chunk in answer["Body"].iter_chunks(COPY_CHUNK):
                 file.write(chunk)
                 sink.write(chunk)
-        return sink.sha256, answer.get("Metadata", {})
+        return sink.sha256, Recorded.from_metadata(answer.get("Metadata", {}))
 
     def abort_uploads(self, keys: Iterable[str]) -> dict[str, str]:
         """Abort any multipart upload still open at these keys: smart_open aborts a failed upload,
@@ -2373,53 +2577,22 @@ def version_args(version_id: str | None) -> dict[str, str]:
     return {"VersionId": version_id} if version_id else {}
 
 
+def read_document(store: S3Store, backup: Backup, recorded: Recorded | None = None) -> dict[str, Any]:
+    """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
+    recorded = store.recorded(backup.key, backup.version_id) if recorded is None else recorded
+    if recorded.data_offset is None or recorded.data_size is None:
+        raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
+    try:
+        size = int(recorded.data_size)
+        if not 0 < size <= MAX_DOCUMENT:
+            raise RestoreError(f"its repository data's recorded size {size} is not between 1 and {MAX_DOCUMENT}")
+        data = store.read_range(backup.key, int(recorded.data_offset), size, backup.version_id)
+        return checked_data(data, recorded) or {}
+    except (RestoreError, ValueError) as error:
+        raise RestoreError(f"{backup.key}: {error}") from None
+
+
 # -------------------------------------------------------------------------- retention
-
-
-def _days(count: int) -> str:
-    return f"{count} day" if count == 1 else f"{count} days"
-
-
-@dataclasses.dataclass(frozen=True)
-class RetentionPolicy:
-    """Which backups of one repository to keep; a backup is kept if any rule keeps it, and the
-    newest is always kept. The default is the original tool's policy: keep the newest 3, and
-    beyond those delete backups older than 30 days. The calendar rules work as in restic and
-    borg: the newest backup of each of the last N days (ISO weeks, months) that have one."""
-
-    keep_last: int = default_of("--keep-last")  # the newest N backups
-    max_age_days: int | None = default_of("--max-age-days")  # beyond those, younger than this; None or 0: no rule
-    keep_daily: int = default_of("--keep-daily")  # newest backup of each of the last N days that have a backup
-    keep_weekly: int = default_of("--keep-weekly")  # ... of each of the last N ISO weeks that have a backup
-    keep_monthly: int = default_of("--keep-monthly")  # ... of each of the last N calendar months that have one
-
-    def calendar_rules(self) -> dict[str, int]:
-        """Each calendar rule's count, in the order their reasons are given."""
-        return {"daily": self.keep_daily, "weekly": self.keep_weekly, "monthly": self.keep_monthly}
-
-    def describe(self) -> str:
-        """E.g. "keep last 3, within 30 days, daily 7"."""
-        parts = [f"last {self.keep_last}"] if self.keep_last else []
-        if self.max_age_days:
-            parts.append(f"within {_days(self.max_age_days)}")
-        parts += [f"{rule} {count}" for rule, count in self.calendar_rules().items() if count]
-        return "keep " + ", ".join(parts) if parts else "keep only the newest"
-
-    def check(self) -> None:
-        """Refuse negative numbers, and a policy that would keep nothing but the newest backup."""
-        counts = {
-            "--keep-last": self.keep_last,
-            "--max-age-days": self.max_age_days or 0,
-            **{f"--keep-{rule}": count for rule, count in self.calendar_rules().items()},
-        }
-        negative = [f"{option} {count}" for option, count in counts.items() if count < 0]
-        if negative:
-            raise ConfigError(f"negative retention numbers ({', '.join(negative)}): use 0 or more")
-        if not any(counts.values()):
-            raise ConfigError(
-                "empty retention policy: it would delete every backup but the newest; "
-                "give --keep-last N, --max-age-days D or --keep-daily/--keep-weekly/--keep-monthly N"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -2538,23 +2711,73 @@ def plan_retention(
 # -------------------------------------------------------------------------------- run
 
 
+class Outcome(str, enum.Enum):
+    """What happened to one repository, spelled once. A str, so that JSON, XML and logs carry the word."""
+
+    OK = "ok"  # backed up
+    UNCHANGED = "unchanged"  # its newest backup already holds it
+    FAILED = "failed"
+    GONE = "gone"  # deleted while the run was going
+    PLANNED = "planned"  # a dry run's
+    # What `restore --all` did with each repository. A restore of the same backup had begun (completed)
+    # or finished (skipped) the target; refused: a repository of that name that no restore of it made.
+    RESTORED = "restored"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+BACKUP_OUTCOMES = (Outcome.OK, Outcome.UNCHANGED, Outcome.FAILED, Outcome.GONE)  # a run's, in its summary
+RESTORE_OUTCOMES = (Outcome.RESTORED, Outcome.COMPLETED, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED)
+
+
 @dataclasses.dataclass
 class Result:
     """What happened to one repository."""
 
     repository: Repository
-    status: str  # ok | unchanged | failed | gone | planned
+    status: Outcome
     key: str | None = None  # the new backup, or for `unchanged` the backup that already holds it
     size: int = 0
     sha256: str | None = None
     fingerprint: str | None = None
-    refs: int = 0
     seconds: float = 0.0
     reason: str | None = None
     deleted: list[str] = dataclasses.field(default_factory=list)  # older backups pruned after this one
-    api_calls: int = 0  # CodeCommit API calls made to read the repository's data
     warnings: list[str] = dataclasses.field(default_factory=list)
     reached: bool = True  # False: the run's deadline passed before it started (a failure)
+
+
+def log_result(result: Result, store: S3Store) -> None:
+    """One line per repository: status, size, time and key (and JSON fields for Logs Insights)."""
+    repo = result.repository
+    fields = {
+        "event": "repository",
+        "region": repo.region,
+        "repository": repo.name,
+        "status": result.status,
+        "size": result.size,
+        "seconds": round(result.seconds, 3),
+        "key": result.key,
+        "reason": result.reason,
+    }
+    where = f"{repo.region}/{repo.name}"
+    url = store.url(result.key or "")
+    if result.status == Outcome.OK:
+        pruned = f" (pruned {len(result.deleted)} old)" if result.deleted else ""
+        size = human_size(result.size)
+        logger.info("ok %s %s %.1fs %s%s", where, size, result.seconds, url, pruned, extra=fields)
+    elif result.status == Outcome.UNCHANGED:
+        logger.info("unchanged %s %.1fs, already in %s", where, result.seconds, url, extra=fields)
+    elif result.status == Outcome.GONE:
+        logger.warning("gone %s: %s", where, result.reason, extra=fields)
+    else:
+        logger.error("FAILED %s: %s", where, result.reason, extra=fields)
+    for warning in result.warnings:
+        logger.warning("%s: %s", where, warning, extra={**fields, "event": "warning", "reason": warning})
 
 
 @dataclasses.dataclass
@@ -2647,7 +2870,7 @@ class Capture:
     probe: DataProbe | None  # None: data not read (--no-repository-data, or a read that failed)
     failure: RepositoryError | None  # the read that failed, if one did
     newest: Backup | None  # the newest backup, whose document is reused where nothing changed
-    recorded: Mapping[str, str]  # the newest backup's metadata
+    recorded: Recorded  # the newest backup's
 
 
 def read_data(reader: DataReader, read: Callable[[], Any]) -> tuple[Any, RepositoryError | None]:
@@ -2710,7 +2933,7 @@ class Job:
     def stop(self) -> None:
         """Finish nothing new: uploads in flight abort, clones in flight are stopped."""
         self.stopping.set()
-        terminate_git_children()
+        GIT_PROCESSES.terminate()
 
     def check_stop(self) -> None:
         if self.stopping.is_set():
@@ -2726,7 +2949,7 @@ class Job:
         key = self.store.layout.key_for(
             self.clients.account_id, repo.region, repo.name, self.clock(), repo.repository_id
         )
-        return Result(repo, "planned", key=key)
+        return Result(repo, Outcome.PLANNED, key=key)
 
     def identified(self, repo: Repository, facts: RegionFacts, result: Result) -> Repository:
         """The repository with its id: from the listing or the region's metadata (no call), else from one
@@ -2752,7 +2975,7 @@ class Job:
         holds the same refs and data; then prune its old backups. Its git is backed up whatever the
         reads of its data do. Never raises for a repository's failure."""
         started = time.monotonic()
-        result = Result(repo, "failed")
+        result = Result(repo, Outcome.FAILED)
         label = f"{repo.region}/{repo.name}"
         try:
             self.check_stop()
@@ -2768,7 +2991,7 @@ class Job:
             newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
             if backups and newest is not backups[0]:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
-            recorded = self.store.recorded(newest.key) if newest else {}
+            recorded = self.store.recorded(newest.key) if newest else Recorded()
             check = newest is not None and not self.settings.force
             remote = self.remote_refs(repo, label) if check else None
             reader = DataReader(self.clients.codecommit_for(repo.region), repo)
@@ -2776,28 +2999,30 @@ class Job:
             if self.settings.repository_data:
                 read = lambda: with_retries(lambda: probe_data(reader, facts), *self.retries(label))  # noqa: E731
                 probe, failure = read_data(reader, read)
-            result.api_calls = reader.calls
             known = probe.repository if probe is not None else facts.metadata.get(repo.name, {})
             default_branch = known.get("defaultBranch")
             remote = remote.headed(default_branch) if remote is not None else None
-            same_data = failure is None and (probe is None or probe.fingerprint == recorded.get("data-fingerprint"))
-            if newest and remote and remote.fingerprint == recorded.get("refs-fingerprint") and (same_data or failure):
+            same_data = failure is None and (probe is None or probe.fingerprint == recorded.data_fingerprint)
+            if newest and remote and remote.fingerprint == recorded.refs_fingerprint and (same_data or failure):
                 # the same git; unread data is no reason to upload it again
-                result.status, result.key, result.fingerprint = "unchanged", newest.key, remote.fingerprint
+                result.status, result.key, result.fingerprint = Outcome.UNCHANGED, newest.key, remote.fingerprint
                 if failure is not None:
-                    result.status, result.reason = "failed", f"git unchanged since {newest.key}; its data: {failure}"
+                    result.status, result.reason = (
+                        Outcome.FAILED,
+                        f"git unchanged since {newest.key}; its data: {failure}",
+                    )
             else:
                 with self.heavy:
                     self.check_deadline(result)  # a clone slot may come free only after it
                     capture = Capture(reader, probe, failure, newest, recorded)
                     failure = self.mirror_and_upload(repo, label, result, capture, default_branch)
-                result.status, result.api_calls = "ok", reader.calls
+                result.status = Outcome.OK
                 if self.settings.prune:
                     self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
                 if failure is not None:  # git is safe; the run still says what is missing, and fails
-                    result.status, result.reason = "failed", f"backed up git, but not its data: {failure}"
+                    result.status, result.reason = Outcome.FAILED, f"backed up git, but not its data: {failure}"
         except RepositoryGone as error:
-            result.status, result.reason = "gone", str(error)
+            result.status, result.reason = Outcome.GONE, str(error)
         except RepositoryError as error:
             stopped = self.stopping.is_set() and not isinstance(error, Interrupted)
             result.reason = f"interrupted: {error}" if stopped else str(error)
@@ -2865,7 +3090,7 @@ class Job:
             if headed.head != state.head and headed.head:  # the mirror's HEAD as CodeCommit names it
                 git_in(mirror, "symbolic-ref", "HEAD", headed.head, env=self.git_env)
             state = headed
-            result.fingerprint, result.refs = state.fingerprint, len(state.refs)
+            result.fingerprint = state.fingerprint
             document, failure = self.document(label, mirror, state, capture, when)
             key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when, repo.repository_id)
             upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
@@ -2898,7 +3123,7 @@ class Job:
     def previous_document(self, capture: Capture) -> dict[str, Any] | None:
         """The newest backup's document (a ranged GET of its bytes only), when it has one that checks."""
         recorded, newest = capture.recorded, capture.newest
-        if newest is None or "data-offset" not in recorded:
+        if newest is None or recorded.data_offset is None:
             return None
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -2929,25 +3154,27 @@ class Job:
         self.check_stop()
         try:
             sha256, size, offset = measure_zip(mirror, top, compression, data)
-            metadata = {
-                "sha256": sha256,
-                "size": str(size),
-                "refs-fingerprint": state.fingerprint,
-                "refs-count": str(len(state.refs)),
-                "format": f"git-mirror-zip; top={top}; compression={compression}",
-                "tool-version": __version__,
-            }
-            if repo.repository_id:
-                metadata[REPOSITORY_ID_METADATA] = repo.repository_id
+            recorded = Recorded(
+                sha256=sha256,
+                size=str(size),
+                refs_fingerprint=state.fingerprint,
+                refs_count=str(len(state.refs)),
+                format=f"git-mirror-zip; top={top}; compression={compression}",
+                tool_version=__version__,
+                repository_id=repo.repository_id or None,
+            )
             if data is not None and document is not None:
-                metadata["data-sha256"] = hashlib.sha256(data[1]).hexdigest()
-                metadata["data-size"] = str(len(data[1]))
-                metadata["data-offset"] = str(offset)
-                metadata["data-schema"] = str(DATA_SCHEMA)
-                if "carriedForward" not in document:  # a carried document leaves the next night to read afresh
-                    metadata["data-fingerprint"] = document["dataFingerprint"]
+                recorded = dataclasses.replace(
+                    recorded,
+                    data_sha256=hashlib.sha256(data[1]).hexdigest(),
+                    data_size=str(len(data[1])),
+                    data_offset=str(offset),
+                    data_schema=str(DATA_SCHEMA),
+                    # a carried document leaves the next night to read afresh
+                    data_fingerprint=None if "carriedForward" in document else document["dataFingerprint"],
+                )
             tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
-            with self.store.upload(key, metadata=metadata, tags=tags, size=size) as stream:
+            with self.store.upload(key, recorded=recorded, tags=tags, size=size) as stream:
                 sink = HashingWriter(stream, self.check_stop)
                 write_zip(mirror, top, sink, compression, data)
                 if (sink.sha256, sink.size) != (sha256, size):
@@ -2972,14 +3199,6 @@ class Job:
 # ----------------------------------------------------------------------------- report
 
 
-def human_size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def human_age(seconds: float) -> str:
     for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= length:
@@ -2987,61 +3206,55 @@ def human_age(seconds: float) -> str:
     return f"{max(seconds, 0):.0f}s"
 
 
-def log_result(result: Result, store: S3Store) -> None:
-    """One line per repository: status, size, time and key (and JSON fields for Logs Insights)."""
-    repo = result.repository
-    fields = {
-        "event": "repository",
-        "region": repo.region,
-        "repository": repo.name,
-        "status": result.status,
-        "size": result.size,
-        "seconds": round(result.seconds, 3),
-        "key": result.key,
-        "reason": result.reason,
-    }
-    where = f"{repo.region}/{repo.name}"
-    url = store.url(result.key or "")
-    if result.status == "ok":
-        pruned = f" (pruned {len(result.deleted)} old)" if result.deleted else ""
-        size = human_size(result.size)
-        logger.info("ok %s %s %.1fs %s%s", where, size, result.seconds, url, pruned, extra=fields)
-    elif result.status == "unchanged":
-        logger.info("unchanged %s %.1fs, already in %s", where, result.seconds, url, extra=fields)
-    elif result.status == "gone":
-        logger.warning("gone %s: %s", where, result.reason, extra=fields)
-    else:
-        logger.error("FAILED %s: %s", where, result.reason, extra=fields)
-    for warning in result.warnings:
-        logger.warning("%s: %s", where, warning, extra={**fields, "event": "warning", "reason": warning})
+@dataclasses.dataclass(frozen=True)
+class Totals:
+    """A run's repositories by outcome, the bytes it uploaded and those it did not reach: the numbers
+    of the summary line, the JUnit report, the manifest and the metrics."""
 
+    count: dict[Outcome, int]
+    uploaded: int
+    unreached: int
+    repositories: int
 
-STATUSES = ("ok", "unchanged", "failed", "gone")
+    @classmethod
+    def of(cls, results: Sequence[Result]) -> Totals:
+        count = {outcome: sum(r.status == outcome for r in results) for outcome in Outcome}
+        uploaded = sum(r.size for r in results if r.status == Outcome.OK)
+        return cls(count, uploaded, sum(not r.reached for r in results), len(results))
+
+    def by_name(self) -> dict[str, int]:
+        """ok, unchanged, failed and gone (a dry run's plans are no outcome of a run)."""
+        return {outcome.value: self.count[outcome] for outcome in BACKUP_OUTCOMES}
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count[Outcome.FAILED] else 0
 
 
 def missing_results(missing: Sequence[tuple[str, str]]) -> list[Result]:
     """Names asked for with --repos that exist in no region: failures of their own."""
-    return [Result(Repository(regions, name, ""), "failed", reason="no such repository") for regions, name in missing]
+    return [
+        Result(Repository(regions, name, ""), Outcome.FAILED, reason="no such repository") for regions, name in missing
+    ]
 
 
 def summarize(results: Sequence[Result], seconds: float) -> tuple[str, list[str]]:
     """The summary line, and one line per repository that failed."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
-    failures = [f"{r.repository.region}/{r.repository.name}: {r.reason}" for r in results if r.status == "failed"]
-    total = sum(r.size for r in results if r.status == "ok")
-    unreached = sum(not r.reached for r in results)
-    late = f" ({unreached} not reached before the deadline)" if unreached else ""
+    totals, failed = Totals.of(results), Outcome.FAILED
+    failures = [f"{r.repository.region}/{r.repository.name}: {r.reason}" for r in results if r.status == failed]
+    count = totals.by_name()
+    late = f" ({totals.unreached} not reached before the deadline)" if totals.unreached else ""
     line = (
         f"summary: {count['ok']} ok, {count['unchanged']} unchanged, {count['failed']} failed{late}, "
-        f"{count['gone']} gone; {human_size(total)} uploaded in {seconds:.1f}s"
+        f"{count['gone']} gone; {human_size(totals.uploaded)} uploaded in {seconds:.1f}s"
     )
     return line, failures
 
 
 def summary_fields(results: Sequence[Result], seconds: float) -> dict[str, Any]:
     """The summary line's numbers as fields of the JSON log: repositories by status, bytes uploaded, seconds."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
-    return {**count, "bytes": sum(r.size for r in results if r.status == "ok"), "seconds": round(seconds, 3)}
+    totals = Totals.of(results)
+    return {**totals.by_name(), "bytes": totals.uploaded, "seconds": round(seconds, 3)}
 
 
 def junit_report(results: Sequence[Result], suite: str) -> bytes:
@@ -3049,13 +3262,13 @@ def junit_report(results: Sequence[Result], suite: str) -> bytes:
     passed = backed up, skipped = unchanged or gone, failed = with the reason."""
     from xml.etree import ElementTree as ET
 
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    count = Totals.of(results).count
     root = ET.Element(
         "testsuite",
         name=suite,
         tests=str(len(results)),
-        failures=str(count["failed"]),
-        skipped=str(count["unchanged"] + count["gone"]),
+        failures=str(count[Outcome.FAILED]),
+        skipped=str(count[Outcome.UNCHANGED] + count[Outcome.GONE]),
         time=f"{sum(r.seconds for r in results):.3f}",
     )
     for result in results:
@@ -3066,12 +3279,12 @@ def junit_report(results: Sequence[Result], suite: str) -> bytes:
             name=result.repository.name,
             time=f"{result.seconds:.3f}",
         )
-        if result.status == "failed":
-            ET.SubElement(case, "failure", message=result.reason or "failed").text = result.reason
-        elif result.status == "unchanged":
+        if result.status == Outcome.FAILED:
+            ET.SubElement(case, "failure", message=result.reason or Outcome.FAILED).text = result.reason
+        elif result.status == Outcome.UNCHANGED:
             ET.SubElement(case, "skipped", message=f"unchanged since {result.key}")
-        elif result.status == "gone":
-            ET.SubElement(case, "skipped", message=result.reason or "gone")
+        elif result.status == Outcome.GONE:
+            ET.SubElement(case, "skipped", message=result.reason or Outcome.GONE)
         else:
             out = f"backed up to {result.key} ({result.size} bytes, sha256 {result.sha256})"
             ET.SubElement(case, "system-out").text = "\n".join([out, *result.warnings])
@@ -3083,7 +3296,7 @@ def run_manifest(
 ) -> dict[str, Any]:
     """What the run did, for auditors: every repository with its status, key, size, sha256,
     fingerprint and duration, plus the totals."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    totals = Totals.of(results)
     return {
         "tool": PROJECT,
         "version": __version__,
@@ -3094,7 +3307,7 @@ def run_manifest(
         "shard": f"{settings.shard[0]}/{settings.shard[1]}" if settings.shard else None,
         "started": started.isoformat(),
         "finished": finished.isoformat(),
-        "totals": {**count, "repositories": len(results), "bytes": sum(r.size for r in results if r.status == "ok")},
+        "totals": {**totals.by_name(), "repositories": totals.repositories, "bytes": totals.uploaded},
         "repositories": [
             {
                 "region": r.repository.region,
@@ -3140,7 +3353,7 @@ def oldest_backup_age(results: Sequence[Result], catalog: Catalog, now: dt.datet
     ages = [
         (now - newest.time).total_seconds()
         for r in results
-        if r.status == "failed"
+        if r.status == Outcome.FAILED
         and (newest := newest_dated(catalog.get((r.repository.region, r.repository.name), []), now))
     ]
     return max([0.0, *ages])
@@ -3150,15 +3363,16 @@ def metrics_record(
     results: Sequence[Result], seconds: float, oldest_age: float, now: dt.datetime, scope: str = "all"
 ) -> dict[str, Any]:
     """The run's EMF record."""
-    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    totals = Totals.of(results)
+    count = totals.count
     values = {
         "Runs": 1,
-        "SuccessfulRuns": int(count["failed"] == 0),
-        "RepositoriesOk": count["ok"],
-        "RepositoriesUnchanged": count["unchanged"],
-        "RepositoriesFailed": count["failed"],
-        "RepositoriesGone": count["gone"],
-        "BytesUploaded": sum(r.size for r in results if r.status == "ok"),
+        "SuccessfulRuns": int(totals.exit_code == 0),
+        "RepositoriesOk": count[Outcome.OK],
+        "RepositoriesUnchanged": count[Outcome.UNCHANGED],
+        "RepositoriesFailed": count[Outcome.FAILED],
+        "RepositoriesGone": count[Outcome.GONE],
+        "BytesUploaded": totals.uploaded,
         "RunDuration": round(seconds, 3),
         "OldestBackupAge": round(oldest_age),
     }
@@ -3218,25 +3432,6 @@ NAME_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: no file o
 REPLACED = frozenset({"config"})
 SYMBOLIC_HEAD = re.compile(r"ref: (refs/[^\x00-\x20\x7f~^:?*\[\\]+)\n?")
 DETACHED_HEAD = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64})\n?")
-# Settings that could run a program or look beyond the repository: off for every git command run on
-# a restored repository, whatever the operator's own git config says. The repository's config is the
-# tool's own, so this guards against a mistake, not the archive.
-HARDENED_GIT = (
-    *("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never"),
-    *("-c", "core.useReplaceRefs=false"),  # refs/replace/* would make a checkout differ from the history
-)
-# Variables that point git at another repository, index or object store.
-REPOSITORY_VARIABLES = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-    }
-)
 # The transports a restore may push with; `ext::` and `fd::` run commands and are never allowed.
 PUSH_TRANSPORTS = ("https", "http", "ssh", "git", "file", "codecommit")
 
@@ -3342,19 +3537,19 @@ def chosen_backup(
     )
 
 
-def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, dict[str, str]]:
+def fetch_verified(store: S3Store, backup: Backup, work: Path) -> tuple[Path, Recorded]:
     """Download an archive and check it against the SHA-256 recorded at upload, before anything
     is extracted from it."""
     archive = work / "archive.zip"
-    sha256, metadata = store.download(backup.key, archive, backup.version_id)
-    if "sha256" not in metadata or "refs-fingerprint" not in metadata:
+    sha256, recorded = store.download(backup.key, archive, backup.version_id)
+    if recorded.sha256 is None or recorded.refs_fingerprint is None:
         raise RestoreError("it has no sha256 or refs-fingerprint metadata: not a backup of this tool")
-    if sha256 != metadata["sha256"]:
+    if sha256 != recorded.sha256:
         raise RestoreError(
             "it does not match the SHA-256 recorded when it was uploaded: the object is corrupt "
             "or was altered; nothing was extracted"
         )
-    return archive, metadata
+    return archive, recorded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -3546,7 +3741,7 @@ class Unpacked:
 
     mirror: Path
     state: RefState
-    metadata: dict[str, str]
+    recorded: Recorded
     warnings: list[str]
     skipped: list[str]  # what the archive held beyond a mirror's data: not extracted
     data: dict[str, Any] | None  # the repository's data document; None in a backup of git only
@@ -3556,79 +3751,22 @@ def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, 
     """Download, check, extract and verify one backup into work/<name>.git, with a config of the
     tool's own. Every error names the backup."""
     try:
-        archive, metadata = fetch_verified(store, backup, work)
+        archive, recorded = fetch_verified(store, backup, work)
         mirror = work / f"{repo.name}.git"
         skipped, data = extract_mirror(archive, f"{repo.name}.git", mirror, data_member(repo.name))
         archive.unlink()
-        document = checked_data(data, metadata)
+        document = checked_data(data, recorded)
         write_config(mirror, codecommit_url(repo, None), bare=True)
         warnings = check_repository(mirror, env)
         state = read_refs(mirror, env)
     except RestoreError as error:
         raise RestoreError(f"{backup.key}: {error}") from None
-    if state.fingerprint != metadata["refs-fingerprint"]:
+    if state.fingerprint != recorded.refs_fingerprint:
         raise RestoreError(
             f"{backup.key}: the restored refs do not match those recorded at backup time ({state.fingerprint} != "
-            f"{metadata['refs-fingerprint']}): the archive does not hold what was backed up"
+            f"{recorded.refs_fingerprint}): the archive does not hold what was backed up"
         )
-    return Unpacked(mirror, state, metadata, warnings, skipped, document)
-
-
-def checked_data(data: bytes | None, metadata: Mapping[str, str]) -> dict[str, Any] | None:
-    """The document, checked against the SHA-256 and schema its object's metadata records. A backup
-    made before the documents existed has neither, and is a backup of git alone."""
-    if data is None and "data-sha256" not in metadata:
-        return None
-    if data is None:
-        raise RestoreError("its metadata records repository data that the archive does not hold")
-    if hashlib.sha256(data).hexdigest() != metadata.get("data-sha256"):
-        raise RestoreError("its repository data does not match the SHA-256 recorded when it was uploaded")
-    document = decode_data(data, "the archive")
-    if str(document["schema"]) != metadata.get("data-schema"):
-        raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
-    check_shape(document)
-    return document
-
-
-def check_shape(document: Mapping[str, Any]) -> None:
-    """Every member that show and restore read, of the type they read it as, or RestoreError: the
-    document comes from the bucket, and is checked like the rest of the archive."""
-
-    def need(value: Any, kind: type, where: str) -> Any:
-        if not isinstance(value, kind):
-            raise RestoreError(f"its repository data is malformed: {where} is not a {kind.__name__}")
-        return value
-
-    def records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
-        items = need(value, list, where)
-        for item in items:
-            for member in texts:
-                need(need(item, dict, where).get(member), str, f"{where}[].{member}")
-        return [need(item, dict, where) for item in items]
-
-    need(need(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
-    for key, value in need(document.get("refs", {}), dict, "refs").items():  # the next night reads new commits from it
-        need(value, str, f"refs.{key}")
-    for key, value in need(document.get("tags", {}), dict, "tags").items():
-        need(value, str, f"tags.{key}")
-    records(
-        need(document.get("triggers", {}), dict, "triggers").get("triggers", []), "triggers", "name", "destinationArn"
-    )
-    templates = document.get("approvalRuleTemplates", [])
-    records(templates, "approvalRuleTemplates", "approvalRuleTemplateName", "approvalRuleTemplateContent")
-    for record in records(document.get("pullRequests", []), "pullRequests"):
-        pull_request = need(record.get("pullRequest"), dict, "pullRequest")
-        need(pull_request.get("pullRequestId"), str, "pullRequestId")
-        targets = pull_request.get("pullRequestTargets", [])
-        for target in records(targets, "pullRequestTargets", "sourceReference", "destinationReference"):
-            need(target.get("mergeMetadata", {}), dict, "pullRequestTargets[].mergeMetadata")  # show reads it
-        for thread in records(record.get("comments", []), "comments"):
-            records(thread.get("comments", []), "comments[].comments")
-        for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):
-            need(record.get(key, kind()), kind, key)
-    for entry in records(document.get("commitComments", []), "commitComments", "afterCommitId"):
-        for thread in records(entry.get("comments", []), "commitComments[].comments"):
-            records(thread.get("comments", []), "commitComments[].comments[].comments")
+    return Unpacked(mirror, state, recorded, warnings, skipped, document)
 
 
 def push_transport(url: str) -> str:
@@ -4090,7 +4228,7 @@ class Restored:
     line: str
     failed: list[str] = dataclasses.field(default_factory=list)
     # restored; completed: a restore of the same backup had begun it; skipped: that one had finished it
-    outcome: str = "restored"
+    outcome: Outcome = Outcome.RESTORED
 
 
 def restore(
@@ -4105,7 +4243,7 @@ def restore(
     backup = chosen_backup(store, source, (region, name), request, live_id, now)
     git_env: Mapping[str, str] = helper_environment(git_environment(env), request.push_to or "")
     with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-restore-", dir=request.work_dir) as work:
-        sha256 = store.recorded(backup.key, backup.version_id).get("sha256", "") if request.create_repo else ""
+        sha256 = (store.recorded(backup.key, backup.version_id).sha256 or "") if request.create_repo else ""
         resuming = check_restore_target(request, codecommit, git_env, Path(work), sha256)
         unpacked = unpack_backup(store, backup, Repository(region, name, ""), Path(work), git_env)
         if unpacked.skipped:
@@ -4123,7 +4261,7 @@ def restore(
                 codecommit.create_repository(
                     repositoryName=request.create_repo,
                     repositoryDescription=f"restored from {backup.key}",
-                    tags={RESTORED_FROM_TAG: unpacked.metadata["sha256"]},
+                    tags={RESTORED_FROM_TAG: unpacked.recorded.sha256 or ""},
                 )
             created = Repository(region, request.create_repo, "")
             url = codecommit_git_url(created, git_env)
@@ -4146,7 +4284,7 @@ def restore(
                 repositoryName=request.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
             )
         line = f"restored {backup.key} ({refs} refs) to {redact(url)}"
-        outcome = "restored" if not resuming else "completed" if pushed else "skipped"
+        outcome = Outcome.RESTORED if not resuming else Outcome.COMPLETED if pushed else Outcome.SKIPPED
         if not request.create_repo or unpacked.data is None:
             return Restored(line, outcome=outcome)
         if not (created_now or resuming):
@@ -4162,23 +4300,8 @@ def restore(
         for failed in done.failed:
             logger.error("%s: %s", request.create_repo, failed)
         settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
-        outcome = "completed" if outcome == "skipped" and done.reopened else outcome
+        outcome = Outcome.COMPLETED if outcome == Outcome.SKIPPED and done.reopened else outcome
         return Restored(line + ("" if done.failed else settled), done.failed, outcome)
-
-
-def read_document(store: S3Store, backup: Backup, recorded: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
-    recorded = store.recorded(backup.key, backup.version_id) if recorded is None else recorded
-    if "data-offset" not in recorded:
-        raise RestoreError(f"{backup.key} holds git only: it was made before repository data was kept, or without it")
-    try:
-        size = int(recorded["data-size"])
-        if not 0 < size <= MAX_DOCUMENT:
-            raise RestoreError(f"its repository data's recorded size {size} is not between 1 and {MAX_DOCUMENT}")
-        data = store.read_range(backup.key, int(recorded["data-offset"]), size, backup.version_id)
-        return checked_data(data, recorded) or {}
-    except (RestoreError, ValueError) as error:
-        raise RestoreError(f"{backup.key}: {error}") from None
 
 
 def carried_note(marker: Any) -> list[str]:
@@ -4300,7 +4423,7 @@ def verify_backup(
     """A restore drill for one backup: download, check, extract, fsck, compare fingerprints. An archive
     that holds anything a backup never has fails, though restore would leave it out."""
     started = time.monotonic()
-    result = Result(repo, "failed", key=backup.key, size=backup.size)
+    result = Result(repo, Outcome.FAILED, key=backup.key, size=backup.size)
     try:
         with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-verify-", dir=work_dir) as work:
             unpacked = unpack_backup(store, backup, repo, Path(work), env)
@@ -4309,8 +4432,8 @@ def verify_backup(
                 f"{backup.key}: the archive holds what this tool never writes: {described(unpacked.skipped)}; "
                 "the object was altered or not made by codecommit-backup (restore would leave these out)"
             )
-        result.status, result.fingerprint = "ok", unpacked.state.fingerprint
-        result.sha256, result.refs = unpacked.metadata["sha256"], len(unpacked.state.refs)
+        result.status, result.fingerprint = Outcome.OK, unpacked.state.fingerprint
+        result.sha256 = unpacked.recorded.sha256
         result.warnings = unpacked.warnings
     except RestoreError as error:
         result.reason = str(error)
@@ -4483,7 +4606,7 @@ def manifest_repositories(store: S3Store, account_id: str, now: dt.datetime) -> 
     for _, manifest in store.run_manifests(account_id, now - LISTED_WITHIN):
         entries = manifest.get("repositories") if isinstance(manifest, dict) else None
         for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and entry.get("status") != "gone":
+            if isinstance(entry, dict) and entry.get("status") != Outcome.GONE:
                 region, name = entry.get("region"), entry.get("name")
                 if isinstance(region, str) and isinstance(name, str):
                     parsed = store.layout.parse_backup(account_id, str(entry.get("key") or ""))
@@ -4698,17 +4821,12 @@ def restore_command(
     return EXIT_OK
 
 
-# What `restore --all` did with each repository. A restore of the same backup had begun (completed) or
-# finished (skipped) the target; refused: a repository of that name that no restore of it made.
-RESTORE_OUTCOMES = ("restored", "completed", "skipped", "refused", "failed")
-
-
 @dataclasses.dataclass(frozen=True)
 class RestoreOutcome:
     region: str
     name: str
     target: str
-    status: str  # one of RESTORE_OUTCOMES
+    status: Outcome  # one of RESTORE_OUTCOMES
     text: str  # the restore's line, or why there was none
     seconds: float = 0.0
 
@@ -4723,14 +4841,14 @@ def restore_junit(outcomes: Sequence[RestoreOutcome], suite: str) -> bytes:
         "testsuite",
         name=suite,
         tests=str(len(outcomes)),
-        failures=str(count["refused"] + count["failed"]),
-        skipped=str(count["skipped"]),
+        failures=str(count[Outcome.REFUSED] + count[Outcome.FAILED]),
+        skipped=str(count[Outcome.SKIPPED]),
         time=f"{sum(o.seconds for o in outcomes):.3f}",
     )
     for outcome in outcomes:
         name = f"{outcome.name} -> {outcome.target}"
         case = ET.SubElement(root, "testcase", classname=outcome.region, name=name, time=f"{outcome.seconds:.3f}")
-        if outcome.status in ("refused", "failed"):
+        if outcome.status in (Outcome.REFUSED, Outcome.FAILED):
             ET.SubElement(case, "failure", message=f"{outcome.status}: {outcome.text}").text = outcome.text
         elif outcome.status == "skipped":
             ET.SubElement(case, "skipped", message=outcome.text)
@@ -4744,7 +4862,7 @@ def planned_restore(ctx: Context, region: str, target: str, backup: Backup) -> s
     existing = get_repository(ctx.clients.codecommit_for(region), target)
     if existing is None:
         return "create"
-    sha256 = ctx.store.recorded(backup.key).get("sha256", "")
+    sha256 = ctx.store.recorded(backup.key).sha256 or ""
     if restored_from(ctx.clients.codecommit_for(region), existing["Arn"]) == sha256:
         return "complete (a restore of this backup made it; done if nothing is missing)"
     return "refuse (it exists and no restore of this backup made it)"
@@ -4772,7 +4890,7 @@ def bulk_restore_command(
             region,
             name,
             each.create_repo.replace("{name}", name) if each.create_repo else name,
-            "failed",
+            Outcome.FAILED,
             f"no backups of {region}/{name} under {ctx.store.url(ctx.store.layout.account_prefix(source))}",
         )
         for name in request.repos
@@ -4788,7 +4906,7 @@ def bulk_restore_command(
             # say whose (as `restore` with no live repository of the name); --at picks one time instead.
             backup = repository_backup(catalog[region, name], each.at, None, lambda: None, f"{region}/{name}", started)
         except RestoreError as error:
-            outcomes.append(RestoreOutcome(region, name, target, "failed", str(error)))
+            outcomes.append(RestoreOutcome(region, name, target, Outcome.FAILED, str(error)))
             continue
         plan.append((name, target, backup))
     logger.info(
@@ -4817,20 +4935,20 @@ def bulk_restore_command(
         try:
             restored = restore(ctx.store, ctx.clients, single, env, clock())
         except TargetExists as error:
-            status, text = "refused", f"{error}; left as it is"
+            status, text = Outcome.REFUSED, f"{error}; left as it is"
         except BackupError as error:
-            status, text = "failed", str(error)
+            status, text = Outcome.FAILED, str(error)
         except (BotoCoreError, ClientError) as error:
-            status, text = "failed", redact(str(error))
+            status, text = Outcome.FAILED, redact(str(error))
         except Exception as error:  # one repository's surprise must not stop the others: reported as its failure
             logger.exception("%s/%s: unexpected error", region, name)
-            status, text = "failed", f"unexpected {type(error).__name__}: {redact(str(error))}"
+            status, text = Outcome.FAILED, f"unexpected {type(error).__name__}: {redact(str(error))}"
         else:
             status, text = restored.outcome, restored.line
             if restored.failed:
-                status, text = "failed", f"{text}; not written back: " + "; ".join(restored.failed)
+                status, text = Outcome.FAILED, f"{text}; not written back: " + "; ".join(restored.failed)
         outcome = RestoreOutcome(region, name, target, status, text, time.monotonic() - begun)
-        log = logger.error if status in ("refused", "failed") else logger.info
+        log = logger.error if status in (Outcome.REFUSED, Outcome.FAILED) else logger.info
         fields = {"event": "repository", "region": region, "repository": name, "status": status}
         log("%s %s/%s -> %s: %s", status, region, name, target, text, extra=fields)
         return outcome
@@ -4847,9 +4965,9 @@ def bulk_restore_command(
         ", ".join(f"{count[status]} {status}" for status in RESTORE_OUTCOMES),
         time.monotonic() - timer,
         report,
-        extra={"event": "summary", **count},
+        extra={"event": "summary", **{status.value: number for status, number in count.items()}},
     )
-    failed = [o for o in outcomes if o.status in ("refused", "failed")]
+    failed = [o for o in outcomes if o.status in (Outcome.REFUSED, Outcome.FAILED)]
     for outcome in failed:
         logger.error("%s: %s/%s -> %s: %s", outcome.status, region, outcome.name, outcome.target, outcome.text)
     if failed:
@@ -4925,13 +5043,13 @@ def verify_command(
                         backups, request.at, request.repository_id, live, f"{region}/{name}", started
                     )
             except RestoreError as error:
-                results.append(Result(repo, "failed", reason=str(error)))
+                results.append(Result(repo, Outcome.FAILED, reason=str(error)))
             else:
                 results.append(verify_backup(ctx.store, backup, repo, request.work_dir, git_env))
             if request.all_accounts:  # named by account in the log and the report
                 results[-1].repository = Repository(f"{account}/{region}", name, "")
             log_result(results[-1], ctx.store)
-    failed = [r for r in results if r.status == "failed"]
+    failed = [r for r in results if r.status == Outcome.FAILED]
     folder = Path(request.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / f"{PROJECT}-verify-{started.strftime(KEY_TIME_FORMAT)}.xml"
@@ -4975,7 +5093,7 @@ def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now:
     confirmed: dict[tuple[str, str], dt.datetime] = {}
     for started, manifest in store.run_manifests(clients.account_id, now - request.max_age):
         for entry in manifest.get("repositories", []):
-            if entry.get("status") in ("ok", "unchanged"):
+            if entry.get("status") in (Outcome.OK, Outcome.UNCHANGED):
                 confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
 
     def age_of(region: str, name: str) -> BackupAge:
@@ -5316,8 +5434,8 @@ class JsonFormatter(logging.Formatter):
 
     FIELDS = (
         *("event", "region", "repository", "status", "size", "seconds", "key", "reason"),
-        *("ok", "unchanged", "failed", "gone", "bytes"),  # a summary's counts
-        *("restored", "completed", "skipped", "refused"),  # restore --all's
+        *(outcome.value for outcome in Outcome if outcome != Outcome.PLANNED),  # a summary's counts
+        "bytes",
     )
 
     def format(self, record: logging.LogRecord) -> str:

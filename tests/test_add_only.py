@@ -440,7 +440,8 @@ def test_an_upload_to_an_existing_key_is_refused_and_changes_nothing(moto: MotoS
     declared = codecommit_backup.DEFAULT_PART_SIZE + 1 if multipart else 3  # larger than a part: multipart
 
     def upload(data: bytes) -> None:
-        with store.upload(key, metadata={"sha256": hashlib.sha256(data).hexdigest()}, tags={}, size=declared) as out:
+        recorded = codecommit_backup.Recorded(sha256=hashlib.sha256(data).hexdigest())
+        with store.upload(key, recorded=recorded, tags={}, size=declared) as out:
             out.write(data)
 
     upload(b"the real backup")

@@ -231,19 +231,6 @@ def test_refused_policy(policy: RetentionPolicy, message: str) -> None:
         plan_retention([backup(0), backup(40)], policy, NOW)
 
 
-@pytest.mark.parametrize(
-    ("policy", "text"),
-    [
-        (RetentionPolicy(), "keep last 3, within 30 days"),
-        (RetentionPolicy(keep_daily=7), "keep last 3, within 30 days, daily 7"),
-        (RetentionPolicy(keep_last=0, max_age_days=1, keep_monthly=12), "keep within 1 day, monthly 12"),
-        (RetentionPolicy(**CALENDAR_ONLY, keep_weekly=4), "keep weekly 4"),
-    ],
-)
-def test_describe(policy: RetentionPolicy, text: str) -> None:
-    assert policy.describe() == text
-
-
 policies = st.builds(
     RetentionPolicy,
     keep_last=st.integers(0, 5),

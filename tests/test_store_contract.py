@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from codecommit_backup import Backup, ConfigError, S3Store
+from codecommit_backup import Backup, ConfigError, Recorded, S3Store
 from tests.bed import ACCESS_KEY, PREFIX, SECRET_KEY
 from tests.motoserver import ACCOUNT_ID
 
@@ -63,7 +63,8 @@ def upload(
 ) -> None:
     """Upload data; `declared`, a size larger than one part, makes it a multipart upload."""
     meta = {"sha256": hashlib.sha256(data).hexdigest(), "size": str(len(data)), **metadata}
-    with store.upload(key, metadata=meta, tags=TAGS, size=declared or len(data)) as stream:
+    recorded = Recorded.from_metadata(meta)
+    with store.upload(key, recorded=recorded, tags=TAGS, size=declared or len(data)) as stream:
         for start in range(0, len(data), chunk):
             stream.write(data[start : start + chunk])
 
@@ -86,18 +87,18 @@ def test_a_streamed_upload_lists_and_downloads_with_its_metadata(store: S3Store,
     assert store.list_backups(ACCOUNT_ID) == {("us-east-1", "web"): [Backup(key, at(0), len(data))]}
     sha256, metadata = store.download(key, tmp_path / "got.zip")
     assert (tmp_path / "got.zip").read_bytes() == data
-    assert sha256 == hashlib.sha256(data).hexdigest() == metadata["sha256"]
-    assert metadata["size"] == str(len(data))
-    assert store.recorded(key)["refs-fingerprint"] == "f" * 64
+    assert sha256 == hashlib.sha256(data).hexdigest() == metadata.sha256
+    assert metadata.size == str(len(data))
+    assert store.recorded(key).refs_fingerprint == "f" * 64
     assert open_uploads(store) == []
 
 
 def test_a_small_upload_is_one_object_too(store: S3Store, tmp_path: Path) -> None:
     key = store.layout.key_for(ACCOUNT_ID, "us-east-1", "tiny", at(0))
-    upload(store, key, b"PK\x05\x06" + bytes(18), refs="3")
+    upload(store, key, b"PK\x05\x06" + bytes(18), **{"refs-count": "3"})
     sha256, metadata = store.download(key, tmp_path / "tiny.zip")
-    assert sha256 == hashlib.sha256(b"PK\x05\x06" + bytes(18)).hexdigest() == metadata["sha256"]
-    assert metadata["refs"] == "3"
+    assert sha256 == hashlib.sha256(b"PK\x05\x06" + bytes(18)).hexdigest() == metadata.sha256
+    assert metadata.refs_count == "3"
 
 
 @pytest.mark.parametrize("size", [17 * MIB, 1000], ids=["multipart", "single put"])
@@ -106,7 +107,7 @@ def test_an_exception_in_the_upload_leaves_no_object_and_no_open_upload(store: S
     data = payload(size)  # multipart: one part reaches S3 before the failure
     with (
         pytest.raises(RuntimeError, match="mirror vanished"),
-        store.upload(key, metadata={"sha256": "0" * 64}, tags=TAGS, size=len(data)) as stream,
+        store.upload(key, recorded=Recorded(sha256="0" * 64), tags=TAGS, size=len(data)) as stream,
     ):
         stream.write(data)
         raise RuntimeError("mirror vanished")
