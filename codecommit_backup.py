@@ -50,7 +50,14 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypedDict, cast
+
+if TYPE_CHECKING:  # the clients' stubs: every call the module makes is checked
+    from mypy_boto3_codecommit import CodeCommitClient
+    from mypy_boto3_codecommit.type_defs import RepositoryTriggerTypeDef, TargetTypeDef
+    from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 __version__ = "0.1.0"
 
@@ -1039,33 +1046,33 @@ def repository_arn(partition: str, region: str, account_id: str, name: str) -> s
     return f"arn:{partition}:codecommit:{region}:{account_id}:{name}"
 
 
-def list_repository_names(codecommit: Any) -> Iterator[str]:
+def list_repository_names(codecommit: CodeCommitClient) -> Iterator[str]:
     """Every repository name in the client's region, across all pages (1,000 a page on AWS)."""
     for name, _ in listed_repositories(codecommit):
         yield name
 
 
-def listed_repositories(codecommit: Any) -> Iterator[tuple[str, str | None]]:
+def listed_repositories(codecommit: CodeCommitClient) -> Iterator[tuple[str, str | None]]:
     """(name, repositoryId) of every repository in the client's region: ListRepositories gives both."""
     for page in codecommit.get_paginator("list_repositories").paginate(sortBy="repositoryName"):
         for entry in page.get("repositories", []):
             yield entry["repositoryName"], entry.get("repositoryId")
 
 
-def get_repository(codecommit: Any, name: str) -> dict[str, Any] | None:
+def get_repository(codecommit: CodeCommitClient, name: str) -> dict[str, Any] | None:
     """The repository's metadata, or None if it does not exist."""
     try:
-        return codecommit.get_repository(repositoryName=name)["repositoryMetadata"]
+        return dict(codecommit.get_repository(repositoryName=name)["repositoryMetadata"])
     except codecommit.exceptions.RepositoryDoesNotExistException:
         return None
 
 
-def live_repository_id(codecommit: Any, name: str) -> Callable[[], str | None]:
+def live_repository_id(codecommit: CodeCommitClient, name: str) -> Callable[[], str | None]:
     """Reads, when called, the id of the repository of that name in CodeCommit now; None: there is none."""
     return lambda: (get_repository(codecommit, name) or {}).get("repositoryId")
 
 
-def each_page(call: Callable[..., dict[str, Any]], **params: Any) -> Iterator[dict[str, Any]]:
+def each_page(call: Callable[..., Mapping[str, Any]], **params: Any) -> Iterator[Mapping[str, Any]]:
     """Every page of a paged CodeCommit answer: the call again with each nextToken, to the end."""
     token = None
     while True:
@@ -1093,7 +1100,7 @@ class RegionFacts:
     tags: Mapping[str, Mapping[str, str]] | None = None  # repository ARN -> tags
 
 
-def repositories_metadata(codecommit: Any, names: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
+def repositories_metadata(codecommit: CodeCommitClient, names: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
     """GetRepository's answer for each name, BATCH_GET_REPOSITORIES a call, and the names not found.
     A name the answer lists under `errors` (its KMS key, say) is in neither: it reads its own."""
     found: dict[str, Any] = {}
@@ -1105,7 +1112,7 @@ def repositories_metadata(codecommit: Any, names: Sequence[str]) -> tuple[dict[s
     return found, missing
 
 
-def named_repositories(codecommit: Any, names: Sequence[str]) -> dict[str, Any]:
+def named_repositories(codecommit: CodeCommitClient, names: Sequence[str]) -> dict[str, Any]:
     """The metadata of the named repositories that exist: BatchGetRepositories, or GetRepository for
     each name when the role may not batch (a role made before the job used it)."""
     from botocore.exceptions import ClientError
@@ -1119,7 +1126,7 @@ def named_repositories(codecommit: Any, names: Sequence[str]) -> dict[str, Any]:
         return {name: metadata for name in names if (metadata := get_repository(codecommit, name)) is not None}
 
 
-def template_associations(codecommit: Any) -> dict[str, list[str]]:
+def template_associations(codecommit: CodeCommitClient) -> dict[str, list[str]]:
     """Each repository's approval rule templates, from the templates' side: ListApprovalRuleTemplates,
     then ListRepositoriesForApprovalRuleTemplate for each (1 + templates calls for a region, not one
     a repository)."""
@@ -1135,12 +1142,12 @@ def template_associations(codecommit: Any) -> dict[str, list[str]]:
     return associated
 
 
-def repository_tags(tagging: Any) -> dict[str, dict[str, str]]:
+def repository_tags(tagging: ResourceGroupsTaggingAPIClient) -> dict[str, dict[str, str]]:
     """Every tagged CodeCommit repository's tags by ARN, from the Resource Groups Tagging API (100 a
     call, and its own rate limit, not CodeCommit's). A repository never tagged is not listed."""
     tags: dict[str, dict[str, str]] = {}
     pages = tagging.get_paginator("get_resources").paginate(
-        ResourceTypeFilters=["codecommit:repository"], ResourcesPerPage=TAGGING_PAGE
+        ResourceTypeFilters=["codecommit:repository"], PaginationConfig={"PageSize": TAGGING_PAGE}
     )
     for page in pages:
         for resource in page.get("ResourceTagMappingList", []):
@@ -1148,7 +1155,12 @@ def repository_tags(tagging: Any) -> dict[str, dict[str, str]]:
     return tags
 
 
-def region_facts(codecommit: Any, tagging: Any, names: Sequence[str], data: bool = True) -> RegionFacts:
+def region_facts(
+    codecommit: CodeCommitClient,
+    tagging: ResourceGroupsTaggingAPIClient | None,
+    names: Sequence[str],
+    data: bool = True,
+) -> RegionFacts:
     """A region's facts for the repositories `names`: their metadata, and with `data` their templates
     and (with a `tagging` client) tags. Each read that fails is named in a warning, and its part is
     read per repository instead: slower, never wrong."""
@@ -1732,7 +1744,7 @@ class DataReader:
     the calls it makes. A throttle has been retried at the region's pace by the client (PacedRetries)
     before it reaches here."""
 
-    def __init__(self, codecommit: Any, repo: Repository) -> None:
+    def __init__(self, codecommit: CodeCommitClient, repo: Repository) -> None:
         self.codecommit = codecommit
         self.repo = repo
         self.calls = 0
@@ -1751,7 +1763,7 @@ class DataReader:
             raise TransientError(f"reading {operation} failed: {redact(str(error))}") from None
         return answer
 
-    def answers(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def answers(self, operation: str, **params: Any) -> Iterator[Mapping[str, Any]]:
         """Every page of a paged answer."""
         return each_page(functools.partial(self.call, operation), **params)
 
@@ -2262,7 +2274,11 @@ def stamp_time(stamp: str) -> dt.datetime:
 # Every write is conditional (S3 user guide, "How to prevent object overwrites with conditional writes"):
 # S3 answers 412 PreconditionFailed when the key exists, and the backup stack's bucket policy refuses a
 # PutObject or CompleteMultipartUpload without it ("Enforce conditional writes on Amazon S3 buckets").
-NO_OVERWRITE = {"IfNoneMatch": "*"}
+class NoOverwrite(TypedDict):
+    IfNoneMatch: str
+
+
+NO_OVERWRITE: NoOverwrite = {"IfNoneMatch": "*"}
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
@@ -2271,7 +2287,7 @@ class S3Store:
     the layout's business."""
 
     def __init__(
-        self, client: Any, bucket: str, prefix: str, sse: str | None = None, kms_key_id: str | None = None
+        self, client: S3Client, bucket: str, prefix: str, sse: str | None = None, kms_key_id: str | None = None
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -2371,7 +2387,7 @@ class S3Store:
             if single
             else {"S3.Client.create_multipart_upload": create_args, "S3.Client.complete_multipart_upload": NO_OVERWRITE}
         )
-        params = {
+        params: dict[str, Any] = {
             "client": self.client,
             "client_kwargs": client_kwargs,
             "multipart_upload": not single,
@@ -2454,7 +2470,7 @@ class S3Store:
         reason; never raises for those, as a refused delete loses nothing."""
         from botocore.exceptions import ClientError
 
-        objects: list[dict[str, str]] = []
+        objects: list[ObjectIdentifierTypeDef] = []
         for key in keys:
             found = (versions or {}).get(key, ())
             objects += [{"Key": key, "VersionId": v.version_id} for v in found] or [{"Key": key}]
@@ -2572,7 +2588,11 @@ def rewritten(versions: Mapping[str, Sequence[Version]]) -> dict[str, str]:
     return found
 
 
-def version_args(version_id: str | None) -> dict[str, str]:
+class VersionArgs(TypedDict, total=False):
+    VersionId: str
+
+
+def version_args(version_id: str | None) -> VersionArgs:
     """The request parameter that names one version of an object; none for its current version."""
     return {"VersionId": version_id} if version_id else {}
 
@@ -2784,13 +2804,15 @@ def log_result(result: Result, store: S3Store) -> None:
 class Clients:
     """The AWS clients a run needs, made by the CLI (or a test) and passed in."""
 
-    s3: Any
-    codecommit_for: Callable[[str], Any]  # paced: each region's client draws from pace_for(region)
+    s3: S3Client
+    codecommit_for: Callable[[str], CodeCommitClient]  # paced: each region's client draws from pace_for(region)
     account_id: str
     partition_for: Callable[[str], str]
     credentials: Callable[[], Any]  # the session's current credentials (access_key, secret_key, token)
     pace_for: Callable[[str], Pace]  # one per region, the same each call, for API calls and git alike
-    tagging_for: Callable[[str], Any] | None = None  # the Resource Groups Tagging API; None: tags read per repository
+    tagging_for: Callable[[str], ResourceGroupsTaggingAPIClient] | None = (
+        None  # the Resource Groups Tagging API; None: tags read per repository
+    )
     codecommit_account: str | None = None  # the account CodeCommit calls act in, when not account_id's (a target role)
 
     @property
@@ -3901,7 +3923,7 @@ class WriteBack:
     failed: list[str] = dataclasses.field(default_factory=list)
     reopened: int = 0  # pull requests this run created
 
-    def attempt(self, item: str, write: Callable[[], None]) -> bool:
+    def attempt(self, item: str, write: Callable[[], object]) -> bool:
         """Write one item; a refusal is recorded, and the next item goes on."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -3913,7 +3935,7 @@ class WriteBack:
         return True
 
 
-def restored_from(codecommit: Any, arn: str) -> str | None:
+def restored_from(codecommit: CodeCommitClient, arn: str) -> str | None:
     """The archive a repository was restored from, as the restore that created it tagged it."""
     for answer in each_page(codecommit.list_tags_for_resource, resourceArn=arn):
         if RESTORED_FROM_TAG in answer.get("tags", {}):
@@ -3926,7 +3948,7 @@ class TargetExists(RestoreError):
 
 
 def check_restore_target(
-    request: RestoreRequest, codecommit: Any, env: Mapping[str, str], work: Path, sha256: str
+    request: RestoreRequest, codecommit: CodeCommitClient, env: Mapping[str, str], work: Path, sha256: str
 ) -> bool:
     """Refuse a target in the way before anything is downloaded. True when --create-repo names a
     repository that a restore of this same archive created: this run finishes what that one began."""
@@ -3946,7 +3968,12 @@ def check_restore_target(
 
 
 def write_back(
-    codecommit: Any, name: str, document: Mapping[str, Any], state: RefState, request: RestoreRequest, account_id: str
+    codecommit: CodeCommitClient,
+    name: str,
+    document: Mapping[str, Any],
+    state: RefState,
+    request: RestoreRequest,
+    account_id: str,
 ) -> WriteBack:
     """Write what the API allows back into a repository this restore created: description and tags
     always; triggers and approval rule templates only when asked, as they act beyond the repository;
@@ -3989,7 +4016,7 @@ def write_back(
     return done
 
 
-def write_tags(codecommit: Any, name: str, tags: Mapping[str, str], done: WriteBack) -> None:
+def write_tags(codecommit: CodeCommitClient, name: str, tags: Mapping[str, str], done: WriteBack) -> None:
     """The backed-up tags but those AWS reserves and the tool's own mark."""
     reserved = sorted(key for key in tags if key.lower().startswith(RESERVED_TAG_PREFIX))
     if reserved:
@@ -4001,7 +4028,11 @@ def write_tags(codecommit: Any, name: str, tags: Mapping[str, str], done: WriteB
 
 
 def write_triggers(
-    codecommit: Any, name: str, triggers: Sequence[Mapping[str, Any]], home: tuple[str, str], done: WriteBack
+    codecommit: CodeCommitClient,
+    name: str,
+    triggers: Sequence[Mapping[str, Any]],
+    home: tuple[str, str],
+    done: WriteBack,
 ) -> None:
     """Each trigger whose target is in the restoring account and region, added one at a time to what the
     repository has (PutRepositoryTriggers replaces the whole list), so that one refusal keeps the
@@ -4029,7 +4060,8 @@ def write_triggers(
             f", with custom data {trigger['customData']!r}" if trigger.get("customData") else "",
         )
         wanted = {**have, str(trigger["name"]): dict(trigger)}
-        put = functools.partial(codecommit.put_repository_triggers, repositoryName=name, triggers=[*wanted.values()])
+        listed = cast("list[RepositoryTriggerTypeDef]", [*wanted.values()])  # the document's, as the API gave them
+        put = functools.partial(codecommit.put_repository_triggers, repositoryName=name, triggers=listed)
         if done.attempt(label, put):
             have = wanted
 
@@ -4049,7 +4081,9 @@ def pool_accounts(content: str) -> set[str] | None:
     return accounts
 
 
-def write_template(codecommit: Any, name: str, template: Mapping[str, Any], account_id: str, done: WriteBack) -> None:
+def write_template(
+    codecommit: CodeCommitClient, name: str, template: Mapping[str, Any], account_id: str, done: WriteBack
+) -> None:
     """Associate one approval rule template, creating it first if the account no longer has it, unless
     its approvers include anyone outside the restoring account: a template applies account-wide."""
     from botocore.exceptions import ClientError
@@ -4093,7 +4127,7 @@ def write_template(codecommit: Any, name: str, template: Mapping[str, Any], acco
 REOPENED_FROM = "Restored by codecommit-backup from pull request "
 
 
-def reopened_already(codecommit: Any, name: str) -> set[str]:
+def reopened_already(codecommit: CodeCommitClient, name: str) -> set[str]:
     """The original ids of the open pull requests an earlier run of this restore reopened."""
     found = set()
     for answer in each_page(codecommit.list_pull_requests, repositoryName=name, pullRequestStatus="OPEN"):
@@ -4106,7 +4140,12 @@ def reopened_already(codecommit: Any, name: str) -> set[str]:
 
 
 def reopen(
-    codecommit: Any, name: str, repository_id: str, record: Mapping[str, Any], state: RefState, done: WriteBack
+    codecommit: CodeCommitClient,
+    name: str,
+    repository_id: str,
+    record: Mapping[str, Any],
+    state: RefState,
+    done: WriteBack,
 ) -> None:
     """One open pull request, created again from its recorded commits. The API makes the restorer its
     author, so the description quotes the original author, its dates and its comment thread. A source
@@ -4116,7 +4155,7 @@ def reopen(
     pull_request = record["pullRequest"]
     id_ = pull_request["pullRequestId"]
     label = f"pull request {id_}"
-    targets = []
+    targets: list[TargetTypeDef] = []
     for target in pull_request.get("pullRequestTargets", []):
         source, commit = target["sourceReference"], target.get("sourceCommit", "")
         if state.refs.get(target["destinationReference"]) is None:
@@ -4148,7 +4187,7 @@ def reopen(
     )
 
 
-def make_branch(codecommit: Any, name: str, branch: str, commit: str) -> str | None:
+def make_branch(codecommit: CodeCommitClient, name: str, branch: str, commit: str) -> str | None:
     """A branch at a commit, or the reason there can be none. An earlier restore that stopped halfway
     may have made it already: at the same commit, it is used again."""
     from botocore.exceptions import ClientError
@@ -4511,7 +4550,7 @@ def read_region_facts(clients: Clients, settings: Settings, selection: Selection
             region: RegionFacts({name: selection.metadata[region, name] for name in listed})
             for region, listed in names.items()
         }
-    tagging = clients.tagging_for or (lambda _region: None)
+    tagging: Callable[[str], ResourceGroupsTaggingAPIClient | None] = clients.tagging_for or (lambda _region: None)
     return {
         region: region_facts(clients.codecommit_for(region), tagging(region), listed, settings.repository_data)
         for region, listed in names.items()
