@@ -7,6 +7,8 @@ not only the template's text. Shared by the deploy checks and the RGW bucket pol
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -233,3 +235,101 @@ def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 def allowed_actions(found: list[dict[str, Any]]) -> set[str]:
     return {action for s in found if s["Effect"] == "Allow" for action in s["Action"]}
+
+
+BUCKET = "example-backups"
+
+
+KEY_ARN = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+BACKUP_ACCOUNT = "999988887777"
+
+
+PRUNE_SOURCE = "example-artifacts/codecommit-backup.zip"
+
+
+def backup_stack(**given: str) -> Stack:
+    return Stack(
+        BACKUP_TEMPLATE, account=BACKUP_ACCOUNT, **{"BucketName": BUCKET, "SourceLocation": PRUNE_SOURCE, **given}
+    )
+
+
+ORG_ID = "o-a1b2c3d4e5"
+
+
+def principal_matches(principal: Any, account: str) -> bool:
+    """Whether a policy's Principal names a principal of `account` (an account id and its root ARN
+    mean the whole account to AWS)."""
+    if principal in ("*", {"AWS": "*"}):
+        return True
+    named = principal["AWS"]
+    named = [named] if isinstance(named, str) else named
+    return any(entry in (account, f"arn:aws:iam::{account}:root", "*") for entry in named)
+
+
+def conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """The operators the templates use, as IAM evaluates them: a key missing from the request fails a
+    positive operator and passes a negated one (StringNotEquals); Null "true" holds for a missing key."""
+    for operator, tests in condition.items():
+        known = ("StringEquals", "StringNotEquals", "StringLike", "ArnLike", "Bool", "Null")
+        assert operator in known, f"the test does not evaluate {operator}"
+        for key, wanted in tests.items():
+            values = [wanted] if isinstance(wanted, str) else wanted
+            if operator == "Null":
+                if (key not in context) != (values == ["true"]):
+                    return False
+            elif key not in context:
+                if operator != "StringNotEquals":
+                    return False
+            elif operator in ("StringLike", "ArnLike"):
+                if not any(fnmatch.fnmatchcase(context[key], value) for value in values):
+                    return False
+            elif (context[key] in values) == (operator == "StringNotEquals"):
+                return False
+    return True
+
+
+def nightly_role(account: str) -> str:
+    """The ARN of source-account.yaml's nightly role in `account` (us-east-1's stack)."""
+    return f"arn:aws:iam::{account}:role/codecommit-backup-us-east-1"
+
+
+def policy_allows(policy: dict[str, Any], account: str, action: str, resource: str, **context: str) -> bool:
+    """A bucket policy evaluated on paper for a principal of `account` (by default its nightly role, with
+    the request the job makes: If-None-Match on an upload), as AWS would: the policy variable
+    ${aws:PrincipalAccount} becomes the caller's account id, any explicit Deny wins, and otherwise an
+    Allow whose principal, action, resource and conditions all match grants it."""
+    request = {"s3:if-none-match": "*", "s3:ObjectCreationOperation": "true"} if action == "s3:PutObject" else {}
+    context = {
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalArn": nightly_role(account),
+        "aws:SecureTransport": "true",
+        **request,
+        **context,
+    }
+    context = {key: value for key, value in context.items() if value is not None}
+
+    def substituted(text: str) -> str:
+        return text.replace("${aws:PrincipalAccount}", account)
+
+    def applies(s: dict[str, Any]) -> bool:
+        actions = s["Action"]
+        resources = [substituted(r) for r in s["Resource"]]
+        condition = json.loads(substituted(json.dumps(s.get("Condition", {}))))
+        return (
+            principal_matches(s["Principal"], account)
+            and any(fnmatch.fnmatchcase(action, a) for a in actions)
+            and any(fnmatch.fnmatchcase(resource, r) for r in resources)
+            and conditions_hold(condition, context)
+        )
+
+    found = statements(policy)
+    if any(s["Effect"] == "Deny" and applies(s) for s in found):
+        return False
+    return any(s["Effect"] == "Allow" and applies(s) for s in found)
+
+
+def source_stack(**given: str) -> Stack:
+    base = {"BackupBucket": BUCKET, "SourceLocation": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/x"}
+    return Stack(SOURCE_TEMPLATE, **{**base, **given})

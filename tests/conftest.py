@@ -1,11 +1,17 @@
 """Fixtures for every test: the stand-ins, each started once per session (tests/bed.py, tests/rgw.py)."""
 
+from pathlib import Path
+
 import pytest
 
-from tests.bed import bed, credentials_server, git_server, moto
-from tests.rgw import rgw
+pytest_plugins = ["tests.bed", "tests.rgw"]  # their fixtures: the stand-ins, the test bed, RGW and its shared bucket
 
-__all__ = ["bed", "credentials_server", "git_server", "moto", "rgw"]
+
+@pytest.fixture
+def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The test's folder as the working folder: the job's reports/ land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,10 +10,8 @@ import subprocess
 from pathlib import Path
 
 import codecommit_backup
-from tests.bed import BUCKET, Bed, git
-from tests.test_nightly import run_at
-from tests.test_refs import pkt
-from tests.test_untrusted_archives import rewrite
+from tests.bed import BUCKET, Bed, git, run_at
+from tests.helpers import pkt, rewrite
 
 # "café" in Latin-1: a name git takes, and not UTF-8.
 LATIN1_BRANCH = b"refs/heads/caf\xe9"
