@@ -133,6 +133,7 @@ def test_empty_repository_round_trip(bed: Bed, tmp_path: Path) -> None:
     assert ref_state(bed.git_server.repo_path("us-east-1", "nothing-again"))[0] == {}
 
 
+@pytest.mark.slow  # 4,101 refs at CodeCommit's real limit; test_signing proves the batching with a limit of 3
 def test_more_refs_than_codecommit_takes_in_one_push(bed: Bed, tmp_path: Path) -> None:
     bed.create_bucket()
     source = bed.make_repo("many", content="simple")
