@@ -93,7 +93,7 @@ def git(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None =
 def ref_state(repo: Path) -> tuple[dict[str, str], str]:
     """Every ref with its object id, and HEAD, as a restorer would compare them."""
     listing = git("-C", repo, "for-each-ref", "--format=%(objectname) %(refname)")
-    refs = dict(reversed(line.split(" ", 1)) for line in listing.splitlines())
+    refs = {name: oid for oid, name in (line.split(" ", 1) for line in listing.splitlines())}
     head = subprocess.run(
         ["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -181,7 +181,7 @@ class Bed:
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
     def download(self, key: str, bucket: str = BUCKET) -> bytes:
-        return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return bytes(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def restore_with_unzip(self, key: str, into: Path) -> Path:
         """What a restorer does by hand: download, `unzip`, and open the bare mirror."""

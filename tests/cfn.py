@@ -49,7 +49,8 @@ CfnLoader.add_multi_constructor("!", _short_tag)
 
 
 def load(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506  # SafeLoader plus CloudFormation tags
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506  # SafeLoader plus CloudFormation tags
+    return loaded
 
 
 NO_VALUE = object()

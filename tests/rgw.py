@@ -249,7 +249,7 @@ rgw crypt require ssl = false
             time.sleep(0.2)
 
     def osd_up(self) -> bool:
-        return json.loads(self.ceph("osd", "dump", "--format", "json"))["osds"][0]["up"] == 1
+        return bool(json.loads(self.ceph("osd", "dump", "--format", "json"))["osds"][0]["up"] == 1)
 
     def answers(self) -> bool:
         try:
@@ -397,7 +397,7 @@ class Shared:
         return [key for key in self.all_keys() if key.startswith(GRANTED) and key.endswith(".zip")]
 
     def read(self, key: str) -> bytes:
-        return self.owner.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return bytes(self.owner.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
     def tags(self, key: str) -> dict[str, str]:
         answer = self.owner.get_object_tagging(Bucket=self.bucket, Key=key)

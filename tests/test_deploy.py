@@ -279,7 +279,8 @@ def only_own_prefix(answers: dict[str, bool]) -> bool:
 def bucket_policy_of(stack: Stack) -> dict[str, Any]:
     policy = stack.resources["BucketPolicy"]["Properties"]
     assert policy["Bucket"] == BUCKET
-    return policy["PolicyDocument"]
+    document: dict[str, Any] = policy["PolicyDocument"]
+    return document
 
 
 def assert_one_set_of_statements(policy: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
