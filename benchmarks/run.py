@@ -219,7 +219,7 @@ def make_medium(repo: Path, rng: random.Random, commits: int, packed: int) -> No
 
 def make_large(repo: Path, rng: random.Random, binary: int, commits: int) -> None:
     imp = Importer(repo)
-    sizes = []
+    sizes: list[int] = []
     while sum(sizes) < binary:
         sizes.append(rng.randint(3 * MIB // 2, 4 * MIB))
     every = max(1, commits // len(sizes))

@@ -9,6 +9,7 @@ A container credentials endpoint can stand in for CodeBuild's rotating credentia
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import os
 import shutil
@@ -18,7 +19,8 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from xml.etree import ElementTree as ET
 
 import boto3
 import pytest
@@ -42,6 +44,7 @@ REVIEWER_ARN = "arn:aws:sts::123456789012:assumed-role/Reviewers/bob"
 IDENTITIES = {ACCESS_KEY: AUTHOR_ARN, REVIEWER_ACCESS_KEY: REVIEWER_ARN}
 REGIONS = ("us-east-1", "eu-west-1")
 BUCKET = "backup-bucket"
+DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)  # the first night of a test's history
 PREFIX = "projects/codecommit-backup"
 # What the job does to its objects, and so what a bucket policy must grant it on its prefix: PutObject
 # (and the multipart upload), its ACL and tags, abort, HeadObject/GetObject; never a delete.
@@ -90,15 +93,16 @@ def git(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None =
 def ref_state(repo: Path) -> tuple[dict[str, str], str]:
     """Every ref with its object id, and HEAD, as a restorer would compare them."""
     listing = git("-C", repo, "for-each-ref", "--format=%(objectname) %(refname)")
-    refs = dict(reversed(line.split(" ", 1)) for line in listing.splitlines())
+    refs = {name: oid for oid, name in (line.split(" ", 1) for line in listing.splitlines())}
     head = subprocess.run(
         ["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
     return refs, head
 
 
-@dataclasses.dataclass
-class Run:
+class Run(NamedTuple):
+    """What a run of the job showed: its exit code, stdout and stderr (unpacks as a tuple)."""
+
     code: int
     out: str
     err: str
@@ -164,10 +168,11 @@ class Bed:
 
         monkeypatch.setattr(codecommit_backup, "make_clients", make_clients)
 
-    def run(self, *args: str) -> Run:
-        """The job in this process, as `codecommit-backup ARGS` would run it."""
+    def run(self, *args: str, clock: Callable[[], dt.datetime] | None = None) -> Run:
+        """The job in this process, as `codecommit-backup ARGS` would run it; at the time `clock` says
+        if given (see run_at)."""
         self.capsys.readouterr()
-        code = codecommit_backup.main(list(args))
+        code = codecommit_backup.main(list(args)) if clock is None else codecommit_backup.main(list(args), clock=clock)
         captured = self.capsys.readouterr()
         return Run(code, captured.out, captured.err)
 
@@ -176,7 +181,7 @@ class Bed:
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
     def download(self, key: str, bucket: str = BUCKET) -> bytes:
-        return self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return bytes(self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def restore_with_unzip(self, key: str, into: Path) -> Path:
         """What a restorer does by hand: download, `unzip`, and open the bare mirror."""
@@ -187,6 +192,24 @@ class Bed:
         assert done.returncode == 0, done.stderr
         (top,) = (into / "out").glob("*.git")  # beside it: <name>.codecommit.json, the repository's data
         return top
+
+
+def run_at(bed: Bed, when: float | dt.datetime, *args: str) -> Run:
+    """The job at a moment the test sets: a datetime, or a number of days after DAY0."""
+    moment = when if isinstance(when, dt.datetime) else DAY0 + dt.timedelta(days=when)
+    return bed.run(*args, clock=lambda: moment)
+
+
+def make_history(bed: Bed, name: str, days: list[int], region: str = "us-east-1") -> None:
+    """Forced backups of the bucket's repositories in `region`, one a day listed."""
+    for day in days:
+        assert run_at(bed, day, "--bucket", BUCKET, "--force", "--regions", region).code == 0
+
+
+def junit_report(folder: Path) -> ET.Element:
+    """The newest JUnit report the job wrote into `folder`/reports."""
+    (path,) = sorted((folder / "reports").glob("*.xml"))[-1:]
+    return ET.parse(path).getroot()  # noqa: S314  # the report this test run just wrote
 
 
 def populate_simple(bare: Path, work: Path) -> None:

@@ -7,11 +7,16 @@ not only the template's text. Shared by the deploy checks and the RGW bucket pol
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+import codecommit_backup
+from tests.bed import LIST_ACTIONS, OBJECT_ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP_TEMPLATE = ROOT / "deploy" / "backup-account.yaml"
@@ -47,7 +52,8 @@ CfnLoader.add_multi_constructor("!", _short_tag)
 
 
 def load(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506  # SafeLoader plus CloudFormation tags
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=CfnLoader)  # noqa: S506  # SafeLoader plus CloudFormation tags
+    return loaded
 
 
 NO_VALUE = object()
@@ -233,3 +239,192 @@ def role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 def allowed_actions(found: list[dict[str, Any]]) -> set[str]:
     return {action for s in found if s["Effect"] == "Allow" for action in s["Action"]}
+
+
+BUCKET = "example-backups"
+
+
+KEY_ARN = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+BACKUP_ACCOUNT = "999988887777"
+
+
+PRUNE_SOURCE = "example-artifacts/codecommit-backup.zip"
+
+
+def backup_stack(**given: str) -> Stack:
+    return Stack(
+        BACKUP_TEMPLATE, account=BACKUP_ACCOUNT, **{"BucketName": BUCKET, "SourceLocation": PRUNE_SOURCE, **given}
+    )
+
+
+ORG_ID = "o-a1b2c3d4e5"
+
+
+def principal_matches(principal: Any, account: str) -> bool:
+    """Whether a policy's Principal names a principal of `account` (an account id and its root ARN
+    mean the whole account to AWS)."""
+    if principal in ("*", {"AWS": "*"}):
+        return True
+    named = principal["AWS"]
+    named = [named] if isinstance(named, str) else named
+    return any(entry in (account, f"arn:aws:iam::{account}:root", "*") for entry in named)
+
+
+def conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """The operators the templates use, as IAM evaluates them: a key missing from the request fails a
+    positive operator and passes a negated one (StringNotEquals); Null "true" holds for a missing key."""
+    for operator, tests in condition.items():
+        known = ("StringEquals", "StringNotEquals", "StringLike", "ArnLike", "Bool", "Null")
+        assert operator in known, f"the test does not evaluate {operator}"
+        for key, wanted in tests.items():
+            values = [wanted] if isinstance(wanted, str) else wanted
+            if operator == "Null":
+                if (key not in context) != (values == ["true"]):
+                    return False
+            elif key not in context:
+                if operator != "StringNotEquals":
+                    return False
+            elif operator in ("StringLike", "ArnLike"):
+                if not any(fnmatch.fnmatchcase(context[key], value) for value in values):
+                    return False
+            elif (context[key] in values) == (operator == "StringNotEquals"):
+                return False
+    return True
+
+
+def nightly_role(account: str) -> str:
+    """The ARN of source-account.yaml's nightly role in `account` (us-east-1's stack)."""
+    return f"arn:aws:iam::{account}:role/codecommit-backup-us-east-1"
+
+
+def policy_allows(policy: dict[str, Any], account: str, action: str, resource: str, **context: str) -> bool:
+    """A bucket policy evaluated on paper for a principal of `account` (by default its nightly role, with
+    the request the job makes: If-None-Match on an upload), as AWS would: the policy variable
+    ${aws:PrincipalAccount} becomes the caller's account id, any explicit Deny wins, and otherwise an
+    Allow whose principal, action, resource and conditions all match grants it."""
+    request = {"s3:if-none-match": "*", "s3:ObjectCreationOperation": "true"} if action == "s3:PutObject" else {}
+    context = {
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalArn": nightly_role(account),
+        "aws:SecureTransport": "true",
+        **request,
+        **context,
+    }
+    context = {key: value for key, value in context.items() if value is not None}
+
+    def substituted(text: str) -> str:
+        return text.replace("${aws:PrincipalAccount}", account)
+
+    def applies(s: dict[str, Any]) -> bool:
+        actions = s["Action"]
+        resources = [substituted(r) for r in s["Resource"]]
+        condition = json.loads(substituted(json.dumps(s.get("Condition", {}))))
+        return (
+            principal_matches(s["Principal"], account)
+            and any(fnmatch.fnmatchcase(action, a) for a in actions)
+            and any(fnmatch.fnmatchcase(resource, r) for r in resources)
+            and conditions_hold(condition, context)
+        )
+
+    found = statements(policy)
+    if any(s["Effect"] == "Deny" and applies(s) for s in found):
+        return False
+    return any(s["Effect"] == "Allow" and applies(s) for s in found)
+
+
+def source_stack(**given: str) -> Stack:
+    base = {"BackupBucket": BUCKET, "SourceLocation": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/x"}
+    return Stack(SOURCE_TEMPLATE, **{**base, **given})
+
+
+def codecommit_actions(*functions: str) -> set[str]:
+    """The CodeCommit actions these functions of the module call: the data reader's operations and
+    the client's methods, named as IAM names them (the API operation's name)."""
+    import ast
+    import inspect
+
+    import botocore.session
+
+    api = {
+        method: operation
+        for method, operation in botocore.session.get_session()
+        .create_client("codecommit", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")  # noqa: S106  # no call is made
+        .meta.method_to_api_mapping.items()
+    }
+    found = set()
+    for name in functions:
+        tree = ast.parse(inspect.getsource(getattr(codecommit_backup, name)))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            if node.func.attr in ("call", "pages", "answers") and node.args and isinstance(node.args[0], ast.Constant):
+                found.add(api[node.args[0].value])
+            elif isinstance(node.func.value, ast.Name) and node.func.value.id == "codecommit":
+                found.add(api[node.func.attr])
+        for node in ast.walk(tree):  # a method handed on uncalled, as each_page(codecommit.list_...) takes it
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "codecommit":
+                found.update([api[node.attr]] if node.attr in api else [])
+    return {f"codecommit:{operation}" for operation in found}
+
+
+# What the nightly job reads of a repository's data, and what restore writes back: from the code.
+# The reads: every function of the module that takes the data reader (`reader: DataReader`).
+DATA_READS = codecommit_actions(
+    *(
+        name
+        for name, value in vars(codecommit_backup).items()
+        if callable(value) and "reader" in str(getattr(value, "__annotations__", {}))
+    )
+)
+DATA_WRITES = codecommit_actions(
+    *("write_back", "write_tags", "write_triggers", "write_template", "reopen", "make_branch"),
+    *("restored_from", "reopened_already"),
+)
+# What a night reads once for each region instead of once for each repository.
+REGION_READS = codecommit_actions("repositories_metadata", "template_associations") | {"tag:GetResources"}
+UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:GetApprovalRuleTemplate"}
+UNSCOPED |= {"codecommit:CreateApprovalRuleTemplate"}  # templates are no repository's resource
+UNSCOPED |= {"codecommit:ListApprovalRuleTemplates", "codecommit:ListRepositoriesForApprovalRuleTemplate"}
+UNSCOPED |= {"tag:GetResources"}  # the tagging API scopes nothing; it reads tags only
+PROJECT_ROLE_ALLOWED = (
+    OBJECT_ACTIONS
+    | DATA_READS
+    | REGION_READS
+    | {
+        "codecommit:ListRepositories",
+        "codecommit:GetRepository",
+        "codecommit:GitPull",
+        *LIST_ACTIONS,
+        "s3:GetBucketAcl",  # only on that zip's bucket, as AWS's minimal CodeBuild role has it
+        "s3:GetBucketLocation",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "codebuild:CreateReport",
+        "codebuild:UpdateReport",
+        "codebuild:BatchPutTestCases",
+        "codebuild:BatchPutCodeCoverages",
+        "sts:GetCallerIdentity",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
+)
+RESTORE_ROLE_ACTIONS = DATA_WRITES | {
+    "codecommit:ListRepositories",
+    "codecommit:GetRepository",
+    "codecommit:CreateRepository",
+    "codecommit:GitPull",
+    "codecommit:GitPush",
+    "codecommit:UpdateDefaultBranch",
+    *LIST_ACTIONS,
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+}
+
+
+def bucket_policy_of(stack: Stack) -> dict[str, Any]:
+    policy = stack.resources["BucketPolicy"]["Properties"]
+    assert policy["Bucket"] == BUCKET
+    document: dict[str, Any] = policy["PolicyDocument"]
+    return document

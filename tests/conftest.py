@@ -1,6 +1,23 @@
 """Fixtures for every test: the stand-ins, each started once per session (tests/bed.py, tests/rgw.py)."""
 
-from tests.bed import bed, credentials_server, git_server, moto
-from tests.rgw import rgw
+from pathlib import Path
 
-__all__ = ["bed", "credentials_server", "git_server", "moto", "rgw"]
+import pytest
+
+pytest_plugins = ["tests.bed", "tests.rgw"]  # their fixtures: the stand-ins, the test bed, RGW and its shared bucket
+
+
+@pytest.fixture
+def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The test's folder as the working folder: the job's reports/ land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test that uses Ceph RGW `rgw`, so that `-m "not rgw"` leaves the cluster unstarted."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if "rgw" in getattr(item, "fixturenames", ()) or "rgw" in params:
+            item.add_marker(pytest.mark.rgw)

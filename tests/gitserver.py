@@ -163,7 +163,7 @@ def signature(host: str, path: str, region: str, access_key: str, secret: str, t
     request.context["timestamp"] = timestamp
     signer = botocore.auth.SigV4Auth(credentials, "codecommit", region)
     canonical_request = f"GIT\n{path}\n\nhost:{host}\n\nhost\n"
-    return signer.signature(signer.string_to_sign(request, canonical_request), request)
+    return str(signer.signature(signer.string_to_sign(request, canonical_request), request))
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -102,7 +102,7 @@ class MotoServer:
         self.bucket_regions_enforced = False
         self.redirects = 0
         # Kept by reset(): they tie moto to a git server for the whole session.
-        self.on_create_repository: Callable[[str, str], None] | None = None
+        self.on_create_repository: Callable[[str, str], object] | None = None
         self.on_update_default_branch: Callable[[str, str, str], None] | None = None
         self.on_assume_role: Callable[[str, str, str], None] | None = None
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

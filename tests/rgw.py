@@ -35,6 +35,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.bed import ACCESS_KEY, LIST_ACTIONS, OBJECT_ACTIONS, PREFIX, SECRET_KEY, Bed, Run, run_at
+from tests.cfn import BACKUP_TEMPLATE, Stack
+from tests.motoserver import ACCOUNT_ID
+
 PROGRAMS = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
 KMS_KEY_ID = "codecommit-backup-test-key"  # a key of RGW's `testing` KMS backend
 START_TIMEOUT = 90.0
@@ -245,7 +249,7 @@ rgw crypt require ssl = false
             time.sleep(0.2)
 
     def osd_up(self) -> bool:
-        return json.loads(self.ceph("osd", "dump", "--format", "json"))["osds"][0]["up"] == 1
+        return bool(json.loads(self.ceph("osd", "dump", "--format", "json"))["osds"][0]["up"] == 1)
 
     def answers(self) -> bool:
         try:
@@ -307,8 +311,6 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rgw]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from tests.bed import ACCESS_KEY, SECRET_KEY
-
     cluster = RgwCluster(tmp_path_factory.mktemp("rgw")).start()
     try:
         owner = cluster.create_user("owner")
@@ -316,3 +318,113 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rgw]:
         yield Rgw(cluster, owner, writer)
     finally:
         cluster.stop()
+
+
+GRANTED = f"{PREFIX}/{ACCOUNT_ID}/"
+
+
+def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED) -> dict[str, Any]:
+    """README.rst's bucket policy, its two Allows, with RGW's name for the writer instead of the source
+    account and its role condition (RGW knows no aws:PrincipalArn; naming the writer is the same), and
+    without its Denies (RGW 16 evaluates none of their conditions as AWS does, and is plain HTTP here)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SourceAddsToItsPrefix",
+                "Effect": "Allow",
+                "Principal": {"AWS": [writer_arn]},
+                "Action": sorted(OBJECT_ACTIONS),
+                "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+            },
+            {
+                "Sid": "SourceListsItsPrefix",
+                "Effect": "Allow",
+                "Principal": {"AWS": [writer_arn]},
+                "Action": sorted(LIST_ACTIONS),
+                "Resource": f"arn:aws:s3:::{bucket}",
+                "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
+            },
+        ],
+    }
+
+
+def template_policy(bucket: str, writer_arn: str, account: str | None = ACCOUNT_ID, **given: str) -> dict[str, Any]:
+    """deploy/backup-account.yaml's bucket policy (its Allow statements: RGW 16 evaluates none of the
+    Denies' conditions as AWS does, and is plain HTTP here), with the RGW writer as the principal.
+    `account` given: as AWS evaluates the policy for a caller of that account, ${aws:PrincipalAccount}
+    replaced by its id, which RGW cannot do itself (see test_rgw_refuses_the_policy_variable). None: the
+    variable left in. RGW knows no aws:PrincipalArn either: naming the writer as the Principal is what
+    the ArnLike on the role name does, so that condition goes."""
+    given = given or {"SourceAccountIds": ACCOUNT_ID}
+    stack = Stack(
+        BACKUP_TEMPLATE, account="999988887777", BucketName=bucket, Prefix=PREFIX, SourceLocation="a/b.zip", **given
+    )
+    text = json.dumps(stack.resources["BucketPolicy"]["Properties"]["PolicyDocument"])
+    if account is not None:
+        text = text.replace("${aws:PrincipalAccount}", account)
+    policy = json.loads(text)
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    for statement in allows:
+        statement["Condition"].pop("ArnLike")
+        if not statement["Condition"]:
+            del statement["Condition"]
+        if statement["Principal"] != {"AWS": "*"}:  # the organization's form keeps its wildcard and condition
+            statement["Principal"] = {"AWS": [writer_arn]}
+    return {**policy, "Statement": allows}
+
+
+@dataclasses.dataclass
+class Shared:
+    """A bucket of the backup account (`owner`) that the job (`writer`) may write a prefix of."""
+
+    bed: Bed
+    rgw: Rgw
+    bucket: str
+    owner: Any  # the owner's S3 client
+    writer: Any  # the writer's S3 client
+
+    def run(self, *args: str, days: float | None = None) -> Run:
+        """The job as `codecommit-backup ARGS` in this process; `days` after DAY0 if given."""
+        return self.bed.run(*args) if days is None else run_at(self.bed, days, *args)
+
+    def all_keys(self) -> list[str]:
+        """Every key in the bucket, as its owner sees them."""
+        pages = self.owner.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def backups(self) -> list[str]:
+        return [key for key in self.all_keys() if key.startswith(GRANTED) and key.endswith(".zip")]
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.owner.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def tags(self, key: str) -> dict[str, str]:
+        answer = self.owner.get_object_tagging(Bucket=self.bucket, Key=key)
+        return {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])}
+
+    def as_owner(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Run the job with the bucket owner's keys (moto's STS still answers the same account id)."""
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", self.rgw.owner.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", self.rgw.owner.secret_key)
+
+    def grant(self, **options: Any) -> None:
+        """Replace the bucket policy (see bucket_policy for the options)."""
+        self.put_policy(bucket_policy(self.bucket, self.rgw.writer.arn, **options))
+
+    def put_policy(self, policy: dict[str, Any]) -> None:
+        self.owner.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
+
+
+@pytest.fixture
+def shared(bed: Bed, rgw: Rgw, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shared]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", rgw.url)  # S3 only; STS and CodeCommit stay on moto
+    # RGW rejects a session token it did not issue; without one, git-remote-codecommit signs with the
+    # bare key, which the git server accepts too.
+    monkeypatch.delenv("AWS_SESSION_TOKEN")
+    bucket = f"backup-{uuid.uuid4().hex[:12]}"
+    owner = rgw.client(rgw.owner)
+    owner.create_bucket(Bucket=bucket)
+    shared = Shared(bed, rgw, bucket, owner, rgw.client(rgw.writer))
+    shared.grant()
+    yield shared

@@ -27,24 +27,24 @@ import yaml
 from botocore.exceptions import ClientError
 
 import codecommit_backup
-from tests import test_rgw
-from tests.bed import ACCESS_KEY, BUCKET, PREFIX, SECRET_KEY, Bed
-from tests.cfn import ROOT, SOURCE_ACCOUNT, allowed_actions, role_statements
-from tests.motoserver import ACCOUNT_ID, MotoServer
-from tests.test_deploy import (
+from tests.bed import ACCESS_KEY, BUCKET, DAY0, PREFIX, SECRET_KEY, Bed, run_at
+from tests.cfn import (
     BACKUP_ACCOUNT,
     KEY_ARN,
     ORG_ID,
     PRUNE_SOURCE,
+    ROOT,
+    SOURCE_ACCOUNT,
+    allowed_actions,
     backup_stack,
     nightly_role,
     policy_allows,
+    role_statements,
     source_stack,
 )
-from tests.test_deploy import BUCKET as STACK_BUCKET
-from tests.test_rgw import DAY0, GRANTED, Shared, template_policy
-
-rgw_bucket = test_rgw.shared  # the fixture: a bucket of the backup account on RGW, its owner and writer
+from tests.cfn import BUCKET as STACK_BUCKET
+from tests.motoserver import ACCOUNT_ID, MotoServer
+from tests.rgw import GRANTED, Shared, template_policy
 
 OTHER_ACCOUNT = "210987654321"
 
@@ -293,19 +293,6 @@ def test_an_altered_backup_and_a_delete_outside_the_prune_raise_alarms() -> None
 # ------------------------------------------------------------------ through the tool, on moto
 
 
-def run_at(bed: Bed, moment: dt.datetime, *args: str) -> tuple[int, str, str]:
-    bed.capsys.readouterr()
-    code = codecommit_backup.main([*args], clock=lambda: moment)
-    captured = bed.capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.chdir(tmp_path)  # reports/ lands here
-    return tmp_path
-
-
 def test_the_nightly_run_deletes_nothing(bed: Bed, in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Months of nightly runs: every backup stays; retention is the backup account's prune's job."""
     deletes: list[Any] = []
@@ -462,10 +449,10 @@ def test_an_upload_to_an_existing_key_is_refused_and_changes_nothing(moto: MotoS
 # ------------------------------------------------------------------ on Ceph RGW
 
 
-def test_a_source_principal_cannot_delete_its_backups(rgw_bucket: Shared) -> None:
+def test_a_source_principal_cannot_delete_its_backups(shared: Shared) -> None:
     """The template's grants (its Allows; see tests/test_rgw.py's template_policy), on RGW: the job backs
     up, and its principal can delete nothing, one key or many."""
-    box = rgw_bucket
+    box = shared
     box.put_policy(template_policy(box.bucket, box.rgw.writer.arn))
     box.bed.make_repo("alpha", content="simple")
     assert box.run("--bucket", box.bucket).code == 0
@@ -480,10 +467,10 @@ def test_a_source_principal_cannot_delete_its_backups(rgw_bucket: Shared) -> Non
     assert box.read(key) == before
 
 
-def test_an_overwrite_fails_the_repository_in_one_line_and_leaves_the_backup(rgw_bucket: Shared) -> None:
+def test_an_overwrite_fails_the_repository_in_one_line_and_leaves_the_backup(shared: Shared) -> None:
     """A second run at the same second (or an attacker's key planted first) meets an existing key: RGW
     answers the conditional PutObject with 412, the repository fails, and the object is unchanged."""
-    box = rgw_bucket
+    box = shared
     box.put_policy(template_policy(box.bucket, box.rgw.writer.arn))
     box.bed.make_repo("alpha", content="simple")
     assert box.run("--bucket", box.bucket, days=0).code == 0
@@ -508,10 +495,10 @@ def test_an_overwrite_fails_the_repository_in_one_line_and_leaves_the_backup(rgw
 
 
 @pytest.fixture
-def locked(rgw_bucket: Shared) -> Shared:
+def locked(shared: Shared) -> Shared:
     """The shared bucket replaced by one with the template's Object Lock and grants (RGW turns Object
     Lock on only when a bucket is created, and versioning with it)."""
-    box = rgw_bucket
+    box = shared
     name = f"locked-{uuid.uuid4().hex[:12]}"
     box.owner.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
     props = backup_stack(SourceAccountIds=SOURCE_ACCOUNT).resources["Bucket"]["Properties"]

@@ -11,7 +11,7 @@ import pytest
 
 import codecommit_backup
 from codecommit_backup import OPTION, OPTIONS, ConfigError, option_values, parse_args
-from tests.bed import BUCKET, Bed
+from tests.bed import BUCKET, Bed, run_at
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 ENTRY = re.compile(r"^    (--[a-z-]+)(?: (\S+))?  ([A-Z_]+)  \(([^;)]+)(?:; default ([^)]+))?\)\n        (.+)$", re.M)
@@ -144,9 +144,8 @@ def test_a_dry_run_word_that_is_not_true_or_false_deletes_nothing(bed: Bed, monk
     """The bug this replaces: `CODECOMMIT_BACKUP_DRY_RUN=y` was read as false, and prune deleted."""
     bed.create_bucket()
     bed.make_repo("kept", content="simple")
-    days = [dt.datetime(2026, 10, 1, 4, tzinfo=dt.timezone.utc) + dt.timedelta(days=day) for day in range(5)]
-    for moment in days:
-        assert codecommit_backup.main(["--bucket", BUCKET, "--force"], clock=lambda m=moment: m) == 0
+    for day in range(5):
+        assert run_at(bed, day, "--bucket", BUCKET, "--force").code == 0
     before = bed.object_keys()
     monkeypatch.setenv("CODECOMMIT_BACKUP_DRY_RUN", "y")
     monkeypatch.setenv("CODECOMMIT_BACKUP_KEEP_LAST", "1")

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 
 import codecommit_backup
-from tests.bed import AUTHOR_ARN, BUCKET, REVIEWER_ARN, Bed, git, ref_state
+from tests.bed import AUTHOR_ARN, BUCKET, DAY0, REVIEWER_ARN, Bed, git, ref_state
 from tests.reviews import RULE, TEMPLATE, TEMPLATE_CONTENT, ReviewHistory, seed_review_history
-
-DAY0 = dt.datetime(2026, 10, 1, 4, 0, tzinfo=dt.timezone.utc)
 
 
 def night(bed: Bed, day: int, *args: str) -> str:

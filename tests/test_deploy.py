@@ -26,14 +26,28 @@ import codecommit_backup
 from tests.bed import ACCESS_KEY, LIST_ACTIONS, OBJECT_ACTIONS, SECRET_KEY, Bed
 from tests.cfn import (
     BACKUP_TEMPLATE,
+    BUCKET,
+    DATA_READS,
+    DATA_WRITES,
+    KEY_ARN,
+    ORG_ID,
+    PROJECT_ROLE_ALLOWED,
+    PRUNE_SOURCE,
     REGION,
+    REGION_READS,
+    RESTORE_ROLE_ACTIONS,
     ROOT,
     SOURCE_ACCOUNT,
     SOURCE_TEMPLATE,
+    UNSCOPED,
     Stack,
     allowed_actions,
+    backup_stack,
+    bucket_policy_of,
     load,
+    policy_allows,
     role_statements,
+    source_stack,
     statements,
 )
 from tests.motoserver import ACCOUNT_ID, MotoServer
@@ -42,96 +56,11 @@ BUILDSPEC = ROOT / "buildspec.yml"
 BATCH_BUILDSPEC = ROOT / "buildspec-batch.yml"
 
 PARTITION = "aws"
-BUCKET = "example-backups"
 PREFIX = "projects/codecommit-backup"
-KEY_ARN = "arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PROJECT = "codecommit-backup"
 
 OBJECT_LEVEL = re.compile(r"s3:(Put|Get|Delete|Abort|Restore|Replicate|Bypass)", re.IGNORECASE)
 
-
-def codecommit_actions(*functions: str) -> set[str]:
-    """The CodeCommit actions these functions of the module call: the data reader's operations and
-    the client's methods, named as IAM names them (the API operation's name)."""
-    import ast
-    import inspect
-
-    import botocore.session
-
-    api = {
-        method: operation
-        for method, operation in botocore.session.get_session()
-        .create_client("codecommit", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")  # noqa: S106  # no call is made
-        .meta.method_to_api_mapping.items()
-    }
-    found = set()
-    for name in functions:
-        tree = ast.parse(inspect.getsource(getattr(codecommit_backup, name)))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-                continue
-            if node.func.attr in ("call", "pages", "answers") and node.args and isinstance(node.args[0], ast.Constant):
-                found.add(api[node.args[0].value])
-            elif isinstance(node.func.value, ast.Name) and node.func.value.id == "codecommit":
-                found.add(api[node.func.attr])
-        for node in ast.walk(tree):  # a method handed on uncalled, as each_page(codecommit.list_...) takes it
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "codecommit":
-                found.update([api[node.attr]] if node.attr in api else [])
-    return {f"codecommit:{operation}" for operation in found}
-
-
-# What the nightly job reads of a repository's data, and what restore writes back: from the code.
-# The reads: every function of the module that takes the data reader (`reader: DataReader`).
-DATA_READS = codecommit_actions(
-    *(
-        name
-        for name, value in vars(codecommit_backup).items()
-        if callable(value) and "reader" in str(getattr(value, "__annotations__", {}))
-    )
-)
-DATA_WRITES = codecommit_actions(
-    *("write_back", "write_tags", "write_triggers", "write_template", "reopen", "make_branch"),
-    *("restored_from", "reopened_already"),
-)
-# What a night reads once for each region instead of once for each repository.
-REGION_READS = codecommit_actions("repositories_metadata", "template_associations") | {"tag:GetResources"}
-UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:GetApprovalRuleTemplate"}
-UNSCOPED |= {"codecommit:CreateApprovalRuleTemplate"}  # templates are no repository's resource
-UNSCOPED |= {"codecommit:ListApprovalRuleTemplates", "codecommit:ListRepositoriesForApprovalRuleTemplate"}
-UNSCOPED |= {"tag:GetResources"}  # the tagging API scopes nothing; it reads tags only
-PROJECT_ROLE_ALLOWED = (
-    OBJECT_ACTIONS
-    | DATA_READS
-    | REGION_READS
-    | {
-        "codecommit:ListRepositories",
-        "codecommit:GetRepository",
-        "codecommit:GitPull",
-        *LIST_ACTIONS,
-        "s3:GetBucketAcl",  # only on that zip's bucket, as AWS's minimal CodeBuild role has it
-        "s3:GetBucketLocation",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "codebuild:CreateReport",
-        "codebuild:UpdateReport",
-        "codebuild:BatchPutTestCases",
-        "codebuild:BatchPutCodeCoverages",
-        "sts:GetCallerIdentity",
-        "kms:GenerateDataKey",
-        "kms:Decrypt",
-    }
-)
-RESTORE_ROLE_ACTIONS = DATA_WRITES | {
-    "codecommit:ListRepositories",
-    "codecommit:GetRepository",
-    "codecommit:CreateRepository",
-    "codecommit:GitPull",
-    "codecommit:GitPush",
-    "codecommit:UpdateDefaultBranch",
-    *LIST_ACTIONS,
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-}
 
 ALL_OPTIONS = {
     "KmsKeyArn": KEY_ARN,
@@ -199,16 +128,6 @@ def test_templates_pass_cfn_lint() -> None:
 # ------------------------------------------------------------------ backup account
 
 
-BACKUP_ACCOUNT = "999988887777"
-PRUNE_SOURCE = "example-artifacts/codecommit-backup.zip"
-
-
-def backup_stack(**given: str) -> Stack:
-    return Stack(
-        BACKUP_TEMPLATE, account=BACKUP_ACCOUNT, **{"BucketName": BUCKET, "SourceLocation": PRUNE_SOURCE, **given}
-    )
-
-
 @pytest.mark.parametrize("kms", ["", KEY_ARN])
 def test_bucket_is_versioned_owner_enforced_private_and_encrypted(kms: str) -> None:
     stack = backup_stack(SourceAccountIds=SOURCE_ACCOUNT, KmsKeyArn=kms, NoncurrentVersionExpirationDays="45")
@@ -252,80 +171,7 @@ def test_object_lock_mode_is_a_parameter(mode: str) -> None:
     assert "ObjectLockEnabled" not in props and "ObjectLockConfiguration" not in props
 
 
-ORG_ID = "o-a1b2c3d4e5"
 MANY_ACCOUNTS = [f"{n:012d}" for n in range(100000000001, 100000000301)]  # 300: what fits in a parameter
-
-
-def principal_matches(principal: Any, account: str) -> bool:
-    """Whether a policy's Principal names a principal of `account` (an account id and its root ARN
-    mean the whole account to AWS)."""
-    if principal in ("*", {"AWS": "*"}):
-        return True
-    named = principal["AWS"]
-    named = [named] if isinstance(named, str) else named
-    return any(entry in (account, f"arn:aws:iam::{account}:root", "*") for entry in named)
-
-
-def conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
-    """The operators the templates use, as IAM evaluates them: a key missing from the request fails a
-    positive operator and passes a negated one (StringNotEquals); Null "true" holds for a missing key."""
-    for operator, tests in condition.items():
-        known = ("StringEquals", "StringNotEquals", "StringLike", "ArnLike", "Bool", "Null")
-        assert operator in known, f"the test does not evaluate {operator}"
-        for key, wanted in tests.items():
-            values = [wanted] if isinstance(wanted, str) else wanted
-            if operator == "Null":
-                if (key not in context) != (values == ["true"]):
-                    return False
-            elif key not in context:
-                if operator != "StringNotEquals":
-                    return False
-            elif operator in ("StringLike", "ArnLike"):
-                if not any(fnmatch.fnmatchcase(context[key], value) for value in values):
-                    return False
-            elif (context[key] in values) == (operator == "StringNotEquals"):
-                return False
-    return True
-
-
-def nightly_role(account: str) -> str:
-    """The ARN of source-account.yaml's nightly role in `account` (us-east-1's stack)."""
-    return f"arn:aws:iam::{account}:role/codecommit-backup-us-east-1"
-
-
-def policy_allows(policy: dict[str, Any], account: str, action: str, resource: str, **context: str) -> bool:
-    """A bucket policy evaluated on paper for a principal of `account` (by default its nightly role, with
-    the request the job makes: If-None-Match on an upload), as AWS would: the policy variable
-    ${aws:PrincipalAccount} becomes the caller's account id, any explicit Deny wins, and otherwise an
-    Allow whose principal, action, resource and conditions all match grants it."""
-    request = {"s3:if-none-match": "*", "s3:ObjectCreationOperation": "true"} if action == "s3:PutObject" else {}
-    context = {
-        "aws:PrincipalAccount": account,
-        "aws:PrincipalArn": nightly_role(account),
-        "aws:SecureTransport": "true",
-        **request,
-        **context,
-    }
-    context = {key: value for key, value in context.items() if value is not None}
-
-    def substituted(text: str) -> str:
-        return text.replace("${aws:PrincipalAccount}", account)
-
-    def applies(s: dict[str, Any]) -> bool:
-        actions = s["Action"]
-        resources = [substituted(r) for r in s["Resource"]]
-        condition = json.loads(substituted(json.dumps(s.get("Condition", {}))))
-        return (
-            principal_matches(s["Principal"], account)
-            and any(fnmatch.fnmatchcase(action, a) for a in actions)
-            and any(fnmatch.fnmatchcase(resource, r) for r in resources)
-            and conditions_hold(condition, context)
-        )
-
-    found = statements(policy)
-    if any(s["Effect"] == "Deny" and applies(s) for s in found):
-        return False
-    return any(s["Effect"] == "Allow" and applies(s) for s in found)
 
 
 def access_of(policy: dict[str, Any], account: str, prefix: str, **context: str) -> dict[str, bool]:
@@ -352,12 +198,6 @@ def access_of(policy: dict[str, Any], account: str, prefix: str, **context: str)
 
 def only_own_prefix(answers: dict[str, bool]) -> bool:
     return all(answers[name] == (name.endswith(" own")) for name in answers)
-
-
-def bucket_policy_of(stack: Stack) -> dict[str, Any]:
-    policy = stack.resources["BucketPolicy"]["Properties"]
-    assert policy["Bucket"] == BUCKET
-    return policy["PolicyDocument"]
 
 
 def assert_one_set_of_statements(policy: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -455,11 +295,6 @@ def test_source_accounts_are_checked_before_anything_is_created() -> None:
 
 
 # ------------------------------------------------------------------ source account
-
-
-def source_stack(**given: str) -> Stack:
-    base = {"BackupBucket": BUCKET, "SourceLocation": "https://git-codecommit.us-east-1.amazonaws.com/v1/repos/x"}
-    return Stack(SOURCE_TEMPLATE, **{**base, **given})
 
 
 @pytest.mark.parametrize(

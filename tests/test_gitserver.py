@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitserver import GitServer, count_ref_updates, signature
+from tests.helpers import pkt
 from tests.throttle import AccountRate
 
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -123,10 +124,6 @@ def push_to(work: Path, remote: str, url: str, refspecs: list[str]) -> None:
     with (work / ".git" / "config").open("a") as config:
         config.write(f'[remote "{remote}"]\n\turl = {url}\n')
         config.writelines(f"\tpush = {refspec}\n" for refspec in refspecs)
-
-
-def pkt(payload: bytes) -> bytes:
-    return b"%04x" % (len(payload) + 4) + payload
 
 
 def receive_pack_body(work: Path, env: dict[str, str], head: str, names: list[str]) -> bytes:

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from tests.bed import BUCKET, Bed
-from tests.test_restore import backup
-from tests.test_untrusted_archives import a_backup, rewrite
+from tests.helpers import a_backup, backup, rewrite
 
 OSC_52 = "\x1b]52;c;dG91Y2ggL3RtcC9wd25lZA==\x07"  # puts "touch /tmp/pwned" on the clipboard
 OSC_8 = "\x1b]8;;https://evil.invalid/\x1b\\release notes\x1b]8;;\x1b\\"

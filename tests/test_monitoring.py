@@ -20,7 +20,7 @@ import pytest
 
 import codecommit_backup
 from codecommit_backup import Backup, Repository, Result
-from tests.bed import BUCKET, Bed, Run
+from tests.bed import BUCKET, DAY0, Bed, Run, run_at
 
 # MetricDatum's Unit in the CloudWatch API reference, as it reads there.
 UNITS_LISTED = """
@@ -31,7 +31,6 @@ Terabits/Second | Count/Second | None
 """
 CLOUDWATCH_UNITS = frozenset(unit.strip() for unit in UNITS_LISTED.split("|"))
 MAX_EVENT_BYTES = 256 * 1024  # a CloudWatch Logs event, and so an EMF record (the older, lower limit)
-DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def emf_problems(line: str) -> list[str]:
@@ -198,13 +197,6 @@ def test_a_json_run_logs_one_valid_metrics_record(bed: Bed) -> None:
 
 
 # ------------------------------------------------------------------ status
-
-
-def run_at(bed: Bed, moment: dt.datetime, *args: str) -> Run:
-    bed.capsys.readouterr()
-    code = codecommit_backup.main(list(args), clock=lambda: moment)
-    captured = bed.capsys.readouterr()
-    return Run(code, captured.out, captured.err)
 
 
 def status_at(bed: Bed, hours: float, *args: str) -> Run:

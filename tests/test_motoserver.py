@@ -21,7 +21,7 @@ THROTTLED_BYTES = b"<ThrottlingException>\n  <Message>Rate exceeded</Message>\n<
 
 
 def error_code(info: pytest.ExceptionInfo[ClientError]) -> str:
-    return info.value.response["Error"]["Code"]
+    return str(info.value.response["Error"]["Code"])
 
 
 def test_create_repository_calls_the_hook_with_region_and_name(

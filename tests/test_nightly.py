@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Callable
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
 import pytest
 
-import codecommit_backup
-from tests.bed import BUCKET, Bed, git
-
-DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
-
-
-def at(days: float) -> Callable[[], dt.datetime]:
-    moment = DAY0 + dt.timedelta(days=days)
-    return lambda: moment
-
-
-def run_at(bed: Bed, days: float, *args: str) -> tuple[int, str, str]:
-    bed.capsys.readouterr()
-    code = codecommit_backup.main([*args], clock=at(days))
-    captured = bed.capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.bed import BUCKET, Bed, git, junit_report, make_history, run_at
 
 
 def backups_of(bed: Bed, name: str, region: str = "us-east-1") -> list[str]:
     return [key for key in bed.object_keys() if f"/{region}/{name}/" in key]
-
-
-def report(tmp_path: Path) -> ET.Element:
-    (path,) = sorted((tmp_path / "reports").glob("*.xml"))[-1:]
-    return ET.parse(path).getroot()  # noqa: S314  # the report this test run just wrote
-
-
-@pytest.fixture
-def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.chdir(tmp_path)  # reports/ lands here
-    return tmp_path
 
 
 def test_second_run_with_nothing_changed_uploads_nothing(bed: Bed, in_tmp: Path) -> None:
@@ -60,7 +31,7 @@ def test_second_run_with_nothing_changed_uploads_nothing(bed: Bed, in_tmp: Path)
     assert "summary: 0 ok, 3 unchanged, 0 failed" in err
     for name in ("one", "two", "hollow"):
         assert f"unchanged us-east-1/{name}" in err
-    suite = report(in_tmp)
+    suite = junit_report(in_tmp)
     assert suite.get("skipped") == "3" and suite.get("failures") == "0"
     messages = {case.get("name"): case.find("skipped").get("message") for case in suite.iter("testcase")}  # type: ignore[union-attr]
     assert messages["one"] == f"unchanged since {backups_of(bed, 'one')[0]}"
@@ -153,11 +124,6 @@ def test_backup_without_prune_keeps_everything(bed: Bed, in_tmp: Path) -> None:
     for day in (0, 40, 80, 120):
         assert run_at(bed, day, "--bucket", BUCKET, "--force")[0] == 0
     assert len(backups_of(bed, "hoard")) == 4
-
-
-def make_history(bed: Bed, name: str, days: list[int], region: str = "us-east-1") -> None:
-    for day in days:
-        assert run_at(bed, day, "--bucket", BUCKET, "--force", "--regions", region)[0] == 0
 
 
 def test_prune_dry_run_prints_the_plan_and_deletes_nothing(bed: Bed, in_tmp: Path) -> None:

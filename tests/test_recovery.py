@@ -16,20 +16,25 @@ from xml.etree import ElementTree as ET
 import boto3
 import pytest
 
-from tests.bed import BUCKET, Bed, git, ref_state
-from tests.cfn import BACKUP_TEMPLATE, ROOT, SOURCE_ACCOUNT, Stack, allowed_actions, role_statements, statements
-from tests.motoserver import ACCOUNT_ID
-from tests.reviews import ReviewHistory, seed_review_history
-from tests.test_deploy import (
+from tests.bed import BUCKET, PREFIX, Bed, git, ref_state
+from tests.cfn import (
     BACKUP_ACCOUNT,
+    BACKUP_TEMPLATE,
     ORG_ID,
-    PREFIX,
     RESTORE_ROLE_ACTIONS,
+    ROOT,
+    SOURCE_ACCOUNT,
     UNSCOPED,
+    Stack,
+    allowed_actions,
     backup_stack,
     bucket_policy_of,
     policy_allows,
+    role_statements,
+    statements,
 )
+from tests.motoserver import ACCOUNT_ID
+from tests.reviews import ReviewHistory, seed_review_history
 
 TARGET_ACCOUNT = "210987654321"
 TARGET_ROLE = f"arn:aws:iam::{TARGET_ACCOUNT}:role/codecommit-restore"

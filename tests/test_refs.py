@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import codecommit_backup
-from tests.bed import BUCKET, Bed, git
-from tests.test_nightly import run_at
+from tests.bed import BUCKET, Bed, git, run_at
+from tests.helpers import pkt
 
 
 @pytest.mark.parametrize(
@@ -104,10 +104,6 @@ def test_a_check_for_changes_that_fails_is_retried_then_named(bed: Bed) -> None:
     assert sorted(slept) == [2.0, 4.0]  # two retries for sick (--tries 3); none counted for flaky's throttles
     assert ("GET", "/v1/repos/flaky/info/refs?service=git-upload-pack", 429) in bed.git_server.requests
     assert len([key for key in bed.object_keys() if key.endswith(".zip")]) == 2  # the first run's, no more
-
-
-def pkt(text: bytes) -> bytes:
-    return b"%04x" % (len(text) + 4) + text
 
 
 ADVERTISEMENT = (

@@ -9,11 +9,8 @@ from pathlib import Path
 import yaml
 
 import codecommit_backup
-from tests.bed import BUCKET, PREFIX, Bed
+from tests.bed import BUCKET, PREFIX, Bed, junit_report, make_history, run_at
 from tests.motoserver import ACCOUNT_ID
-from tests.test_nightly import in_tmp, make_history, report, run_at
-
-__all__ = ["in_tmp"]  # a fixture
 
 
 def test_junit_report_and_manifest_describe_every_repository(bed: Bed, in_tmp: Path) -> None:
@@ -27,7 +24,7 @@ def test_junit_report_and_manifest_describe_every_repository(bed: Bed, in_tmp: P
     code, _, _ = run_at(bed, 1, "--bucket", BUCKET)
 
     assert code == 1
-    suite = report(in_tmp)
+    suite = junit_report(in_tmp)
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert sorted(cases) == ["bad", "good", "same"]
     assert "403" in cases["bad"].find("failure").get("message")  # type: ignore[union-attr]

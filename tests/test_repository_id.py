@@ -8,8 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.bed import BUCKET, Bed, git, ref_state
-from tests.test_nightly import run_at
+from tests.bed import BUCKET, Bed, git, ref_state, run_at
 
 PREFIX_KEYS = "projects/codecommit-backup/123456789012/us-east-1/app/"
 

@@ -10,139 +10,18 @@ projects/codecommit-backup/123456789012/.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 import codecommit_backup
-from tests.bed import LIST_ACTIONS, OBJECT_ACTIONS, PREFIX, Bed, Run, git, ref_state
-from tests.cfn import BACKUP_TEMPLATE, Stack
+from tests.bed import PREFIX, git, ref_state
 from tests.motoserver import ACCOUNT_ID
-from tests.rgw import Rgw
-
-GRANTED = f"{PREFIX}/{ACCOUNT_ID}/"
-DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
-
-
-def bucket_policy(bucket: str, writer_arn: str, prefix: str = GRANTED) -> dict[str, Any]:
-    """README.rst's bucket policy, its two Allows, with RGW's name for the writer instead of the source
-    account and its role condition (RGW knows no aws:PrincipalArn; naming the writer is the same), and
-    without its Denies (RGW 16 evaluates none of their conditions as AWS does, and is plain HTTP here)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "SourceAddsToItsPrefix",
-                "Effect": "Allow",
-                "Principal": {"AWS": [writer_arn]},
-                "Action": sorted(OBJECT_ACTIONS),
-                "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
-            },
-            {
-                "Sid": "SourceListsItsPrefix",
-                "Effect": "Allow",
-                "Principal": {"AWS": [writer_arn]},
-                "Action": sorted(LIST_ACTIONS),
-                "Resource": f"arn:aws:s3:::{bucket}",
-                "Condition": {"StringLike": {"s3:prefix": f"{prefix}*"}},
-            },
-        ],
-    }
-
-
-def template_policy(bucket: str, writer_arn: str, account: str | None = ACCOUNT_ID, **given: str) -> dict[str, Any]:
-    """deploy/backup-account.yaml's bucket policy (its Allow statements: RGW 16 evaluates none of the
-    Denies' conditions as AWS does, and is plain HTTP here), with the RGW writer as the principal.
-    `account` given: as AWS evaluates the policy for a caller of that account, ${aws:PrincipalAccount}
-    replaced by its id, which RGW cannot do itself (see test_rgw_refuses_the_policy_variable). None: the
-    variable left in. RGW knows no aws:PrincipalArn either: naming the writer as the Principal is what
-    the ArnLike on the role name does, so that condition goes."""
-    given = given or {"SourceAccountIds": ACCOUNT_ID}
-    stack = Stack(
-        BACKUP_TEMPLATE, account="999988887777", BucketName=bucket, Prefix=PREFIX, SourceLocation="a/b.zip", **given
-    )
-    text = json.dumps(stack.resources["BucketPolicy"]["Properties"]["PolicyDocument"])
-    if account is not None:
-        text = text.replace("${aws:PrincipalAccount}", account)
-    policy = json.loads(text)
-    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-    for statement in allows:
-        statement["Condition"].pop("ArnLike")
-        if not statement["Condition"]:
-            del statement["Condition"]
-        if statement["Principal"] != {"AWS": "*"}:  # the organization's form keeps its wildcard and condition
-            statement["Principal"] = {"AWS": [writer_arn]}
-    return {**policy, "Statement": allows}
-
-
-@dataclasses.dataclass
-class Shared:
-    """A bucket of the backup account (`owner`) that the job (`writer`) may write a prefix of."""
-
-    bed: Bed
-    rgw: Rgw
-    bucket: str
-    owner: Any  # the owner's S3 client
-    writer: Any  # the writer's S3 client
-
-    def run(self, *args: str, days: float | None = None) -> Run:
-        """The job as `codecommit-backup ARGS` in this process; `days` after DAY0 if given."""
-        if days is None:
-            return self.bed.run(*args)
-        moment = DAY0 + dt.timedelta(days=days)
-        self.bed.capsys.readouterr()
-        code = codecommit_backup.main(list(args), clock=lambda: moment)
-        captured = self.bed.capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    def all_keys(self) -> list[str]:
-        """Every key in the bucket, as its owner sees them."""
-        pages = self.owner.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
-        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
-
-    def backups(self) -> list[str]:
-        return [key for key in self.all_keys() if key.startswith(GRANTED) and key.endswith(".zip")]
-
-    def read(self, key: str) -> bytes:
-        return self.owner.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def tags(self, key: str) -> dict[str, str]:
-        answer = self.owner.get_object_tagging(Bucket=self.bucket, Key=key)
-        return {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])}
-
-    def as_owner(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Run the job with the bucket owner's keys (moto's STS still answers the same account id)."""
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", self.rgw.owner.access_key)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", self.rgw.owner.secret_key)
-
-    def grant(self, **options: Any) -> None:
-        """Replace the bucket policy (see bucket_policy for the options)."""
-        self.put_policy(bucket_policy(self.bucket, self.rgw.writer.arn, **options))
-
-    def put_policy(self, policy: dict[str, Any]) -> None:
-        self.owner.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(policy))
-
-
-@pytest.fixture
-def shared(bed: Bed, rgw: Rgw, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shared]:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", rgw.url)  # S3 only; STS and CodeCommit stay on moto
-    # RGW rejects a session token it did not issue; without one, git-remote-codecommit signs with the
-    # bare key, which the git server accepts too.
-    monkeypatch.delenv("AWS_SESSION_TOKEN")
-    bucket = f"backup-{uuid.uuid4().hex[:12]}"
-    owner = rgw.client(rgw.owner)
-    owner.create_bucket(Bucket=bucket)
-    shared = Shared(bed, rgw, bucket, owner, rgw.client(rgw.writer))
-    shared.grant()
-    yield shared
+from tests.rgw import GRANTED, Shared, template_policy
 
 
 def test_the_writer_is_confined_to_its_prefix(shared: Shared) -> None:
@@ -258,7 +137,7 @@ def test_every_backup_carries_its_tags(shared: Shared) -> None:
     }
 
 
-def make_history(shared: Shared, name: str, days: tuple[int, ...] = (0, 1, 2)) -> list[str]:
+def backed_up_on_days(shared: Shared, name: str, days: tuple[int, ...] = (0, 1, 2)) -> list[str]:
     shared.bed.make_repo(name, content="simple")
     for day in days:
         run = shared.run("--bucket", shared.bucket, "--force", days=day)
@@ -268,7 +147,7 @@ def make_history(shared: Shared, name: str, days: tuple[int, ...] = (0, 1, 2)) -
 
 def test_retention_deletes_only_inside_the_prefix(shared: Shared, monkeypatch: pytest.MonkeyPatch) -> None:
     """The backup account's prune (the bucket owner's keys), over every account prefix."""
-    old = make_history(shared, "alpha", days=(50, 55, 60))  # a run of the last 7 days names alpha
+    old = backed_up_on_days(shared, "alpha", days=(50, 55, 60))  # a run of the last 7 days names alpha
     assert len(old) == 3
     # Backup-shaped objects of other writers, which a policy that deletes would match if it saw them.
     outside = [
@@ -297,7 +176,7 @@ def test_retention_deletes_only_inside_the_prefix(shared: Shared, monkeypatch: p
 
 def test_with_the_readme_policy_a_source_accounts_prune_is_refused_in_one_line(shared: Shared) -> None:
     """The README's policy grants a source account no delete: its prune says whose job deleting is."""
-    old = make_history(shared, "alpha")
+    old = backed_up_on_days(shared, "alpha")
 
     run = shared.run("prune", "--bucket", shared.bucket, "--keep-last", "1", "--max-age-days", "0", days=61)
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -266,7 +267,7 @@ def test_upload_failing_midway_leaves_no_object_and_no_temp_files(
 
     parts: list[int] = []
 
-    def fail_second_part(params: dict, **_: object) -> None:
+    def fail_second_part(params: dict[str, Any], **_: object) -> None:
         if params["Key"].endswith(".zip") and "/big/" in params["Key"]:
             parts.append(params["PartNumber"])
             if params["PartNumber"] == 2:

@@ -17,10 +17,9 @@ import boto3
 import pytest
 
 from codecommit_backup import Backup, ConfigError, Recorded, S3Store
-from tests.bed import ACCESS_KEY, PREFIX, SECRET_KEY
+from tests.bed import ACCESS_KEY, DAY0, PREFIX, SECRET_KEY
 from tests.motoserver import ACCOUNT_ID
 
-DAY0 = dt.datetime(2026, 10, 1, 4, 0, 0, tzinfo=dt.timezone.utc)
 MIB = 1024**2
 TAGS = {"tech:project_name": "codecommit-backup", "tech:source_repo_arn": "arn:aws:codecommit:us-east-1:1:web"}
 

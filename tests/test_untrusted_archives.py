@@ -13,10 +13,9 @@ import io
 import json
 import stat
 import subprocess
-import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +24,8 @@ import pytest
 import codecommit_backup
 import tests.codecommit_model
 from tests.bed import BUCKET, REVIEWER_ARN, Bed, git, ref_state
+from tests.helpers import Members, a_backup, backup, rewrite, tamper, the_key, typed_member
 from tests.reviews import TEMPLATE, seed_review_history
-from tests.test_restore import backup, tamper, the_key, typed_member
-
-Members = Sequence[tuple[zipfile.ZipInfo | str, bytes | str]]
-
-
-def rewrite(
-    bed: Bed,
-    key: str,
-    *,
-    config: str | None = None,
-    add: Members = (),
-    keep: Callable[[str], bool] = lambda name: True,
-) -> None:
-    """Rewrite a backup: replace its config, add members, drop members; keep sha256 and fingerprint valid."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(bed.download(key))) as source, zipfile.ZipFile(buffer, "w") as out:
-        for info in source.infolist():
-            if not keep(info.filename):
-                continue
-            replaced = config is not None and info.filename.endswith(".git/config")
-            out.writestr(info, config if replaced else source.read(info))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # zipfile warns of a duplicate name: some tests want one
-            for member, data in add:
-                out.writestr(member, data)
-    data = buffer.getvalue()
-    tamper(bed, key, data, sha256=hashlib.sha256(data).hexdigest())
 
 
 def executable(name: str) -> zipfile.ZipInfo:
@@ -71,13 +44,6 @@ def empty_index() -> bytes:
 def config(body: str) -> str:
     """An archive's config as git reads it: the usual header, then the attacker's settings."""
     return "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n" + body
-
-
-def a_backup(bed: Bed, name: str, content: str = "simple") -> str:
-    bed.create_bucket()
-    bed.make_repo(name, content=content)
-    backup(bed)
-    return the_key(bed, name)
 
 
 def nothing_ran(marker: Path) -> None:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 import codecommit_backup
-from tests.bed import BUCKET, PREFIX, Bed, ref_state
+from tests.bed import BUCKET, DAY0, PREFIX, Bed, ref_state
 
 
 def versioned_backups(bed: Bed, *names: str) -> dict[str, str]:
@@ -87,9 +87,6 @@ def test_an_untouched_versioned_bucket_passes_status(bed: Bed, tmp_path: Path) -
     status = bed.run("status", "--bucket", BUCKET, "--report-dir", str(tmp_path))
     assert status.code == 0, status.text
     assert "ALTERED" not in status.out
-
-
-DAY0 = dt.datetime(2026, 10, 1, 4, 0, tzinfo=dt.timezone.utc)
 
 
 def run_on(bed: Bed, day: int, *args: str) -> tuple[int, str, str]:
