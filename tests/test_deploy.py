@@ -154,6 +154,7 @@ def test_bucket_is_versioned_owner_enforced_private_and_encrypted(kms: str) -> N
         "BucketName": BUCKET,
         "BucketArn": f"arn:aws:s3:::{BUCKET}",
         "PruneProjectName": "codecommit-backup-prune",
+        "DrillProjectName": "codecommit-backup-drill",
     }
 
 
@@ -693,14 +694,14 @@ def cloudformation(moto: MotoServer) -> Iterator[tuple[Any, Any]]:
 
 
 def bucket_part_of_the_backup_template() -> str:
-    """The backup template without its prune and alarms: moto's CloudFormation has no
+    """The backup template without its prune, drill and alarms: moto's CloudFormation has no
     AWS::CodeBuild::Project and no AWS::CloudWatch::Alarm."""
     template = load(BACKUP_TEMPLATE)
     for section in ("Resources", "Outputs"):
         template[section] = {
             name: spec
             for name, spec in template[section].items()
-            if not name.startswith("Prune") and not name.endswith("Alarm")
+            if not name.startswith(("Prune", "Drill")) and not name.endswith("Alarm")
         }
     return json.dumps(template)
 
