@@ -428,3 +428,21 @@ def bucket_policy_of(stack: Stack) -> dict[str, Any]:
     assert policy["Bucket"] == BUCKET
     document: dict[str, Any] = policy["PolicyDocument"]
     return document
+
+
+DESTRUCTIVE = (
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjectTagging",
+    "s3:DeleteBucket",
+    "s3:DeleteBucketPolicy",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutReplicationConfiguration",
+)

@@ -30,6 +30,7 @@ import codecommit_backup
 from tests.bed import ACCESS_KEY, BUCKET, DAY0, PREFIX, SECRET_KEY, Bed, run_at
 from tests.cfn import (
     BACKUP_ACCOUNT,
+    DESTRUCTIVE,
     KEY_ARN,
     ORG_ID,
     PRUNE_SOURCE,
@@ -50,24 +51,6 @@ OTHER_ACCOUNT = "210987654321"
 
 # ------------------------------------------------------------------ the templates, on paper
 
-# What would let a source account destroy or hide backups: delete, shorten or lift a lock, change the
-# bucket's rules (lifecycle, policy, versioning, Object Lock, encryption, replication).
-DESTRUCTIVE = (
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
-    "s3:DeleteObjectTagging",
-    "s3:DeleteBucket",
-    "s3:DeleteBucketPolicy",
-    "s3:PutObjectRetention",
-    "s3:PutObjectLegalHold",
-    "s3:BypassGovernanceRetention",
-    "s3:PutLifecycleConfiguration",
-    "s3:PutBucketPolicy",
-    "s3:PutBucketVersioning",
-    "s3:PutBucketObjectLockConfiguration",
-    "s3:PutEncryptionConfiguration",
-    "s3:PutReplicationConfiguration",
-)
 MODES = {"accounts": {"SourceAccountIds": SOURCE_ACCOUNT}, "organization": {"OrganizationId": ORG_ID}}
 
 

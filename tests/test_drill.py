@@ -16,21 +16,25 @@ from xml.etree import ElementTree as ET
 import pytest
 import yaml
 
-from tests.bed import BUCKET, Bed
-from tests.cfn import ROOT, SOURCE_ACCOUNT, Stack, allowed_actions, role_statements, statements
-from tests.motoserver import ACCOUNT_ID
-from tests.test_add_only import DESTRUCTIVE
-from tests.test_deploy import (
+from tests.bed import BUCKET, PREFIX, Bed
+from tests.cfn import (
     BACKUP_ACCOUNT,
+    DESTRUCTIVE,
     KEY_ARN,
     ORG_ID,
-    PREFIX,
     PRUNE_SOURCE,
+    ROOT,
+    SOURCE_ACCOUNT,
+    Stack,
+    allowed_actions,
     backup_stack,
     bucket_policy_of,
     policy_allows,
+    role_statements,
+    statements,
 )
-from tests.test_deploy import BUCKET as STACK_BUCKET
+from tests.cfn import BUCKET as STACK_BUCKET
+from tests.motoserver import ACCOUNT_ID
 
 DRILL_BUILDSPEC = ROOT / "buildspec-drill.yml"
 TOPIC = "arn:aws:sns:us-east-1:999988887777:ops"
