@@ -4697,8 +4697,9 @@ def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.da
                 print(f"{label}:")
                 for planned in plan_retention(backups, request.policy, now):
                     decision = planned
-                    if not planned.keep and planned.backup.key in altered:  # evidence: never pruned
+                    if planned.backup.key in altered:  # evidence: never pruned, and always named
                         reason = f"{altered[planned.backup.key]}: kept for whoever looks into it"
+                        reason += f"; {planned.reason}" if planned.keep else ""
                         decision = dataclasses.replace(planned, keep=True, reason=reason)
                     print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
                     if decision.future:

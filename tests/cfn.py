@@ -430,6 +430,8 @@ def bucket_policy_of(stack: Stack) -> dict[str, Any]:
     return document
 
 
+# What would let a source account destroy or hide backups: delete, shorten or lift a lock, change the
+# bucket's rules (lifecycle, policy, versioning, Object Lock, encryption, replication).
 DESTRUCTIVE = (
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
