@@ -4289,58 +4289,77 @@ def restore(
             logger.warning("%s: not restored, as a mirror never needs them: %s", name, described(unpacked.skipped))
         for warning in unpacked.warnings:
             logger.warning("%s: %s", name, warning)
-        refs = len(unpacked.state.refs)
+        line = f"restored {backup.key} ({len(unpacked.state.refs)} refs) to "
         if request.to is not None:
             install(unpacked, request.to, request.checkout, git_env)
-            return Restored(f"restored {backup.key} ({refs} refs) to {request.to}")
-        created_now = False
-        if request.create_repo:
-            if get_repository(codecommit, request.create_repo) is None:
-                created_now = True
-                codecommit.create_repository(
-                    repositoryName=request.create_repo,
-                    repositoryDescription=f"restored from {backup.key}",
-                    tags={RESTORED_FROM_TAG: unpacked.recorded.sha256 or ""},
-                )
-            created = Repository(region, request.create_repo, "")
-            url = codecommit_git_url(created, git_env)
-            git_env = SigningGitEnvironment(git_env, created, clients.credentials)  # signed for each git process
-        else:
+            return Restored(f"{line}{request.to}")
+        if request.create_repo is None:
             url = request.push_to or ""
+            push_checked(unpacked, url, git_env, again=False)
+            return Restored(f"{line}{redact(url)}")
+        return restore_to_codecommit(clients, request, unpacked, git_env, (line, backup.key, resuming))
 
-        def pushed_refs() -> dict[str, str]:  # without the branches an earlier run made for pull requests
-            listed = listed_refs(url, git_env, unpacked.mirror).refs
-            made = {ref for ref in listed if ref.startswith(REOPENED_BRANCHES) and ref not in unpacked.state.refs}
-            return {ref: oid for ref, oid in listed.items() if ref not in made}
 
-        pushed = not resuming or pushed_refs() != unpacked.state.refs  # a run that stopped after its push: not again
-        if pushed:
-            push_refs(unpacked.mirror, url, git_env)
-        if pushed_refs() != unpacked.state.refs:
-            raise RestoreError(f"after the push, {redact(url)} does not hold exactly the backed-up refs")
-        if request.create_repo and unpacked.state.head:
-            codecommit.update_default_branch(
-                repositoryName=request.create_repo, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
-            )
-        line = f"restored {backup.key} ({refs} refs) to {redact(url)}"
-        outcome = Outcome.RESTORED if not resuming else Outcome.COMPLETED if pushed else Outcome.SKIPPED
-        if not request.create_repo or unpacked.data is None:
-            return Restored(line, outcome=outcome)
-        if not (created_now or resuming):
-            logger.warning(
-                "%s existed before: its settings and pull requests are left as they are", request.create_repo
-            )
-            return Restored(line)
-        done = write_back(
-            codecommit, request.create_repo, unpacked.data, unpacked.state, request, clients.target_account
+def push_checked(unpacked: Unpacked, url: str, git_env: Mapping[str, str], *, again: bool) -> bool:
+    """Push every ref, then check the remote holds exactly the backup's. `again`: a run that stopped
+    after its push is not pushed again. Returns whether it pushed."""
+
+    def pushed_refs() -> dict[str, str]:  # without the branches an earlier run made for pull requests
+        listed = listed_refs(url, git_env, unpacked.mirror).refs
+        made = {ref for ref in listed if ref.startswith(REOPENED_BRANCHES) and ref not in unpacked.state.refs}
+        return {ref: oid for ref, oid in listed.items() if ref not in made}
+
+    pushed = not again or pushed_refs() != unpacked.state.refs
+    if pushed:
+        push_refs(unpacked.mirror, url, git_env)
+    if pushed_refs() != unpacked.state.refs:
+        raise RestoreError(f"after the push, {redact(url)} does not hold exactly the backed-up refs")
+    return pushed
+
+
+def restore_to_codecommit(
+    clients: Clients,
+    request: RestoreRequest,
+    unpacked: Unpacked,
+    git_env: Mapping[str, str],
+    begun: tuple[str, str, bool],
+) -> Restored:
+    """The backup into a CodeCommit repository this restore creates (tagged with the archive it came
+    from), or into the one an earlier run of it created (`resuming`): git, the default branch, then
+    what the API allows of its data."""
+    line, key, resuming = begun
+    name, region = request.create_repo or "", request.region
+    codecommit = clients.codecommit_for(region)
+    created_now = get_repository(codecommit, name) is None
+    if created_now:
+        codecommit.create_repository(
+            repositoryName=name,
+            repositoryDescription=f"restored from {key}",
+            tags={RESTORED_FROM_TAG: unpacked.recorded.sha256 or ""},
         )
-        for skipped in done.skipped:
-            logger.warning("%s: %s", request.create_repo, skipped)
-        for failed in done.failed:
-            logger.error("%s: %s", request.create_repo, failed)
-        settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
-        outcome = Outcome.COMPLETED if outcome == Outcome.SKIPPED and done.reopened else outcome
-        return Restored(line + ("" if done.failed else settled), done.failed, outcome)
+    created = Repository(region, name, "")
+    url = codecommit_git_url(created, git_env)
+    signed = SigningGitEnvironment(git_env, created, clients.credentials)  # signed for each git process
+    pushed = push_checked(unpacked, url, signed, again=resuming)
+    if unpacked.state.head:
+        codecommit.update_default_branch(
+            repositoryName=name, defaultBranchName=unpacked.state.head.removeprefix("refs/heads/")
+        )
+    line += redact(url)
+    outcome = Outcome.RESTORED if not resuming else Outcome.COMPLETED if pushed else Outcome.SKIPPED
+    if unpacked.data is None:
+        return Restored(line, outcome=outcome)
+    if not (created_now or resuming):
+        logger.warning("%s existed before: its settings and pull requests are left as they are", name)
+        return Restored(line)
+    done = write_back(codecommit, name, unpacked.data, unpacked.state, request, clients.target_account)
+    for skipped in done.skipped:
+        logger.warning("%s: %s", name, skipped)
+    for failed in done.failed:
+        logger.error("%s: %s", name, failed)
+    settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
+    outcome = Outcome.COMPLETED if outcome == Outcome.SKIPPED and done.reopened else outcome
+    return Restored(line + ("" if done.failed else settled), done.failed, outcome)
 
 
 def carried_note(marker: Any) -> list[str]:
@@ -4655,77 +4674,92 @@ def manifest_repositories(store: S3Store, account_id: str, now: dt.datetime) -> 
     return found
 
 
+@dataclasses.dataclass
+class PrunePlan:
+    """What a prune decided, over every account it covers."""
+
+    doomed: list[str] = dataclasses.field(default_factory=list)
+    kept: int = 0
+    unlisted: list[str] = dataclasses.field(default_factory=list)  # regions whose repositories are unknown
+    history: dict[str, list[Version]] = dataclasses.field(default_factory=dict)  # every version of every key
+    altered: dict[str, str] = dataclasses.field(default_factory=dict)  # keys someone else wrote or deleted
+
+    def decide(self, planned: Decision) -> None:
+        """Print one backup's decision and count it; an altered key is kept whatever the policy says."""
+        decision = planned
+        if planned.backup.key in self.altered:  # evidence: never pruned, and always named
+            reason = f"{self.altered[planned.backup.key]}: kept for whoever looks into it"
+            reason += f"; {planned.reason}" if planned.keep else ""
+            decision = dataclasses.replace(planned, keep=True, reason=reason)
+        print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
+        if decision.future:
+            logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
+        if decision.keep:
+            self.kept += 1
+        else:
+            self.doomed.append(decision.backup.key)
+
+
+def plan_account(ctx: Context, request: PruneRequest, account: str, plan: PrunePlan, now: dt.datetime) -> None:
+    """One account's retention plan, printed, into `plan`."""
+    catalog = ctx.store.list_backups(account)
+    versions = ctx.store.versions(account)
+    plan.history.update(versions)
+    plan.altered.update(rewritten(versions))
+    regions = [region for region, _ in catalog]
+    if request.all_accounts:
+        listed = manifest_repositories(ctx.store, account, now)
+        existing: dict[str, dict[str, str | None] | None] = {region: listed.get(region, {}) for region in regions}
+        gone = f"named by no run of its account in the last {LISTED_WITHIN.days} days"
+    else:
+        existing = existing_repositories(ctx.clients.codecommit_for, regions)
+        gone = "no longer in CodeCommit"
+    whose = f"{account}/" if request.all_accounts else ""
+    plan.unlisted += sorted(f"{whose}{region}" for region, names in existing.items() if names is None)
+    for (region, name), all_backups in sorted(catalog.items()):
+        names = existing[region]
+        if names is None:  # which repositories were deleted is unknown: nothing of the region is touched
+            label = f"{whose}{region}/{name}"
+            print(f"{label}: all {len(all_backups)} backups kept (could not list {region}'s repositories)")
+            plan.kept += len(all_backups)
+            continue
+        # One plan per repository id: a repository that took a deleted one's name never prunes its backups.
+        for owner, backups in repository_groups(all_backups, names.get(name)):
+            label = whose + repository_label(region, name, owner)
+            if (name not in names or owner != names[name]) and not request.prune_deleted:
+                print(f"{label}: {gone}, all {len(backups)} backups kept (see --prune-deleted)")
+                plan.kept += len(backups)
+                continue
+            print(f"{label}:")
+            for planned in plan_retention(backups, request.policy, now):
+                plan.decide(planned)
+
+
 def prune_command(ctx: Context, request: PruneRequest, clock: Callable[[], dt.datetime]) -> int:
     """Print the retention plan for every repository under the account's prefix (with --all-accounts,
     under every account's), then apply it."""
     now = clock()
-    accounts = ctx.store.account_ids() if request.all_accounts else [ctx.clients.account_id]
-    doomed: list[str] = []
-    kept = 0
-    unlisted: list[str] = []
-    history: dict[str, list[Version]] = {}  # every version of every key, deleted by its id
-    altered: dict[str, str] = {}
-    for account in accounts:
-        catalog = ctx.store.list_backups(account)
-        versions = ctx.store.versions(account)
-        history.update(versions)
-        altered.update(rewritten(versions))
-        regions = [region for region, _ in catalog]
-        if request.all_accounts:
-            listed = manifest_repositories(ctx.store, account, now)
-            existing: dict[str, dict[str, str | None] | None] = {region: listed.get(region, {}) for region in regions}
-            gone = f"named by no run of its account in the last {LISTED_WITHIN.days} days"
-        else:
-            existing = existing_repositories(ctx.clients.codecommit_for, regions)
-            gone = "no longer in CodeCommit"
-        whose = f"{account}/" if request.all_accounts else ""
-        unlisted += sorted(f"{whose}{region}" for region, names in existing.items() if names is None)
-        for (region, name), all_backups in sorted(catalog.items()):
-            names = existing[region]
-            if names is None:  # which repositories were deleted is unknown: nothing of the region is touched
-                label = f"{whose}{region}/{name}"
-                print(f"{label}: all {len(all_backups)} backups kept (could not list {region}'s repositories)")
-                kept += len(all_backups)
-                continue
-            # One plan per repository id: a repository that took a deleted one's name never prunes its backups.
-            for owner, backups in repository_groups(all_backups, names.get(name)):
-                label = whose + repository_label(region, name, owner)
-                if (name not in names or owner != names[name]) and not request.prune_deleted:
-                    print(f"{label}: {gone}, all {len(backups)} backups kept (see --prune-deleted)")
-                    kept += len(backups)
-                    continue
-                print(f"{label}:")
-                for planned in plan_retention(backups, request.policy, now):
-                    decision = planned
-                    if planned.backup.key in altered:  # evidence: never pruned, and always named
-                        reason = f"{altered[planned.backup.key]}: kept for whoever looks into it"
-                        reason += f"; {planned.reason}" if planned.keep else ""
-                        decision = dataclasses.replace(planned, keep=True, reason=reason)
-                    print(f"  {'keep  ' if decision.keep else 'delete'} {decision.backup.key}  ({decision.reason})")
-                    if decision.future:
-                        logger.warning("%s is %s", decision.backup.key, decision.reason, extra={"event": "warning"})
-                    if decision.keep:
-                        kept += 1
-                    else:
-                        doomed.append(decision.backup.key)
-    for key, what in sorted(altered.items()):
+    plan = PrunePlan()
+    for account in ctx.store.account_ids() if request.all_accounts else [ctx.clients.account_id]:
+        plan_account(ctx, request, account, plan, now)
+    for key, what in sorted(plan.altered.items()):
         logger.warning("%s was %s outside codecommit-backup: `list --versions` shows it", key, what)
-    if unlisted:
-        logger.error("not pruned: %s, whose repositories could not be listed", ", ".join(unlisted))
-    outcome = EXIT_FAILED if unlisted else EXIT_OK
+    if plan.unlisted:
+        logger.error("not pruned: %s, whose repositories could not be listed", ", ".join(plan.unlisted))
+    outcome = EXIT_FAILED if plan.unlisted else EXIT_OK
     if request.dry_run:
-        print(f"dry run: {len(doomed)} backups would be deleted, {kept} kept; nothing deleted")
+        print(f"dry run: {len(plan.doomed)} backups would be deleted, {plan.kept} kept; nothing deleted")
         return outcome
-    refused = ctx.store.delete(doomed, history)
+    refused = ctx.store.delete(plan.doomed, plan.history)
     if request.metrics:  # CloudWatch Logs reads an EMF record from the build's log
-        pruned = sum(len(history.get(key, ())) or 1 for key in doomed if key not in refused)
-        values = {"BackupsPruned": pruned, "AlteredBackups": len(altered)}
+        pruned = sum(len(plan.history.get(key, ())) or 1 for key in plan.doomed if key not in refused)
+        values = {"BackupsPruned": pruned, "AlteredBackups": len(plan.altered)}
         print(json.dumps(emf_record(values, PRUNE_METRICS, clock(), "prune")), file=sys.stderr)
     denied = {key for key, reason in refused.items() if reason.startswith("AccessDenied")}
     for key, reason in refused.items():
         if key not in denied:
             logger.warning("could not delete %s: %s", key, reason, extra={"event": "warning", "key": key})
-    print(f"pruned: {len(doomed) - len(refused)} deleted, {kept} kept, {len(refused)} refused by S3")
+    print(f"pruned: {len(plan.doomed) - len(refused)} deleted, {plan.kept} kept, {len(refused)} refused by S3")
     if denied:
         where = ctx.store.url(f"{ctx.store.layout.prefix}/")
         logger.error(
@@ -4908,93 +4942,96 @@ def planned_restore(ctx: Context, region: str, target: str, backup: Backup) -> s
     return "refuse (it exists and no restore of this backup made it)"
 
 
+Planned = tuple[str, str, Backup]  # restore --all: a name, its target name, and the backup it gets
+
+
+def bulk_plan(
+    ctx: Context, request: BulkRestoreRequest, now: dt.datetime
+) -> tuple[list[Planned], list[RestoreOutcome]]:
+    """What `restore --all` restores (per name, the newest backup of any repository id: the new account
+    has no live repository to say whose; --at picks one time instead), and the names it cannot."""
+    each, region = request.each, request.each.region
+    source = each.source_account or ctx.clients.account_id
+    catalog = ctx.store.list_backups(source, region)
+    where = ctx.store.url(ctx.store.layout.account_prefix(source))
+
+    def target(name: str) -> str:
+        return (each.create_repo or "{name}").replace("{name}", name)
+
+    cannot = [
+        RestoreOutcome(region, name, target(name), Outcome.FAILED, f"no backups of {region}/{name} under {where}")
+        for name in request.repos
+        if (region, name) not in catalog
+    ]
+    plan: list[Planned] = []
+    for _, name in sorted(catalog):
+        if (request.repos and name not in request.repos) or not matches(name, request.include, request.exclude):
+            continue
+        new_name = target(name)
+        try:
+            if not valid_repository_name(new_name):
+                raise RestoreError(f"the new name {new_name!r} is not a CodeCommit name: at most 100 characters")
+            backup = repository_backup(catalog[region, name], each.at, None, lambda: None, f"{region}/{name}", now)
+        except RestoreError as error:
+            cannot.append(RestoreOutcome(region, name, new_name, Outcome.FAILED, str(error)))
+            continue
+        plan.append((name, new_name, backup))
+    return plan, cannot
+
+
+def restore_one(
+    ctx: Context, each: RestoreRequest, planned: Planned, env: Mapping[str, str], clock: Callable[[], dt.datetime]
+) -> RestoreOutcome:
+    """One repository of `restore --all`, as `restore --create-repo` restores it; its failure is its own."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name, target, backup = planned
+    begun, region = time.monotonic(), each.region
+    single = dataclasses.replace(each, name=name, create_repo=target, at=backup.key)
+    try:
+        restored = restore(ctx.store, ctx.clients, single, env, clock())
+    except TargetExists as error:
+        status, text = Outcome.REFUSED, f"{error}; left as it is"
+    except BackupError as error:
+        status, text = Outcome.FAILED, str(error)
+    except (BotoCoreError, ClientError) as error:
+        status, text = Outcome.FAILED, redact(str(error))
+    except Exception as error:  # one repository's surprise must not stop the others: reported as its failure
+        logger.exception("%s/%s: unexpected error", region, name)
+        status, text = Outcome.FAILED, f"unexpected {type(error).__name__}: {redact(str(error))}"
+    else:
+        status, text = restored.outcome, restored.line
+        if restored.failed:
+            status, text = Outcome.FAILED, f"{text}; not written back: " + "; ".join(restored.failed)
+    outcome = RestoreOutcome(region, name, target, status, text, time.monotonic() - begun)
+    log = logger.error if status in (Outcome.REFUSED, Outcome.FAILED) else logger.info
+    fields = {"event": "repository", "region": region, "repository": name, "status": status}
+    log("%s %s/%s -> %s: %s", status, region, name, target, text, extra=fields)
+    return outcome
+
+
 def bulk_restore_command(
     ctx: Context, request: BulkRestoreRequest, env: Mapping[str, str], clock: Callable[[], dt.datetime]
 ) -> int:
     """Restore every repository under the source prefix (or those named) into new CodeCommit repositories,
     in parallel; each as one `restore --create-repo` would, so that the same command again finishes
     what is missing. Exit 1 if any was refused or failed."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     started, timer = clock(), time.monotonic()
-    each, region = request.each, request.each.region
-    source = each.source_account or ctx.clients.account_id
-    catalog = ctx.store.list_backups(source, region)
-    names = sorted(
-        name
-        for _, name in catalog
-        if (not request.repos or name in request.repos) and matches(name, request.include, request.exclude)
-    )
-    outcomes = [
-        RestoreOutcome(
-            region,
-            name,
-            each.create_repo.replace("{name}", name) if each.create_repo else name,
-            Outcome.FAILED,
-            f"no backups of {region}/{name} under {ctx.store.url(ctx.store.layout.account_prefix(source))}",
-        )
-        for name in request.repos
-        if (region, name) not in catalog
-    ]
-    plan: list[tuple[str, str, Backup]] = []
-    for name in names:
-        target = (each.create_repo or "{name}").replace("{name}", name)
-        try:
-            if not valid_repository_name(target):
-                raise RestoreError(f"the new name {target!r} is not a CodeCommit name: at most 100 characters")
-            # Per name, the newest backup of any repository id: the new account has no live repository to
-            # say whose (as `restore` with no live repository of the name); --at picks one time instead.
-            backup = repository_backup(catalog[region, name], each.at, None, lambda: None, f"{region}/{name}", started)
-        except RestoreError as error:
-            outcomes.append(RestoreOutcome(region, name, target, Outcome.FAILED, str(error)))
-            continue
-        plan.append((name, target, backup))
-    logger.info(
-        "restoring %d repositories of account %s in %s into account %s%s",
-        len(plan),
-        source,
-        region,
-        ctx.clients.target_account,
-        " (dry run)" if request.dry_run else "",
-    )
+    region = request.each.region
+    plan, outcomes = bulk_plan(ctx, request, started)
+    source = request.each.source_account or ctx.clients.account_id
+    into, dry = ctx.clients.target_account, " (dry run)" if request.dry_run else ""
+    logger.info("restoring %d repositories of account %s in %s into account %s%s", len(plan), source, region, into, dry)
     if request.dry_run:
         for name, target, backup in plan:
             action = planned_restore(ctx, region, target, backup)
             print(printable(f"{region}/{name}: {action} {target} from {ctx.store.url(backup.key)}", one_line=True))
         for outcome in outcomes:
             print(printable(f"{region}/{outcome.name}: cannot restore: {outcome.text}", one_line=True))
-        print(
-            f"dry run: {len(plan)} repositories would be restored into account {ctx.clients.target_account}; "
-            "nothing written"
-        )
+        print(f"dry run: {len(plan)} repositories would be restored into account {into}; nothing written")
         return EXIT_FAILED if outcomes else EXIT_OK
-
-    def restore_one(name: str, target: str, backup: Backup) -> RestoreOutcome:
-        begun = time.monotonic()
-        single = dataclasses.replace(each, name=name, create_repo=target, at=backup.key)
-        try:
-            restored = restore(ctx.store, ctx.clients, single, env, clock())
-        except TargetExists as error:
-            status, text = Outcome.REFUSED, f"{error}; left as it is"
-        except BackupError as error:
-            status, text = Outcome.FAILED, str(error)
-        except (BotoCoreError, ClientError) as error:
-            status, text = Outcome.FAILED, redact(str(error))
-        except Exception as error:  # one repository's surprise must not stop the others: reported as its failure
-            logger.exception("%s/%s: unexpected error", region, name)
-            status, text = Outcome.FAILED, f"unexpected {type(error).__name__}: {redact(str(error))}"
-        else:
-            status, text = restored.outcome, restored.line
-            if restored.failed:
-                status, text = Outcome.FAILED, f"{text}; not written back: " + "; ".join(restored.failed)
-        outcome = RestoreOutcome(region, name, target, status, text, time.monotonic() - begun)
-        log = logger.error if status in (Outcome.REFUSED, Outcome.FAILED) else logger.info
-        fields = {"event": "repository", "region": region, "repository": name, "status": status}
-        log("%s %s/%s -> %s: %s", status, region, name, target, text, extra=fields)
-        return outcome
-
     with ThreadPoolExecutor(max_workers=request.workers, thread_name_prefix="restore") as pool:
-        outcomes += pool.map(lambda planned: restore_one(*planned), plan)
+        outcomes += pool.map(lambda planned: restore_one(ctx, request.each, planned, env, clock), plan)
     folder = Path(request.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / f"{PROJECT}-restore-{started.strftime(KEY_TIME_FORMAT)}.xml"
@@ -5391,35 +5428,39 @@ def request_from(args: argparse.Namespace, values: Mapping[str, Any], settings: 
         max_age, report_dir = values["max_age"], values["report_dir"]
         return StatusRequest(settings.regions, max_age, settings.include, settings.exclude, report_dir, values["json"])
     if command == "verify":
-        if values["all"] == bool(values["repo"]):
-            raise ConfigError("verify needs --all or at least one --repo NAME")
-        for option in ("repository_id", "version_id"):
-            if values[option] and len(values["repo"] or ()) != 1:
-                raise ConfigError(
-                    f"{'--' + option.replace('_', '-')} needs exactly one --repo NAME, the repository's name"
-                )
-        if values["all_accounts"] and (not values["all"] or values["source_account"]):
-            raise ConfigError(
-                "--all-accounts needs --all, and reads every account's prefix: leave out --source-account"
-            )
-        chosen: tuple[str, ...] = ("all", "region", "at", "work_dir", "report_dir", "repository_id", "version_id")
-        chosen += ("source_account", "all_accounts")
-        given = {name: values[name] for name in chosen}
-        return VerifyRequest(settings.regions, values["repo"] or (), **given)
-    if command == "restore" and values["all"]:
-        return bulk_restore_request(args.name, values, settings)
+        return verify_request(values, settings)
     if command == "restore":
-        if args.name is None:
-            raise ConfigError("restore needs a repository NAME, or --all")
-        for flag in ("--repo", "--include", "--exclude", "--dry-run"):  # on the command line: a variable is the night's
-            if getattr(args, OPTION[flag].dest) is not None:
-                raise ConfigError(f"{flag} needs --all")
-        return restore_request(args.name, values, settings)
+        return (
+            bulk_restore_request(args.name, values, settings) if values["all"] else one_restore(args, values, settings)
+        )
     if command == "show":
         given = {field: values[field] for field in ("at", "pull_request", "format", "repository_id", "version_id")}
         given["source_account"] = values["source_account"]
         return ShowRequest(args.name, settings.regions[0], **given)
     return settings
+
+
+def verify_request(values: Mapping[str, Any], settings: Settings) -> VerifyRequest:
+    if values["all"] == bool(values["repo"]):
+        raise ConfigError("verify needs --all or at least one --repo NAME")
+    for option in ("repository_id", "version_id"):
+        if values[option] and len(values["repo"] or ()) != 1:
+            raise ConfigError(f"{'--' + option.replace('_', '-')} needs exactly one --repo NAME, the repository's name")
+    if values["all_accounts"] and (not values["all"] or values["source_account"]):
+        raise ConfigError("--all-accounts needs --all, and reads every account's prefix: leave out --source-account")
+    chosen: tuple[str, ...] = ("all", "region", "at", "work_dir", "report_dir", "repository_id", "version_id")
+    chosen += ("source_account", "all_accounts")
+    given = {name: values[name] for name in chosen}
+    return VerifyRequest(settings.regions, values["repo"] or (), **given)
+
+
+def one_restore(args: argparse.Namespace, values: Mapping[str, Any], settings: Settings) -> RestoreRequest:
+    if args.name is None:
+        raise ConfigError("restore needs a repository NAME, or --all")
+    for flag in ("--repo", "--include", "--exclude", "--dry-run"):  # on the command line: a variable is the night's
+        if getattr(args, OPTION[flag].dest) is not None:
+            raise ConfigError(f"{flag} needs --all")
+    return restore_request(args.name, values, settings)
 
 
 def restore_request(name: str, values: Mapping[str, Any], settings: Settings) -> RestoreRequest:
