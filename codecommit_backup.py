@@ -2909,6 +2909,15 @@ def read_data(reader: DataReader, read: Callable[[], Any]) -> tuple[Any, Reposit
         return None, RepositoryError(f"reading {reader.operation} failed: an answer of an unexpected shape ({error!r})")
 
 
+def held(remote: RefState | None, recorded: Recorded, probe: DataProbe | None, failure: RepositoryError | None) -> bool:
+    """Whether the newest backup (what it `recorded`) already holds the repository: the same refs and
+    HEAD (`remote`, None when they were not read), and the same data, or data that could not be read
+    this night (unread data is no reason to upload the same git again; the run reports the failure)."""
+    if remote is None or remote.fingerprint != recorded.refs_fingerprint:
+        return False
+    return failure is not None or probe is None or probe.fingerprint == recorded.data_fingerprint
+
+
 class Job:
     """One run of the backup over a selection of repositories."""
 
@@ -3024,9 +3033,7 @@ class Job:
             known = probe.repository if probe is not None else facts.metadata.get(repo.name, {})
             default_branch = known.get("defaultBranch")
             remote = remote.headed(default_branch) if remote is not None else None
-            same_data = failure is None and (probe is None or probe.fingerprint == recorded.data_fingerprint)
-            if newest and remote and remote.fingerprint == recorded.refs_fingerprint and (same_data or failure):
-                # the same git; unread data is no reason to upload it again
+            if newest and remote and held(remote, recorded, probe, failure):
                 result.status, result.key, result.fingerprint = Outcome.UNCHANGED, newest.key, remote.fingerprint
                 if failure is not None:
                     result.status, result.reason = (
