@@ -2814,6 +2814,7 @@ class Clients:
         None  # the Resource Groups Tagging API; None: tags read per repository
     )
     codecommit_account: str | None = None  # the account CodeCommit calls act in, when not account_id's (a target role)
+    close: Callable[[], None] = lambda: None  # closes every client's connection pool, at the end of a command
 
     @property
     def target_account(self) -> str:
@@ -5606,8 +5607,15 @@ def make_clients(session: Any, settings: Settings) -> Clients:
     # botocore retries each request and the job retries a whole upload; smart_open's own retry would
     # add six 10-second sleeps per part while an endpoint is down, and hide the cause. Set once, here.
     smart_open_retries_off()
+    s3 = session.client("s3", config=config)
+
+    def close() -> None:
+        with lock:
+            for client in [s3, sts, *clients.values()]:
+                client.close()
+
     return Clients(
-        s3=session.client("s3", config=config),
+        s3=s3,
         codecommit_for=codecommit_for,
         account_id=account_id,
         partition_for=session.get_partition_for_region,
@@ -5615,6 +5623,7 @@ def make_clients(session: Any, settings: Settings) -> Clients:
         pace_for=pace_for,
         tagging_for=tagging_for,
         codecommit_account=target_account,
+        close=close,
     )
 
 
@@ -5707,6 +5716,21 @@ def run(args: argparse.Namespace, env: Mapping[str, str], clock: Callable[[], dt
         check_endpoint_override(env.get("CODE_COMMIT_ENDPOINT", ""), settings.regions)
     request = request_from(args, values, settings)
     ctx = connect(session, settings)
+    try:
+        return dispatch(args, ctx, request, env, clock, sleep)
+    finally:
+        ctx.clients.close()
+
+
+def dispatch(
+    args: argparse.Namespace,
+    ctx: Context,
+    request: Any,
+    env: Mapping[str, str],
+    clock: Callable[[], dt.datetime],
+    sleep: Any,
+) -> int:
+    """Run the command."""
     if args.command == "prune":
         return prune_command(ctx, request, clock)
     if args.command == "list":
