@@ -672,18 +672,7 @@ REPOSITORY_ID = re.compile(r"[0-9A-Za-z]{8}(?:-[0-9A-Za-z]{4}){3}-[0-9A-Za-z]{12
 
 def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
     """Refuse settings that cannot work, with a message that says what to fix."""
-    bucket = settings.bucket
-    if not bucket:
-        raise ConfigError("no bucket: give --bucket NAME or set CODECOMMIT_BACKUP_BUCKET")
-    if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket or IP_ADDRESS.fullmatch(bucket):
-        raise ConfigError(f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, dots and hyphens")
-    prefix = settings.prefix
-    parts = prefix.split("/")
-    if not prefix or any(part in ("", ".", "..") for part in parts):
-        raise ConfigError(
-            f"invalid prefix {prefix!r}: use path segments like 'projects/codecommit-backup', "
-            "without a leading or trailing '/', empty segments, '.' or '..'"
-        )
+    check_location(settings.bucket, settings.prefix)
     if not settings.regions:
         raise ConfigError("no region: give --regions, set AWS_REGION, or use a profile with a region")
     known = set(known_regions)
@@ -703,6 +692,19 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
         )
     if settings.kms_key_id and settings.sse != "aws:kms":
         raise ConfigError("--kms-key-id needs --sse aws:kms")
+
+
+def check_location(bucket: str, prefix: str) -> None:
+    """Refuse a bucket name S3 would refuse, and a prefix with empty, '.' or '..' segments."""
+    if not bucket:
+        raise ConfigError("no bucket: give --bucket NAME or set CODECOMMIT_BACKUP_BUCKET")
+    if not BUCKET_NAME.fullmatch(bucket) or ".." in bucket or IP_ADDRESS.fullmatch(bucket):
+        raise ConfigError(f"invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, dots and hyphens")
+    if not prefix or any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise ConfigError(
+            f"invalid prefix {prefix!r}: use path segments like 'projects/codecommit-backup', "
+            "without a leading or trailing '/', empty segments, '.' or '..'"
+        )
 
 
 def valid_repository_name(name: str) -> bool:
@@ -1526,9 +1528,8 @@ def proxy_manager(proxy: str | None, options: dict[str, Any]) -> Any:
 PKT_LENGTH = re.compile(rb"[0-9a-f]{4}")
 
 
-def parse_advertisement(data: bytes, url: str) -> RefState:
-    """Read the pkt-lines of a v0 upload-pack advertisement: a service line, then `<oid> <ref>` lines,
-    the first with the capabilities (`symref=HEAD:<ref>` names HEAD's target)."""
+def pkt_lines(data: bytes, url: str) -> list[bytes]:
+    """The lines of a pkt-line stream that ends with a flush (0000), without their newlines."""
     unreadable = RepositoryError(f"listing refs failed: an unreadable or cut-short answer from {url}")
     lines: list[bytes] = []
     position = 0
@@ -1543,6 +1544,13 @@ def parse_advertisement(data: bytes, url: str) -> RefState:
         position += length or 4  # 0000 is a flush
     if not data.endswith(b"0000"):  # the advertisement ends with a flush: anything else was cut short
         raise unreadable
+    return lines
+
+
+def parse_advertisement(data: bytes, url: str) -> RefState:
+    """Read the pkt-lines of a v0 upload-pack advertisement: a service line, then `<oid> <ref>` lines,
+    the first with the capabilities (`symref=HEAD:<ref>` names HEAD's target)."""
+    lines = pkt_lines(data, url)
     if not lines or lines[0] != b"# service=git-upload-pack":
         raise RepositoryError(f"listing refs failed: {url} did not answer as a git smart-HTTP server")
     refs: dict[str, str] = {}
@@ -2001,45 +2009,55 @@ def new_commits(mirror: Path, previous_refs: Mapping[str, str], env: Mapping[str
     return listing, int(git_in(mirror, *since, "--count", env=env, stdin=known).stdout.strip() or 0)
 
 
+def shaped(value: Any, kind: type, where: str) -> Any:
+    """`value` if it is a `kind`, or RestoreError naming the member: a document from the bucket."""
+    if not isinstance(value, kind):
+        raise RestoreError(f"its repository data is malformed: {where} is not a {kind.__name__}")
+    return value
+
+
+def shaped_records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
+    """A list of objects whose members `texts` are strings."""
+    items = shaped(value, list, where)
+    for item in items:
+        for member in texts:
+            shaped(shaped(item, dict, where).get(member), str, f"{where}[].{member}")
+    return [shaped(item, dict, where) for item in items]
+
+
 def check_shape(document: Mapping[str, Any]) -> None:
     """Every member that show and restore read, of the type they read it as, or RestoreError: the
     document comes from the bucket, and is checked like the rest of the archive."""
-
-    def need(value: Any, kind: type, where: str) -> Any:
-        if not isinstance(value, kind):
-            raise RestoreError(f"its repository data is malformed: {where} is not a {kind.__name__}")
-        return value
-
-    def records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
-        items = need(value, list, where)
-        for item in items:
-            for member in texts:
-                need(need(item, dict, where).get(member), str, f"{where}[].{member}")
-        return [need(item, dict, where) for item in items]
-
-    need(need(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
-    for key, value in need(document.get("refs", {}), dict, "refs").items():  # the next night reads new commits from it
-        need(value, str, f"refs.{key}")
-    for key, value in need(document.get("tags", {}), dict, "tags").items():
-        need(value, str, f"tags.{key}")
-    records(
-        need(document.get("triggers", {}), dict, "triggers").get("triggers", []), "triggers", "name", "destinationArn"
+    shaped(shaped(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
+    for key, value in shaped(
+        document.get("refs", {}), dict, "refs"
+    ).items():  # the next night reads new commits from it
+        shaped(value, str, f"refs.{key}")
+    for key, value in shaped(document.get("tags", {}), dict, "tags").items():
+        shaped(value, str, f"tags.{key}")
+    shaped_records(
+        shaped(document.get("triggers", {}), dict, "triggers").get("triggers", []), "triggers", "name", "destinationArn"
     )
     templates = document.get("approvalRuleTemplates", [])
-    records(templates, "approvalRuleTemplates", "approvalRuleTemplateName", "approvalRuleTemplateContent")
-    for record in records(document.get("pullRequests", []), "pullRequests"):
-        pull_request = need(record.get("pullRequest"), dict, "pullRequest")
-        need(pull_request.get("pullRequestId"), str, "pullRequestId")
-        targets = pull_request.get("pullRequestTargets", [])
-        for target in records(targets, "pullRequestTargets", "sourceReference", "destinationReference"):
-            need(target.get("mergeMetadata", {}), dict, "pullRequestTargets[].mergeMetadata")  # show reads it
-        for thread in records(record.get("comments", []), "comments"):
-            records(thread.get("comments", []), "comments[].comments")
-        for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):
-            need(record.get(key, kind()), kind, key)
-    for entry in records(document.get("commitComments", []), "commitComments", "afterCommitId"):
-        for thread in records(entry.get("comments", []), "commitComments[].comments"):
-            records(thread.get("comments", []), "commitComments[].comments[].comments")
+    shaped_records(templates, "approvalRuleTemplates", "approvalRuleTemplateName", "approvalRuleTemplateContent")
+    for record in shaped_records(document.get("pullRequests", []), "pullRequests"):
+        check_pull_request(record)
+    for entry in shaped_records(document.get("commitComments", []), "commitComments", "afterCommitId"):
+        for thread in shaped_records(entry.get("comments", []), "commitComments[].comments"):
+            shaped_records(thread.get("comments", []), "commitComments[].comments[].comments")
+
+
+def check_pull_request(record: Mapping[str, Any]) -> None:
+    """One pull request's record, as check_shape checks a document."""
+    pull_request = shaped(record.get("pullRequest"), dict, "pullRequest")
+    shaped(pull_request.get("pullRequestId"), str, "pullRequestId")
+    targets = pull_request.get("pullRequestTargets", [])
+    for target in shaped_records(targets, "pullRequestTargets", "sourceReference", "destinationReference"):
+        shaped(target.get("mergeMetadata", {}), dict, "pullRequestTargets[].mergeMetadata")  # show reads it
+    for thread in shaped_records(record.get("comments", []), "comments"):
+        shaped_records(thread.get("comments", []), "comments[].comments")
+    for key, kind in (("reactions", dict), ("approvalStates", dict), ("overrideState", dict), ("events", list)):
+        shaped(record.get(key, kind()), kind, key)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1160,14 +1160,10 @@ def tool_env(run: Path, stand_ins: StandIns, work: Path) -> dict[str, str]:
     )
 
 
-def benchmark(scale: Scale, out: Path) -> int:
-    started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
-    load = os.getloadavg()[0]
-    if load > 0.5:
-        print(f"warning: the load average is {load:.1f}: other work on this machine skews every number", flush=True)
-    corpus, manifest = ensure_corpus(scale)
-    names = [repo["name"] for repo in manifest["repositories"]]
-    run = CACHE / f"run-{scale.name}"
+def serve_corpus(scale: Scale, corpus: Path, names: list[str], run: Path) -> tuple[Path, str, Path]:
+    """The run's git folder: the corpus, linked (one repository copied, to get a push), read into the
+    page cache, and the unchanged repositories as links to one template. Returns the served folder,
+    the repository that changes and the template."""
     shutil.rmtree(run, ignore_errors=True)
     served = run / "git" / REGION
     served.mkdir(parents=True)
@@ -1188,6 +1184,18 @@ def benchmark(scale: Scale, out: Path) -> int:
     (run / "git" / UNCHANGED_REGION).mkdir()
     for index in range(scale.unchanged):
         (run / "git" / UNCHANGED_REGION / unchanged_name(index)).symlink_to(template)
+    return served, changed, template
+
+
+def benchmark(scale: Scale, out: Path) -> int:
+    started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: the load average is {load:.1f}: other work on this machine skews every number", flush=True)
+    corpus, manifest = ensure_corpus(scale)
+    names = [repo["name"] for repo in manifest["repositories"]]
+    run = CACHE / f"run-{scale.name}"
+    served, changed, template = serve_corpus(scale, corpus, names, run)
 
     print(f"starting the stand-ins ({scale.listing:,} listing records) ...", flush=True)
     stand_ins = StandIns(run / "git", scale.listing, scale.unchanged, run / "stand-ins.log")
