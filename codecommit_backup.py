@@ -386,15 +386,20 @@ OPTIONS = (
     Option("--report-dir", "folder for the JUnit report", ("backup", "verify", "status", "restore"), default="reports"),
     Option("--shard", "back up only shard I of N, for parallel builds", ("backup",), shard, metavar="I/N"),
     Option(
-        "--dry-run", "print the plan; write or delete nothing", (*POLICY_COMMANDS, "restore"), boolean, False, "flag"
+        "--dry-run",
+        "print the plan; write or delete nothing",
+        (*POLICY_COMMANDS, "restore"),
+        boolean,
+        default=False,
+        form="flag",
     ),
     Option(
         "--force",
         "back up unchanged repositories; replace a target (restore: command line only)",
         ("backup", "restore"),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
         command_line_only=("restore",),  # a FORCE meant for the nightly backup must never replace a target
     ),
     Option(
@@ -403,25 +408,32 @@ OPTIONS = (
         "the backup account's prune --all-accounts deletes)",
         ("backup",),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
     ),
     Option(
         "--no-repository-data",
         "back up git only: no pull requests, comments or settings",
         ("backup",),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
     ),
-    Option("--prune-deleted", "prune repositories gone from CodeCommit too", ("prune",), boolean, False, "flag"),
+    Option(
+        "--prune-deleted",
+        "prune repositories gone from CodeCommit too",
+        ("prune",),
+        boolean,
+        default=False,
+        form="flag",
+    ),
     Option(
         "--all-accounts",
         "every account's prefix: the backup account's prune (and verify --all)",
         ("prune", "verify"),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
     ),
     Option(
         "--keep-last",
@@ -451,7 +463,9 @@ OPTIONS = (
     Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), POLICY.keep_monthly, metavar="N"),
     Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
     Option("--version-id", "this version of the backup's key, any key", ("restore", "verify", "show"), version_id),
-    Option("--versions", "every version of every key, delete markers too", ("list",), boolean, False, "flag"),
+    Option(
+        "--versions", "every version of every key, delete markers too", ("list",), boolean, default=False, form="flag"
+    ),
     Option(
         "--repository-id",
         "the backups of this repository id, as `list` shows it (default: the live repository's)",
@@ -468,30 +482,30 @@ OPTIONS = (
         repository_pattern,
         metavar="NEW_NAME",
     ),
-    Option("--checkout", "with --to: a working copy", ("restore",), boolean, False, "flag"),
+    Option("--checkout", "with --to: a working copy", ("restore",), boolean, default=False, form="flag"),
     Option(
         "--no-pull-requests",
         "with --create-repo: do not reopen the open pull requests",
         ("restore",),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
     ),
     Option(
         "--restore-triggers",
         "with --create-repo: write the triggers back (they send events to SNS or Lambda)",
         ("restore",),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
     ),
     Option(
         "--restore-templates",
         "with --create-repo: associate the approval rule templates, creating missing ones",
         ("restore",),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
     ),
     Option("--pull-request", "one pull request, whole", ("show",), metavar="ID"),
     Option(
@@ -502,8 +516,8 @@ OPTIONS = (
         "every repository in the bucket (restore: under the source prefix)",
         ("verify", "restore"),
         boolean,
-        False,
-        "flag",
+        default=False,
+        form="flag",
     ),
     Option(
         "--source-account",
@@ -520,7 +534,7 @@ OPTIONS = (
         metavar="ARN",
     ),
     Option("--target-external-id", "the external id --target-role-arn's trust policy asks for", ("restore",)),
-    Option("--json", "machine-readable output", ("list", "status"), boolean, False, "flag"),
+    Option("--json", "machine-readable output", ("list", "status"), boolean, default=False, form="flag"),
     Option("--max-age", "the oldest a backup may be, in hours", ("status",), positive_hours, dt.timedelta(hours=26)),
 )
 OPTION = {option.flag: option for option in OPTIONS}
@@ -1161,6 +1175,7 @@ def region_facts(
     codecommit: CodeCommitClient,
     tagging: ResourceGroupsTaggingAPIClient | None,
     names: Sequence[str],
+    *,
     data: bool = True,
 ) -> RegionFacts:
     """A region's facts for the repositories `names`: their metadata, and with `data` their templates
@@ -2418,7 +2433,7 @@ class S3Store:
         except BaseException:
             try:
                 stream.terminate()  # aborts the multipart upload; the run checks again at its end
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001  # the upload already failed: that error is the one to raise
                 logger.debug("abort of %s failed: %s", self.url(key), redact(str(error)))
             finally:
                 # A writer that could not abort still holds its upload, and io's finalizer calls close(),
@@ -2720,7 +2735,7 @@ def plan_retention(
     for backup in ordered:
         if backup.time > now + CLOCK_SKEW:
             reason = "dated in the future, so kept: check the clock of the run that wrote it"
-            decisions.append(Decision(backup, True, reason, future=True))
+            decisions.append(Decision(backup, keep=True, reason=reason, future=True))
             continue
         index = len(decisions) - sum(decision.future for decision in decisions)  # its place among the dated
         keep = ["newest"] if index == 0 else []
@@ -2742,7 +2757,8 @@ def plan_retention(
             keep.append("newest upload")
         if backup.key in protect:
             keep.append("this run's upload")
-        decisions.append(Decision(backup, True, ", ".join(keep)) if keep else Decision(backup, False, ", ".join(why)))
+        reasons = keep or why
+        decisions.append(Decision(backup, keep=bool(keep), reason=", ".join(reasons)))
     return decisions
 
 
@@ -3230,7 +3246,7 @@ class Job:
         except RepositoryError:
             self.unfinished_uploads.append(key)
             raise
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001  # any upload failure is this repository's, in one line
             self.unfinished_uploads.append(key)
             raise upload_failure(error, self.store.url(key)) from None
         return sha256, size
@@ -3881,7 +3897,7 @@ def push_refs(mirror: Path, url: str, env: Mapping[str, str]) -> None:
         packed.write_bytes(original)
 
 
-def install(unpacked: Unpacked, target: Path, checkout: bool, env: Mapping[str, str]) -> None:
+def install(unpacked: Unpacked, target: Path, env: Mapping[str, str], *, checkout: bool) -> None:
     """Put the restored repository at `target`: built beside it, then swapped in, so that a failure
     leaves a target that existed as it was. With `checkout`, a working copy of HEAD."""
     target = target.absolute()
@@ -4317,7 +4333,7 @@ def restore(
             logger.warning("%s: %s", name, warning)
         line = f"restored {backup.key} ({len(unpacked.state.refs)} refs) to "
         if request.to is not None:
-            install(unpacked, request.to, request.checkout, git_env)
+            install(unpacked, request.to, git_env, checkout=request.checkout)
             return Restored(f"{line}{request.to}")
         if request.create_repo is None:
             url = request.push_to or ""
@@ -4423,7 +4439,7 @@ def markdown_document(value: Any) -> Any:
     return value
 
 
-def show_text(document: Mapping[str, Any], pull_request: str | None, markdown: bool) -> str:
+def show_text(document: Mapping[str, Any], pull_request: str | None, *, markdown: bool) -> str:
     """The document for a reader: the repository and its pull requests, or one pull request whole."""
     heading = (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
     if pull_request is not None:
@@ -4597,7 +4613,7 @@ def read_region_facts(clients: Clients, settings: Settings, selection: Selection
         }
     tagging: Callable[[str], ResourceGroupsTaggingAPIClient | None] = clients.tagging_for or (lambda _region: None)
     return {
-        region: region_facts(clients.codecommit_for(region), tagging(region), listed, settings.repository_data)
+        region: region_facts(clients.codecommit_for(region), tagging(region), listed, data=settings.repository_data)
         for region, listed in names.items()
     }
 
@@ -4664,7 +4680,7 @@ def write_reports(
         return False
     try:
         manifest_key = ctx.store.put_new_json(manifest_key, manifest, {"tech:project_name": PROJECT})
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001  # the backups are safe: a missing manifest is a logged failure
         logger.error("could not upload the run manifest to %s: %s", ctx.store.url(manifest_key), redact(str(error)))
         return False
     logger.info("run manifest: %s", ctx.store.url(manifest_key))
@@ -5103,10 +5119,10 @@ def show_command(ctx: Context, request: ShowRequest, clock: Callable[[], dt.date
         return EXIT_OK
     if request.format == "markdown":
         wanted = request.pull_request and markdown_text(request.pull_request)
-        shown = show_text(markdown_document(document), wanted, True)
+        shown = show_text(markdown_document(document), wanted, markdown=True)
         print(f"# {backup.key}\n")
     else:
-        shown = show_text(document, request.pull_request, False)
+        shown = show_text(document, request.pull_request, markdown=False)
         print(f"{backup.key}\n")
     print(printable(shown), end="")
     return EXIT_OK
@@ -5561,7 +5577,7 @@ class TextFormatter(logging.Formatter):
     """One line per record: a message carries names and text from backups and from CodeCommit, whose
     control characters and newlines are spelled out (JSON lines escape them already)."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  # logging.Formatter's own name
         return printable(super().formatMessage(record), one_line=True)
 
 

@@ -879,7 +879,7 @@ def machine() -> dict[str, str]:
         from importlib.metadata import version
 
         moto_version = version("moto")
-    except Exception:
+    except Exception:  # noqa: BLE001  # a machine line says "?" rather than stop the benchmark
         moto_version = "?"
     return {
         "cores": str(os.cpu_count()),

@@ -585,7 +585,7 @@ def write_section(path: Path, section: str) -> None:
 
 
 def benchmark(
-    repositories: int, rate: float, burst: float, workers: int, small: bool, out: Path | None, command: str
+    repositories: int, rate: float, burst: float, workers: int, out: Path | None, command: str, *, small: bool
 ) -> int:
     began, load = time.monotonic(), load_average()
     problems: list[str] = []
@@ -652,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("at least 1 repository and 1 worker, a rate above 0 and a burst of at least 1")
     out = args.out if args.out is not None or args.small else HERE / "RESULTS.md"
     command = "python benchmarks/throttled.py" + "".join(f" {word}" for word in (argv or sys.argv[1:]))
-    return benchmark(repositories, rate, burst, args.workers, args.small, out, command)
+    return benchmark(repositories, rate, burst, args.workers, out, command, small=args.small)
 
 
 if __name__ == "__main__":
