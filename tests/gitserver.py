@@ -84,7 +84,7 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name)) and name not in (".", "..")
 
 
-def count_ref_updates(body: IO[bytes]) -> int:
+def count_ref_updates(body: IO[bytes] | gzip.GzipFile) -> int:
     """The number of ref-update commands in a receive-pack request body (already decoded).
 
     Reads pkt-lines up to the first flush packet, so the pack data after it is never read.

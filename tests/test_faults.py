@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_permanent_git_error_names_the_http_status(bed: Bed) -> None:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Path:
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: the work folder fills up."""
     folder = tmp_path / "small-disk"
     folder.mkdir()
