@@ -202,6 +202,7 @@ def endpoint() -> Iterator[Any]:
     thread.start()
     yield server
     server.shutdown()
+    server.server_close()
 
 
 def client_of(endpoint: Any, retries: dict[str, Any]) -> Any:
