@@ -579,7 +579,7 @@ def check_comment(run: Run, bed: Bed, seeded: Seeded, target: str, content: str,
 def summary_text(run: Run) -> str:
     if not run.summary:
         return "missing (no summary line in the log)"
-    return ", ".join(f"{run.summary.get(status, 0)} {status}" for status in codecommit_backup.STATUSES)
+    return ", ".join(f"{run.summary.get(status.value, 0)} {status}" for status in codecommit_backup.BACKUP_OUTCOMES)
 
 
 # ----------------------------------------------------------------------------- the report

@@ -546,7 +546,7 @@ def _comment(model: CodeCommitModel, call: Call, member: str = "commentId") -> C
 
 
 def _identity_filter(call: Call, member: str, code: str) -> str | None:
-    value = call.get(member)
+    value: str | None = call.get(member)
     if value is not None and not _IDENTITY_ARN.fullmatch(value):
         raise error(code, f"The {member} {value!r} is not a valid ARN.")
     return value
@@ -1388,8 +1388,9 @@ def untag_resource(model: CodeCommitModel, call: Call) -> dict[str, Any]:
     if any(key.lower().startswith("aws:") for key in keys):
         raise error("InvalidSystemTagUsageException", "Tags that start with aws: are reserved.")
     current = model.region(call.account, call.region).tags.get(name)  # never tagged: stays never tagged
-    for key in keys if current is not None else ():
-        current.pop(key, None)
+    if current is not None:
+        for key in keys:
+            current.pop(key, None)
     return {}
 
 

@@ -5,7 +5,8 @@ CodeBuild (like ECS) gives a build its role's credentials through an HTTP endpoi
 whenever the credentials it holds come within 15 minutes of their expiry. Each GET here hands out a
 new key that lives ``life`` seconds, and calls ``on_issue(access_key, secret, expires)`` first, so
 that the git stand-in can accept the key until then and refuse it after, as CodeCommit refuses an
-ended session. botocore allows plain http for a loopback address.
+ended session. botocore allows plain http for a loopback address. Expiries are on ``clock``: real time,
+or a ``ManualClock`` that a test moves on itself.
 """
 
 from __future__ import annotations
@@ -21,10 +22,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 Issue = Callable[[str, str, datetime], None]
 
 
+class ManualClock:
+    """A clock that stands still until the test moves it: credential lifetimes that no slow machine ends."""
+
+    def __init__(self) -> None:
+        self._now = datetime.now(timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+
+
 class CredentialsServer:
     def __init__(self, on_issue: Issue, life: float = 3600.0) -> None:
         self.on_issue = on_issue
         self.life = life  # seconds each new key lives
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         self.issued: list[tuple[str, datetime]] = []  # (access key, expiry) in the order handed out
         self.url = ""
         self._numbers = itertools.count(1)
@@ -37,7 +55,7 @@ class CredentialsServer:
             number = next(self._numbers)
             access_key = f"ASIAROTATING{number:08d}"
             secret, token = secrets.token_urlsafe(30), f"RoTaTiNg-{number}-{secrets.token_urlsafe(12)}"
-            expires = datetime.now(timezone.utc) + timedelta(seconds=self.life)
+            expires = self.clock() + timedelta(seconds=self.life)
             self.on_issue(access_key, secret, expires)
             self.issued.append((access_key, expires))
         return {

@@ -37,7 +37,7 @@ class FaultProxy:
     def __exit__(self, *exc: object) -> None:
         self._stopping = True
         self._listener.close()
-        self._reset_all()
+        self._reset_all()  # and the connections still open: every socket the proxy made is closed
 
     def cut_after(self, client_bytes: int) -> None:
         with self._lock:
@@ -68,10 +68,11 @@ class FaultProxy:
                 _reset(client)
                 _reset(upstream)
                 continue
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            running = [2]  # the pumps of this connection; the last to end closes both sockets
+            threading.Thread(target=self._pump, args=(client, upstream, True, running), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False, running), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool, running: list[int]) -> None:
         try:
             while data := source.recv(65536):
                 if from_client and self._spend(len(data)):
@@ -81,9 +82,14 @@ class FaultProxy:
         except OSError:
             pass
         finally:
-            if not from_client:
-                with self._lock:
+            with self._lock:
+                running[0] -= 1
+                last = running[0] == 0
+                if last:
                     self._open.difference_update((source, target))
+            if last:
+                source.close()
+                target.close()
 
     def _spend(self, size: int) -> bool:
         """Count client bytes; True when this chunk crosses the budget and the endpoint died."""

@@ -84,7 +84,7 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name)) and name not in (".", "..")
 
 
-def count_ref_updates(body: IO[bytes]) -> int:
+def count_ref_updates(body: IO[bytes] | gzip.GzipFile) -> int:
     """The number of ref-update commands in a receive-pack request body (already decoded).
 
     Reads pkt-lines up to the first flush packet, so the pack data after it is never read.
@@ -181,6 +181,10 @@ class GitServer:
         self.regions = tuple(regions)
         self.requests: list[tuple[str, str, int]] = []
         self.expiry: dict[str, datetime] = {}  # access key -> when it stops being accepted
+        # The clock those expiries are read on, and how slow() waits: a test can move time on itself. A
+        # signature's age is checked on real time, as git signs with it.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        self.pause: Callable[[float], None] = time.sleep
         self.accounts: dict[str, str] = {}  # access key -> its account, where not DEFAULT_ACCOUNT
         self.authorizations: list[str] = []  # every Authorization header that was accepted, in order
         self._slow: dict[str, tuple[float, int | None]] = {}  # service -> (seconds, times)
@@ -409,7 +413,7 @@ class GitServer:
             return _reply(start_response, 429, "Rate exceeded")
         if not self.repo_path(region, name, account).is_dir():
             return _reply(start_response, 404, "repository not found")
-        time.sleep(self._take_slowness(service))
+        self.pause(self._take_slowness(service))
         return self._backend(environ, start_response, self.repo_path(region, name, account).parent, name, service)
 
     def _account(self, header: str) -> str:
@@ -430,7 +434,7 @@ class GitServer:
         match = _PASSWORD.fullmatch(auth.password)
         if secret is None or match is None:
             return None
-        if expires is not None and datetime.now(timezone.utc) >= expires:
+        if expires is not None and self.clock() >= expires:
             return None  # the session behind the key has ended
         try:
             signed = datetime.strptime(match["timestamp"], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)

@@ -26,7 +26,7 @@ def the_key(bed: Bed, name: str) -> str:
     return key
 
 
-def tamper(bed: Bed, key: str, data: bytes | None = None, **metadata: str) -> None:
+def tamper(bed: Bed, key: str, data: bytes | None = None, /, **metadata: str) -> None:
     """Rewrite an object in place, keeping (or changing) its metadata, as an attacker could."""
     s3 = bed.client("s3")
     head = s3.head_object(Bucket=BUCKET, Key=key)
@@ -59,7 +59,7 @@ def rewrite(
             if not keep(info.filename):
                 continue
             replaced = config is not None and info.filename.endswith(".git/config")
-            out.writestr(info, config if replaced else source.read(info))
+            out.writestr(info, config if config is not None and replaced else source.read(info))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # zipfile warns of a duplicate name: some tests want one
             for member, data in add:

@@ -243,7 +243,7 @@ def install_assume_role_hook(server: MotoServer) -> None:
     """After each AssumeRole, call ``server.on_assume_role(access key, secret, role's account)``."""
 
     def assume_role(self: Any) -> Any:
-        answer = _MOTO_ASSUME_ROLE(self)
+        answer: Any = _MOTO_ASSUME_ROLE(self)
         role = answer._result["Credentials"]  # moto's ActionResult holds the AssumedRole it made
         account = re.search(r"arn:aws[a-z-]*:iam::([0-9]{12}):role/", self._get_param("RoleArn") or "")
         if server.on_assume_role is not None and account:

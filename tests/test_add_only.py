@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -519,10 +520,11 @@ def test_a_compliance_locked_backup_cannot_be_deleted_even_by_the_owner(locked: 
     version = head["VersionId"]
     original = box.read(key)
 
-    for attempt in (
+    attempts: list[Callable[[], object]] = [
         lambda: box.owner.delete_object(Bucket=box.bucket, Key=key, VersionId=version),
         lambda: box.owner.delete_object(Bucket=box.bucket, Key=key, VersionId=version, BypassGovernanceRetention=True),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(ClientError) as denied:
             attempt()
         assert denied.value.response["Error"]["Code"] == "AccessDenied"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_permanent_git_error_names_the_http_status(bed: Bed) -> None:
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Path:
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: the work folder fills up."""
     folder = tmp_path / "small-disk"
     folder.mkdir()
@@ -85,8 +86,6 @@ def test_a_full_work_folder_fails_that_repository_and_leaves_nothing(bed: Bed, s
     assert list(small_disk.iterdir()) == []
 
 
-# To fix: sockets (tests/faultproxy.py's cut connections) or a file left open, seen as ResourceWarning.
-@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
 def test_sigterm_aborts_uploads_removes_temp_files_and_still_reports(bed: Bed, tmp_path: Path) -> None:
     """SIGTERM arrives while the big repository's multipart upload is open, whichever of the checking
     threads won the one clone slot first."""
@@ -110,6 +109,7 @@ def test_sigterm_aborts_uploads_removes_temp_files_and_still_reports(bed: Bed, t
     process.send_signal(signal.SIGTERM)
     code = process.wait(timeout=60)
     reader.join(timeout=10)
+    process.stderr.close()
     err = "".join(lines)
 
     assert code == 128 + signal.SIGTERM, err
@@ -203,8 +203,6 @@ def add_big_commit(bed: Bed, name: str, size: int) -> None:
     git("-C", work, "push", "-q", "origin", "HEAD")
 
 
-# To fix: sockets (tests/faultproxy.py's cut connections) or a file left open, seen as ResourceWarning.
-@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
 def test_the_s3_endpoint_dying_mid_upload_fails_that_repository_leaves_nothing_and_the_run_goes_on(
     bed: Bed, monkeypatch: pytest.MonkeyPatch
 ) -> None:

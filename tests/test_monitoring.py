@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import codecommit_backup
-from codecommit_backup import Backup, Repository, Result
+from codecommit_backup import Backup, Outcome, Repository, Result
 from tests.bed import BUCKET, DAY0, Bed, Run, run_at
 
 # MetricDatum's Unit in the CloudWatch API reference, as it reads there.
@@ -91,7 +91,9 @@ def emf_problems(line: str) -> list[str]:
 
 
 def result(name: str, status: str, size: int = 0) -> Result:
-    return Result(Repository("us-east-1", name, f"arn:aws:codecommit:us-east-1:123456789012:{name}"), status, size=size)
+    return Result(
+        Repository("us-east-1", name, f"arn:aws:codecommit:us-east-1:123456789012:{name}"), Outcome(status), size=size
+    )
 
 
 SAMPLE = [result("a", "ok", 1000), result("b", "ok", 24), result("c", "unchanged"), result("d", "failed")]

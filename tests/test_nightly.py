@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_second_run_with_nothing_changed_uploads_nothing(bed: Bed, in_tmp: Path)
     assert messages["one"] == f"unchanged since {backups_of(bed, 'one')[0]}"
 
 
-CHANGES = {
+CHANGES: dict[str, Callable[[Path], object]] = {
     "one new commit": lambda work: (
         (work / "new.txt").write_text("new\n"),
         git("-C", work, "add", "new.txt"),

@@ -202,6 +202,7 @@ def endpoint() -> Iterator[Any]:
     thread.start()
     yield server
     server.shutdown()
+    server.server_close()
 
 
 def client_of(endpoint: Any, retries: dict[str, Any]) -> Any:
@@ -292,7 +293,7 @@ def test_git_throttles_are_tried_again_until_the_deadline_without_counting() -> 
 
     with pytest.raises(Throttled):
         with_retries(throttled_for_ever, 3, 2.0, "web", clock.sleep, pace)
-    assert clock.now >= pace.deadline  # tried at the pace until the deadline, then named
+    assert pace.deadline is not None and clock.now >= pace.deadline  # tried at the pace until the deadline, then named
 
 
 def test_without_a_pace_a_throttle_counts_as_a_transient_failure() -> None:

@@ -283,7 +283,13 @@ def test_the_recovery_role_reads_every_prefix_and_writes_none(mode: str) -> None
     def may(action: str, resource: str, **context: str) -> bool:
         return policy_allows(policy, BACKUP_ACCOUNT, action, resource, **recovery, **context)
 
-    writes = ("s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging", "s3:DeleteObject", "s3:DeleteObjectVersion")
+    writes: tuple[str, ...] = (
+        "s3:PutObject",
+        "s3:PutObjectAcl",
+        "s3:PutObjectTagging",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+    )
     writes += ("s3:AbortMultipartUpload", "s3:PutObjectRetention", "s3:BypassGovernanceRetention")
     for account in (SOURCE_ACCOUNT, "111122223333", BACKUP_ACCOUNT):
         key = f"{bucket_arn}/{PREFIX}/{account}/us-east-1/web/web-2026-10-01-04-00-00.zip"

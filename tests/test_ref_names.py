@@ -9,8 +9,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import codecommit_backup
 from tests.bed import BUCKET, Bed, git, run_at
 from tests.helpers import pkt, rewrite
@@ -47,8 +45,6 @@ def zips(bed: Bed) -> list[str]:
     return [key for key in bed.object_keys() if key.endswith(".zip")]
 
 
-# To fix: sockets (tests/faultproxy.py's cut connections) or a file left open, seen as ResourceWarning.
-@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_branch_named_in_latin_1_is_backed_up_and_restored_byte_identical(bed: Bed, tmp_path: Path) -> None:
     bed.create_bucket()
     source = latin1_repository(bed, "latin")

@@ -32,7 +32,7 @@ def test_ref_listings_are_signed_exactly_as_git_remote_codecommit_signs(
     import types
     import urllib.parse
 
-    import git_remote_codecommit as helper
+    import git_remote_codecommit as helper  # type: ignore[import-untyped]  # it publishes no type information
     from botocore.credentials import ReadOnlyCredentials
 
     when = dt.datetime(2026, 11, 29, 4, 0, 7, tzinfo=dt.timezone.utc)

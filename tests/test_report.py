@@ -25,9 +25,10 @@ def test_junit_report_and_manifest_describe_every_repository(bed: Bed, in_tmp: P
 
     assert code == 1
     suite = junit_report(in_tmp)
-    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    cases = {case.get("name", ""): case for case in suite.iter("testcase")}
     assert sorted(cases) == ["bad", "good", "same"]
-    assert "403" in cases["bad"].find("failure").get("message")  # type: ignore[union-attr]
+    failure = cases["bad"].find("failure")
+    assert failure is not None and "403" in failure.get("message", "")
     assert cases["same"].find("skipped") is not None
     assert "backed up to" in cases["good"].find("system-out").text  # type: ignore[union-attr,operator]
 

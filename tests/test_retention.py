@@ -30,7 +30,11 @@ def backup(entry: Entry) -> Backup:
     return Backup(f"repo/repo-{time.astimezone(dt.timezone.utc):%Y-%m-%d-%H-%M-%S}.zip", time, 1024)
 
 
-CALENDAR_ONLY = {"keep_last": 0, "max_age_days": None}
+def calendar_only(**rules: int) -> RetentionPolicy:
+    """Only the calendar rules given: no newest-N, no age rule."""
+    return RetentionPolicy(keep_last=0, max_age_days=None, **rules)
+
+
 FUTURE = "dated in the future, so kept: check the clock of the run that wrote it"
 
 CASES = [
@@ -101,7 +105,7 @@ CASES = [
             "2026-11-27T12:00",
             "2026-11-20T00:00",
         ],
-        RetentionPolicy(**CALENDAR_ONLY, keep_daily=3),
+        calendar_only(keep_daily=3),
         {"2026-12-01T02:00", "2026-11-30T23:00", "2026-11-28T12:00"},
         {
             "2026-12-01T02:00": "newest, daily 2026-12-01",
@@ -113,7 +117,7 @@ CASES = [
     ),
     pytest.param(
         ["2026-11-30T21:30-05:00", "2026-12-01T01:00", "2026-11-30T12:00"],
-        RetentionPolicy(**CALENDAR_ONLY, keep_daily=2),
+        calendar_only(keep_daily=2),
         {"2026-11-30T21:30-05:00", "2026-11-30T12:00"},
         {
             "2026-11-30T21:30-05:00": "newest, daily 2026-12-01",
@@ -130,7 +134,7 @@ CASES = [
             "2026-11-10T00:00",  # nothing in week 47
             "2026-11-03T00:00",
         ],
-        RetentionPolicy(**CALENDAR_ONLY, keep_weekly=3),
+        calendar_only(keep_weekly=3),
         {"2026-12-01T03:00", "2026-11-29T23:59", "2026-11-10T00:00"},
         {
             "2026-12-01T03:00": "newest, weekly 2026-W49",
@@ -143,7 +147,7 @@ CASES = [
     ),
     pytest.param(
         ["2026-01-01T00:00", "2025-12-29T00:00", "2025-12-28T00:00"],
-        RetentionPolicy(**CALENDAR_ONLY, keep_weekly=2),
+        calendar_only(keep_weekly=2),
         {"2026-01-01T00:00", "2025-12-28T00:00"},
         {"2025-12-29T00:00": "weekly 2026-W01 has a newer one", "2025-12-28T00:00": "weekly 2025-W52"},
         id="weekly-iso-year",
@@ -157,7 +161,7 @@ CASES = [
             "2026-08-15T00:00",  # nothing in September
             "2026-07-01T00:00",
         ],
-        RetentionPolicy(**CALENDAR_ONLY, keep_monthly=3),
+        calendar_only(keep_monthly=3),
         {"2026-11-30T12:00", "2026-10-31T23:59", "2026-08-15T00:00"},
         {
             "2026-11-01T00:00": "monthly 2026-11 has a newer one",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,12 @@ def test_the_writer_is_confined_to_its_prefix(shared: Shared) -> None:
     """The stand-in itself: what moto would let through, RGW refuses."""
     writer, bucket = shared.writer, shared.bucket
     writer.put_object(Bucket=bucket, Key=f"{GRANTED}probe", Body=b"in", ACL="bucket-owner-full-control")
-    for attempt in (
+    attempts: list[Callable[[], object]] = [
         lambda: writer.put_object(Bucket=bucket, Key="other/place/probe", Body=b"out"),
         lambda: writer.list_objects_v2(Bucket=bucket),
         lambda: writer.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/210987654321/"),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(ClientError) as denied:
             attempt()
         assert denied.value.response["Error"]["Code"] == "AccessDenied"
@@ -240,13 +242,14 @@ def test_the_stack_policy_as_evaluated_for_an_account_confines_its_job(shared: S
     assert [key.split("/")[-2] for key in shared.backups()] == ["alpha"]
     assert all(key.startswith(GRANTED) for key in shared.all_keys())
     writer, bucket = shared.writer, shared.bucket
-    for attempt in (
+    attempts: list[Callable[[], object]] = [
         lambda: writer.put_object(Bucket=bucket, Key=f"{PREFIX}/210987654321/probe", Body=b"out"),
         lambda: writer.put_object(Bucket=bucket, Key=f"{PREFIX}/probe", Body=b"out"),
         lambda: writer.list_objects_v2(Bucket=bucket),
         lambda: writer.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/210987654321/"),
         lambda: writer.delete_object(Bucket=bucket, Key=f"{PREFIX}/210987654321/x"),
-    ):
+    ]
+    for attempt in attempts:
         with pytest.raises(ClientError) as denied:
             attempt()
         assert denied.value.response["Error"]["Code"] == "AccessDenied"

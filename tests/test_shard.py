@@ -64,7 +64,7 @@ def test_each_shard_backs_up_its_part_and_says_so(bed: Bed) -> None:
         (report,) = Path("reports").glob(f"codecommit-backup-*-shard-{index}-of-3.xml")
         suite = ET.parse(report).getroot()  # noqa: S314  # the report this test run just wrote
         assert suite.get("name") == f"codecommit-backup shard {index}/3"
-        assert sorted(case.get("name") for case in suite.iter("testcase")) == expected
+        assert sorted(case.get("name", "") for case in suite.iter("testcase")) == expected
         manifest = json.loads(next(Path("reports").glob(f"codecommit-backup-*-shard-{index}-of-3.json")).read_text())
         assert manifest["shard"] == f"{index}/3"
         backed_up += [entry["name"] for entry in manifest["repositories"]]

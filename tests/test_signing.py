@@ -6,22 +6,24 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import io
 import os
 import subprocess
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from botocore.credentials import ReadOnlyCredentials
+from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
 import codecommit_backup
 from tests.bed import ACCESS_KEY, BUCKET, SECRET_KEY, SESSION_TOKEN, Bed, git, ref_state
-from tests.credserver import CredentialsServer
+from tests.credserver import CredentialsServer, ManualClock
 
-LIFE = 1.0  # seconds each rotating key lives: longer than any one git process here, shorter than a run
+# Seconds each rotating key lives, on a clock the test moves: under botocore's 10-minute mandatory refresh,
+# so that each read of the credentials fetches a new key.
+LIFE = 60.0
 
 
 def fake_git(folder: Path, answer: str) -> Path:
@@ -191,18 +193,27 @@ def test_no_signed_header_or_secret_reaches_a_command_line_a_trace_the_mirror_a_
         assert "Authorization" not in text, where
 
 
-def rotating(bed: Bed, credentials_server: CredentialsServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The job's credentials come only from the container endpoint, each key living LIFE seconds."""
+def rotating(bed: Bed, credentials_server: CredentialsServer, monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """The job's credentials come only from the container endpoint, each key living LIFE seconds on a
+    clock the test moves: the endpoint's, the git server's (for expiries) and botocore's."""
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(variable)
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", credentials_server.url)
+    clock = ManualClock()
     monkeypatch.setattr(credentials_server, "life", LIFE)
+    monkeypatch.setattr(credentials_server, "clock", clock.now)
+    monkeypatch.setattr(bed.git_server, "clock", clock.now)
+    monkeypatch.setattr(bed.git_server, "pause", clock.advance)  # slow(): the time passes, at once
+    # botocore reads the time for a refresh from RefreshableCredentials' `time_fetcher` (its _local_now).
+    on_the_clock = functools.partialmethod(RefreshableCredentials.__init__, time_fetcher=clock.now)
+    monkeypatch.setattr(RefreshableCredentials, "__init__", on_the_clock)
+    return clock
 
 
-def run_job(bed: Bed, *args: str) -> tuple[int, str]:
+def run_job(bed: Bed, clock: ManualClock, *args: str) -> tuple[int, str]:
     """The job, each of its retries waiting until the key it started with has expired."""
     bed.capsys.readouterr()
-    code = codecommit_backup.main(list(args), sleep=lambda _: time.sleep(LIFE + 0.25))
+    code = codecommit_backup.main(list(args), sleep=lambda _: clock.advance(LIFE + 1))
     return code, bed.capsys.readouterr().err
 
 
@@ -211,23 +222,23 @@ def test_credentials_that_rotate_during_a_run_fail_no_clone_check_or_push(
 ) -> None:
     bed.create_bucket()
     source = bed.make_repo("turning")  # 7 refs
-    rotating(bed, credentials_server, monkeypatch)
+    clock = rotating(bed, credentials_server, monkeypatch)
     first = len(credentials_server.issued)
 
     # A clone whose first try fails: the second starts after the key of the first has expired.
     bed.git_server.fail("turning", 500, 1)
-    code, err = run_job(bed, "--bucket", BUCKET)
+    code, err = run_job(bed, clock, "--bucket", BUCKET)
     assert code == 0, err
     assert "summary: 1 ok, 0 unchanged, 0 failed" in err
     # A check for changes, the same way.
     bed.git_server.fail("turning", 500, 1)
-    code, err = run_job(bed, "--bucket", BUCKET)
+    code, err = run_job(bed, clock, "--bucket", BUCKET)
     assert code == 0, err
     assert "summary: 0 ok, 1 unchanged, 0 failed" in err
     # A push in three batches, the first answered only after the key it was signed with has expired.
     monkeypatch.setattr(codecommit_backup, "CODECOMMIT_MAX_REFS_PER_PUSH", 3)
-    bed.git_server.slow("/git-receive-pack", LIFE + 0.25, times=1)
-    code, err = run_job(bed, "restore", "turning", "--bucket", BUCKET, "--create-repo", "turning-back")
+    bed.git_server.slow("/git-receive-pack", LIFE + 1, times=1)
+    code, err = run_job(bed, clock, "restore", "turning", "--bucket", BUCKET, "--create-repo", "turning-back")
     assert code == 0, err
     assert [count for name, count in bed.git_server.pushes if name == "turning-back"] == [3, 3, 1]
     assert ref_state(bed.git_server.repo_path("us-east-1", "turning-back")) == ref_state(source)
@@ -239,7 +250,7 @@ def test_credentials_that_rotate_during_a_run_fail_no_clone_check_or_push(
     assert used <= set(issued) and len(used) >= 6  # the clone's and the check's retries, three batches, ls-remote
     # And the server does refuse a key once it has expired: the first one, now.
     expired = credentials_server.issued[first][0]
-    assert issued[expired] < dt.datetime.now(dt.timezone.utc)
+    assert issued[expired] < clock.now()
     repo = codecommit_backup.Repository("us-east-1", "turning", "")
     listing = codecommit_backup.RefListing(codecommit_backup.git_environment(os.environ), 1)
     stale = ReadOnlyCredentials(expired, bed.git_server.credentials[expired], "token")

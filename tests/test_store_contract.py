@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -19,6 +19,10 @@ import pytest
 from codecommit_backup import Backup, ConfigError, Recorded, S3Store
 from tests.bed import ACCESS_KEY, DAY0, PREFIX, SECRET_KEY
 from tests.motoserver import ACCOUNT_ID
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import MultipartUploadTypeDef
 
 MIB = 1024**2
 TAGS = {"tech:project_name": "codecommit-backup", "tech:source_repo_arn": "arn:aws:codecommit:us-east-1:1:web"}
@@ -58,10 +62,15 @@ def payload(size: int) -> bytes:
 
 
 def upload(
-    store: S3Store, key: str, data: bytes, chunk: int = MIB, declared: int | None = None, **metadata: str
+    store: S3Store,
+    key: str,
+    data: bytes,
+    chunk: int = MIB,
+    declared: int | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Upload data; `declared`, a size larger than one part, makes it a multipart upload."""
-    meta = {"sha256": hashlib.sha256(data).hexdigest(), "size": str(len(data)), **metadata}
+    meta = {"sha256": hashlib.sha256(data).hexdigest(), "size": str(len(data)), **(metadata or {})}
     recorded = Recorded.from_metadata(meta)
     with store.upload(key, recorded=recorded, tags=TAGS, size=declared or len(data)) as stream:
         for start in range(0, len(data), chunk):
@@ -73,7 +82,7 @@ def keys(store: S3Store) -> list[str]:
     return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
 
-def open_uploads(store: S3Store) -> list[dict[str, Any]]:
+def open_uploads(store: S3Store) -> list[MultipartUploadTypeDef]:
     return list(store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []))
 
 
@@ -81,7 +90,7 @@ def test_a_streamed_upload_lists_and_downloads_with_its_metadata(store: S3Store,
     key = store.layout.key_for(ACCOUNT_ID, "us-east-1", "web", at(0))
     data = payload(17 * MIB + 5)  # two parts: the first at the 16 MiB minimum, then the rest
 
-    upload(store, key, data, **{"refs-fingerprint": "f" * 64})
+    upload(store, key, data, metadata={"refs-fingerprint": "f" * 64})
 
     assert store.list_backups(ACCOUNT_ID) == {("us-east-1", "web"): [Backup(key, at(0), len(data))]}
     sha256, metadata = store.download(key, tmp_path / "got.zip")
@@ -94,7 +103,7 @@ def test_a_streamed_upload_lists_and_downloads_with_its_metadata(store: S3Store,
 
 def test_a_small_upload_is_one_object_too(store: S3Store, tmp_path: Path) -> None:
     key = store.layout.key_for(ACCOUNT_ID, "us-east-1", "tiny", at(0))
-    upload(store, key, b"PK\x05\x06" + bytes(18), **{"refs-count": "3"})
+    upload(store, key, b"PK\x05\x06" + bytes(18), metadata={"refs-count": "3"})
     sha256, metadata = store.download(key, tmp_path / "tiny.zip")
     assert sha256 == hashlib.sha256(b"PK\x05\x06" + bytes(18)).hexdigest() == metadata.sha256
     assert metadata.refs_count == "3"
@@ -184,7 +193,7 @@ def test_list_backups_reads_every_page(store: S3Store) -> None:
         store.client.put_object(Bucket=store.bucket, Key=key, Body=b"z")
     calls: list[str] = []
     store.client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: calls.append("page"))
-    paged = S3Store(SmallPages(store.client), store.bucket, store.layout.prefix)
+    paged = S3Store(cast("S3Client", SmallPages(store.client)), store.bucket, store.layout.prefix)
 
     (found,) = paged.list_backups(ACCOUNT_ID).values()
 

@@ -58,7 +58,8 @@ def test_verify_does_not_run_fsmonitor_from_a_fake_worktree(bed: Bed, tmp_path: 
     settings = config(f'[core]\n\tbare = false\n\tworktree = .\n\tfsmonitor = "touch {marker}; false"\n')
     members: Members = [("wt.git/index", empty_index())]
     if shape == "linked-worktree":
-        members += [
+        members = [
+            *members,
             ("wt.git/gitdir", "wt.git/wt/.git\n"),
             ("wt.git/commondir", "..\n"),
             ("wt.git/wt/.git", "gitdir: ..\n"),
@@ -195,8 +196,8 @@ def test_a_restored_mirror_has_the_tools_own_config(bed: Bed, tmp_path: Path) ->
     run = bed.run("restore", "plain", "--bucket", BUCKET, "--to", str(target))
 
     assert run.code == 0, run.text
-    settings = git("config", "--file", target / "config", "--list").splitlines()
-    assert settings == [
+    written = git("config", "--file", target / "config", "--list").splitlines()
+    assert written == [
         "core.repositoryformatversion=0",
         "core.filemode=true",
         "core.bare=true",
@@ -313,9 +314,9 @@ def test_an_encrypted_or_undecodable_member_is_one_line(bed: Bed, tmp_path: Path
     member = zipfile.ZipInfo("crypt.git/objects/info/junk")
     member.compress_type = zipfile.ZIP_DEFLATED
     rewrite(bed, key, keep=lambda name: not name.endswith("/locked"), add=[(member, plain)])
-    data = bed.download(key)
-    assert raw in data
-    broken = data.replace(raw, b"\xff" * len(raw))  # a deflate stream that does not inflate
+    inflatable = bed.download(key)
+    assert raw in inflatable
+    broken = inflatable.replace(raw, b"\xff" * len(raw))  # a deflate stream that does not inflate
     tamper(bed, key, broken, sha256=hashlib.sha256(broken).hexdigest())
     run = bed.run("restore", "crypt", "--bucket", BUCKET, "--to", str(tmp_path / "again.git"))
     assert run.code == 1 and "Traceback" not in run.text and "the archive is damaged" in run.err
