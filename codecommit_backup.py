@@ -1502,7 +1502,7 @@ def watched_pools() -> dict[str, Any]:
     import urllib3.connectionpool
 
     def watched(base: Any) -> Any:
-        class Watched(base):
+        class Watched(base):  # type: ignore[misc]  # made for whichever urllib3 class it watches
             def request(self, *args: Any, **kwargs: Any) -> Any:
                 WATCHED[threading.get_ident()] = self
                 return super().request(*args, **kwargs)
@@ -3352,7 +3352,7 @@ def junit_report(results: Sequence[Result], suite: str) -> bytes:
         else:
             out = f"backed up to {result.key} ({result.size} bytes, sha256 {result.sha256})"
             ET.SubElement(case, "system-out").text = "\n".join([out, *result.warnings])
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def run_manifest(
@@ -4441,7 +4441,9 @@ def markdown_document(value: Any) -> Any:
 
 def show_text(document: Mapping[str, Any], pull_request: str | None, *, markdown: bool) -> str:
     """The document for a reader: the repository and its pull requests, or one pull request whole."""
-    heading = (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
+    heading: Callable[[str], str] = (
+        (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
+    )
     if pull_request is not None:
         records = [r for r in document.get("pullRequests", []) if r["pullRequest"]["pullRequestId"] == pull_request]
         if not records:
@@ -4966,11 +4968,11 @@ def restore_junit(outcomes: Sequence[RestoreOutcome], suite: str) -> bytes:
         case = ET.SubElement(root, "testcase", classname=outcome.region, name=name, time=f"{outcome.seconds:.3f}")
         if outcome.status in (Outcome.REFUSED, Outcome.FAILED):
             ET.SubElement(case, "failure", message=f"{outcome.status}: {outcome.text}").text = outcome.text
-        elif outcome.status == "skipped":
+        elif outcome.status == Outcome.SKIPPED:
             ET.SubElement(case, "skipped", message=outcome.text)
         else:
             ET.SubElement(case, "system-out").text = f"{outcome.status}: {outcome.text}"
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def planned_restore(ctx: Context, region: str, target: str, backup: Backup) -> str:
@@ -5280,7 +5282,7 @@ def status_junit(status: Status) -> bytes:
     for item in status.not_in_codecommit:
         case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
         ET.SubElement(case, "skipped", message=f"no longer in CodeCommit: {status_line(item, status.max_age)}")
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def status_line(item: BackupAge, max_age: dt.timedelta) -> str:
