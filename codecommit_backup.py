@@ -2315,18 +2315,15 @@ NO_OVERWRITE: NoOverwrite = {"IfNoneMatch": "*"}
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
-class S3Store:
-    """The backup bucket's input and output: list, stream in, download, delete. Where keys go is
-    the layout's business."""
+class BucketListing:
+    """What the backup bucket holds, read only: the backups of an account (by repository), their
+    versions, the account prefixes and the run manifests. The prune, the drill and every command
+    start here."""
 
-    def __init__(
-        self, client: S3Client, bucket: str, prefix: str, sse: str | None = None, kms_key_id: str | None = None
-    ) -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str) -> None:
         self.client = client
         self.bucket = bucket
         self.layout = KeyLayout(prefix)
-        self.sse = sse
-        self.kms_key_id = kms_key_id
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -2377,11 +2374,88 @@ class S3Store:
             return ConfigError(f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region")
         return error
 
-    def recorded(self, key: str, version_id: str | None = None) -> Recorded:
-        """The metadata stored with a backup at upload time: its refs and data fingerprints, and
-        where in the archive its data document is."""
-        answer = self.client.head_object(Bucket=self.bucket, Key=key, **version_args(version_id))
-        return Recorded.from_metadata(answer.get("Metadata", {}))
+    def account_ids(self) -> list[str]:
+        """The account ids that have a prefix below --prefix: what the backup account's prune covers."""
+        from botocore.exceptions import ClientError
+
+        below = f"{self.layout.prefix}/"
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=below, Delimiter="/"
+            )
+            for page in pages:
+                for common in page.get("CommonPrefixes", []):
+                    segment = common["Prefix"][len(below) :].rstrip("/")
+                    if ACCOUNT_ID.fullmatch(segment):
+                        found.append(segment)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("AccessDenied", "403"):
+                raise ConfigError(
+                    f"access denied to list s3://{self.bucket}/{below}: prune --all-accounts runs with the "
+                    "backup account's credentials (deploy/backup-account.yaml's prune role; verify "
+                    "--all-accounts: its recovery role)"
+                ) from None
+            raise self.access_error(error, "") from None
+        return sorted(found)
+
+    def run_manifests(self, account_id: str, since: dt.datetime) -> Iterator[tuple[dt.datetime, Any]]:
+        """The manifests of the runs that started at or after `since`, oldest first, each with its
+        start time. Keys sort by time, so S3 lists only those (StartAfter)."""
+        runs = self.layout.runs_prefix(account_id)
+        earliest = since.astimezone(dt.timezone.utc).replace(microsecond=0)
+        # runs/<earliest>.json and runs/<earliest>-shard-... sort after runs/<earliest>; older runs before it.
+        start_after = runs + earliest.strftime(KEY_TIME_FORMAT)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=runs, StartAfter=start_after
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                started = self.layout.manifest_time(account_id, item["Key"])
+                if started is None or started < earliest:
+                    continue  # not a manifest this tool wrote, or an older one
+                body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
+                try:
+                    manifest = json.loads(body)
+                except ValueError:
+                    logger.warning("skipping %s: not a JSON run manifest", self.url(item["Key"]))
+                    continue
+                yield started, manifest
+
+    def versions(self, account_id: str, region: str | None = None, name: str | None = None) -> dict[str, list[Version]]:
+        """Every version of every backup key under the account's prefix (or one region, or one
+        repository), delete markers included, each key's newest first: ListObjectVersions, 1,000 a call.
+        Keys are unique by their time, so a key with more than one version was overwritten, and one
+        with a delete marker was deleted without its versions."""
+        from botocore.exceptions import ClientError
+
+        found: dict[str, list[Version]] = {}
+        prefix = self.layout.listing_prefix(account_id, region, name)
+        try:
+            for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+                markers = [(item, True) for item in page.get("DeleteMarkers", [])]
+                for item, deleted in [(item, False) for item in page.get("Versions", [])] + markers:
+                    parsed = self.layout.parse_backup(account_id, item["Key"])
+                    if parsed is None or (name and parsed[1] != name):
+                        continue
+                    version = Version(
+                        item["Key"],
+                        parsed[2],
+                        parsed[3],
+                        str(item.get("VersionId") or "null"),
+                        item.get("LastModified"),
+                        int(item.get("Size", 0)),
+                        bool(item.get("IsLatest")),
+                        deleted,
+                    )
+                    found.setdefault(item["Key"], []).append(version)
+        except ClientError as error:
+            raise self.access_error(error, account_id) from None
+        epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        for versions in found.values():
+            versions.sort(key=lambda version: (version.current, version.modified or epoch), reverse=True)
+        return found
 
     def read_range(self, key: str, start: int, length: int, version_id: str | None = None) -> bytes:
         answer = self.client.get_object(
@@ -2389,6 +2463,41 @@ class S3Store:
         )
         data: bytes = answer["Body"].read()
         return data
+
+
+def rewritten(versions: Mapping[str, Sequence[Version]]) -> dict[str, str]:
+    """The keys that were overwritten or deleted, with what happened: a backup's key is unique by its
+    time, so it is written once and, in a versioned bucket, never has a second version or a delete
+    marker unless someone wrote or deleted it later."""
+    found = {}
+    for key, history in versions.items():
+        markers = sum(version.deleted for version in history)
+        written = len(history) - markers
+        what = [f"overwritten ({written} versions)"] if written > 1 else []
+        what += (
+            [f"deleted{' (its current version is a delete marker)' if history[0].deleted else ''}"] if markers else []
+        )
+        if what:
+            found[key] = " and ".join(what)
+    return found
+
+
+class S3Store(BucketListing):
+    """The backup bucket's input and output: what BucketListing reads, and stream in, download,
+    delete. Where keys go is the layout's business."""
+
+    def __init__(
+        self, client: S3Client, bucket: str, prefix: str, sse: str | None = None, kms_key_id: str | None = None
+    ) -> None:
+        super().__init__(client, bucket, prefix)
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+
+    def recorded(self, key: str, version_id: str | None = None) -> Recorded:
+        """The metadata stored with a backup at upload time: its refs and data fingerprints, and
+        where in the archive its data document is."""
+        answer = self.client.head_object(Bucket=self.bucket, Key=key, **version_args(version_id))
+        return Recorded.from_metadata(answer.get("Metadata", {}))
 
     def write_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"ACL": "bucket-owner-full-control"}  # the bucket belongs to the backup account
@@ -2519,106 +2628,6 @@ class S3Store:
             for problem in answer.get("Errors", []):
                 refused[problem["Key"]] = f"{problem.get('Code', '')} {problem.get('Message', '')}".strip()
         return refused
-
-    def account_ids(self) -> list[str]:
-        """The account ids that have a prefix below --prefix: what the backup account's prune covers."""
-        from botocore.exceptions import ClientError
-
-        below = f"{self.layout.prefix}/"
-        found = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=below, Delimiter="/"
-            )
-            for page in pages:
-                for common in page.get("CommonPrefixes", []):
-                    segment = common["Prefix"][len(below) :].rstrip("/")
-                    if ACCOUNT_ID.fullmatch(segment):
-                        found.append(segment)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in ("AccessDenied", "403"):
-                raise ConfigError(
-                    f"access denied to list s3://{self.bucket}/{below}: prune --all-accounts runs with the "
-                    "backup account's credentials (deploy/backup-account.yaml's prune role; verify "
-                    "--all-accounts: its recovery role)"
-                ) from None
-            raise self.access_error(error, "") from None
-        return sorted(found)
-
-    def run_manifests(self, account_id: str, since: dt.datetime) -> Iterator[tuple[dt.datetime, Any]]:
-        """The manifests of the runs that started at or after `since`, oldest first, each with its
-        start time. Keys sort by time, so S3 lists only those (StartAfter)."""
-        runs = self.layout.runs_prefix(account_id)
-        earliest = since.astimezone(dt.timezone.utc).replace(microsecond=0)
-        # runs/<earliest>.json and runs/<earliest>-shard-... sort after runs/<earliest>; older runs before it.
-        start_after = runs + earliest.strftime(KEY_TIME_FORMAT)
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=runs, StartAfter=start_after
-        )
-        for page in pages:
-            for item in page.get("Contents", []):
-                started = self.layout.manifest_time(account_id, item["Key"])
-                if started is None or started < earliest:
-                    continue  # not a manifest this tool wrote, or an older one
-                body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
-                try:
-                    manifest = json.loads(body)
-                except ValueError:
-                    logger.warning("skipping %s: not a JSON run manifest", self.url(item["Key"]))
-                    continue
-                yield started, manifest
-
-    def versions(self, account_id: str, region: str | None = None, name: str | None = None) -> dict[str, list[Version]]:
-        """Every version of every backup key under the account's prefix (or one region, or one
-        repository), delete markers included, each key's newest first: ListObjectVersions, 1,000 a call.
-        Keys are unique by their time, so a key with more than one version was overwritten, and one
-        with a delete marker was deleted without its versions."""
-        from botocore.exceptions import ClientError
-
-        found: dict[str, list[Version]] = {}
-        prefix = self.layout.listing_prefix(account_id, region, name)
-        try:
-            for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
-                markers = [(item, True) for item in page.get("DeleteMarkers", [])]
-                for item, deleted in [(item, False) for item in page.get("Versions", [])] + markers:
-                    parsed = self.layout.parse_backup(account_id, item["Key"])
-                    if parsed is None or (name and parsed[1] != name):
-                        continue
-                    version = Version(
-                        item["Key"],
-                        parsed[2],
-                        parsed[3],
-                        str(item.get("VersionId") or "null"),
-                        item.get("LastModified"),
-                        int(item.get("Size", 0)),
-                        bool(item.get("IsLatest")),
-                        deleted,
-                    )
-                    found.setdefault(item["Key"], []).append(version)
-        except ClientError as error:
-            raise self.access_error(error, account_id) from None
-        epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-        for versions in found.values():
-            versions.sort(key=lambda version: (version.current, version.modified or epoch), reverse=True)
-        return found
-
-
-def rewritten(versions: Mapping[str, Sequence[Version]]) -> dict[str, str]:
-    """The keys that were overwritten or deleted, with what happened: a backup's key is unique by its
-    time, so it is written once and, in a versioned bucket, never has a second version or a delete
-    marker unless someone wrote or deleted it later."""
-    found = {}
-    for key, history in versions.items():
-        markers = sum(version.deleted for version in history)
-        written = len(history) - markers
-        what = [f"overwritten ({written} versions)"] if written > 1 else []
-        what += (
-            [f"deleted{' (its current version is a delete marker)' if history[0].deleted else ''}"] if markers else []
-        )
-        if what:
-            found[key] = " and ".join(what)
-    return found
 
 
 class VersionArgs(TypedDict, total=False):
@@ -2953,6 +2962,196 @@ def held(remote: RefState | None, recorded: Recorded, probe: DataProbe | None, f
     return failure is not None or probe is None or probe.fingerprint == recorded.data_fingerprint
 
 
+def archive_record(
+    repo: Repository,
+    state: RefState,
+    measured: tuple[str, int, int | None],
+    compression: str,
+    document: tuple[dict[str, Any], bytes] | None,
+) -> Recorded:
+    """What an archive's object records: its digest and size, the refs' fingerprint, the repository's
+    id, and where its data document is (`measured`: the archive's SHA-256, size, and the document's
+    offset in it; `document`: the document and its bytes in the archive)."""
+    sha256, size, offset = measured
+    recorded = Recorded(
+        sha256=sha256,
+        size=str(size),
+        refs_fingerprint=state.fingerprint,
+        refs_count=str(len(state.refs)),
+        format=f"git-mirror-zip; top={repo.name}.git; compression={compression}",
+        tool_version=__version__,
+        repository_id=repo.repository_id or None,
+    )
+    if document is None or offset is None:
+        return recorded
+    content, data = document
+    return dataclasses.replace(
+        recorded,
+        data_sha256=hashlib.sha256(data).hexdigest(),
+        data_size=str(len(data)),
+        data_offset=str(offset),
+        data_schema=str(DATA_SCHEMA),
+        # a carried document leaves the next night to read afresh
+        data_fingerprint=None if "carriedForward" in content else content["dataFingerprint"],
+    )
+
+
+def previous_document(store: S3Store, capture: Capture) -> dict[str, Any] | None:
+    """The newest backup's document (a ranged GET of its bytes only), when it has one that checks."""
+    recorded, newest = capture.recorded, capture.newest
+    if newest is None or recorded.data_offset is None:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return read_document(store, newest, recorded)
+    except (RestoreError, BotoCoreError, ClientError) as error:
+        logger.warning("%s: %s; reading all of the repository's data again", newest.key, redact(str(error)))
+        return None
+
+
+class Archiver:
+    """The I/O steps of one repository's backup, for its job: the clone, the data document, and the
+    zip streamed into S3."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def mirror_and_upload(
+        self, repo: Repository, label: str, result: Result, capture: Capture, default_branch: str | None
+    ) -> RepositoryError | None:
+        """Clone, read the data document, zip and upload. Returns the failure of a data read, if one
+        failed: git is uploaded all the same."""
+        with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.job.settings.work_dir) as work:
+            mirror = Path(work) / f"{repo.name}.git"
+            when = self.job.clock()
+            name = codecommit_url(repo, self.job.settings.profile)  # the remote the mirror's config keeps
+            pace = self.job.clients.pace_for(repo.region)
+
+            def clone() -> None:
+                self.job.check_stop()
+                shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
+                turn = pace.acquire(CLONE_REQUESTS)
+                now = dt.datetime.now(dt.timezone.utc)
+                _, env = codecommit_git_env(self.job.git_env, repo, self.fresh_credentials(), now, alias=name)
+                try:
+                    clone_mirror(name, mirror, env)
+                except Throttled as error:
+                    error.generation = turn
+                    raise
+                pace.answered(CLONE_REQUESTS)  # what the service let through: a cut is measured on it
+
+            self.git(repo, label, clone)
+            self.job.check_stop()
+            state = read_refs(mirror, self.job.git_env)
+            headed = state.headed(default_branch)
+            if headed.head != state.head and headed.head:  # the mirror's HEAD as CodeCommit names it
+                git_in(mirror, "symbolic-ref", "HEAD", headed.head, env=self.job.git_env)
+            state = headed
+            result.fingerprint = state.fingerprint
+            document, failure = self.document(label, mirror, state, capture, when)
+            key = self.job.store.layout.key_for(
+                self.job.clients.account_id, repo.region, repo.name, when, repo.repository_id
+            )
+            upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
+            result.sha256, result.size = with_retries(upload, *self.retries(label))
+            result.key = key
+            return failure
+
+    def document(
+        self, label: str, mirror: Path, state: RefState, capture: Capture, when: dt.datetime
+    ) -> tuple[dict[str, Any] | None, RepositoryError | None]:
+        """The repository's data document for this backup (None with --no-repository-data), and the
+        failure of a data read: then the document is the previous backup's, carried forward, or
+        none when there is no previous one."""
+        if not self.job.settings.repository_data:
+            return None, None
+        previous = previous_document(self.job.store, capture)
+        failure = capture.failure
+        if capture.probe is not None:
+            commits = new_commits(mirror, (previous or {}).get("refs", {}), self.job.git_env)
+            read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when)  # noqa: E731
+            document, failure = read_data(capture.reader, lambda: with_retries(read, *self.retries(label)))
+            if failure is None:
+                return document, None
+        failure = failure or RepositoryError("its data was not read")  # without a probe, a read failed
+        if previous is None or capture.newest is None:
+            return None, RepositoryError(f"{failure}; the backup holds no data document (no earlier one to carry)")
+        carried = carried_forward(previous, capture.newest.key, str(failure), when)
+        return carried, RepositoryError(f"{failure}; the data document is carried forward from {capture.newest.key}")
+
+    def upload(
+        self, repo: Repository, mirror: Path, key: str, state: RefState, document: dict[str, Any] | None
+    ) -> tuple[str, int]:
+        top = f"{repo.name}.git"
+        compression = self.job.settings.compression
+        data = (data_member(repo.name), encode_data(document)) if document is not None else None
+        self.job.check_stop()
+        try:
+            sha256, size, offset = measure_zip(mirror, top, compression, data)
+            encoded = (document, data[1]) if document is not None and data is not None else None
+            recorded = archive_record(repo, state, (sha256, size, offset), compression, encoded)
+            tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
+            with self.job.store.upload(key, recorded=recorded, tags=tags, size=size) as stream:
+                sink = HashingWriter(stream, self.job.check_stop)
+                write_zip(mirror, top, sink, compression, data)
+                if (sink.sha256, sink.size) != (sha256, size):
+                    raise RepositoryError("the archive changed while it was uploaded; the upload was aborted")
+        except RepositoryError:
+            self.job.unfinished_uploads.append(key)
+            raise
+        except Exception as error:  # noqa: BLE001  # any upload failure is this repository's, in one line
+            self.job.unfinished_uploads.append(key)
+            raise upload_failure(error, self.job.store.url(key)) from None
+        return sha256, size
+
+    def remote_refs(self, repo: Repository, label: str) -> RefState:
+        """The repository's refs and HEAD now, from one signed request."""
+        pace = self.job.clients.pace_for(repo.region)
+
+        def listing() -> RefState:
+            self.job.check_stop()
+            return self.job.ref_listing.read(repo, self.fresh_credentials(), dt.datetime.now(dt.timezone.utc), pace)
+
+        state: RefState = self.git(repo, label, listing)
+        return state
+
+    def retries(self, label: str, region: str | None = None) -> tuple[Any, ...]:
+        """with_retries' arguments after the action: --tries, the delay, the label, the sleep, and
+        the region's pace for the throttles of git requests."""
+        pace = self.job.clients.pace_for(region) if region else None
+        return self.job.settings.tries, self.job.settings.retry_delay, label, self.job.sleep, pace
+
+    def fresh_credentials(self) -> Any:
+        """The session's credentials now: botocore refreshes them here when they near their end."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.job.clients.credentials()
+        except (BotoCoreError, ClientError) as error:
+            raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
+
+    def git(self, repo: Repository, label: str, action: Callable[[], Any]) -> Any:
+        """Run a git action with retries (throttles at the region's pace); a repository that vanished
+        since the listing is `gone`."""
+        try:
+            return with_retries(action, *self.retries(label, repo.region))
+        except RepositoryError:
+            if self.job.stopping.is_set():
+                raise
+            if get_repository(self.job.clients.codecommit_for(repo.region), repo.name) is None:
+                raise RepositoryGone(f"repository was deleted after it was listed: {label}") from None
+            raise
+
+    def prune(self, result: Result, backups: list[Backup]) -> None:
+        decisions = plan_retention(backups, self.job.settings.policy, self.job.clock(), protect={result.key or ""})
+        doomed = [decision.backup.key for decision in decisions if not decision.keep]
+        result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
+        refused = self.job.store.delete(doomed)
+        result.deleted = [key for key in doomed if key not in refused]
+        result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
+
+
 class Job:
     """One run of the backup over a selection of repositories."""
 
@@ -2981,6 +3180,7 @@ class Job:
         self.facts: Mapping[str, RegionFacts] = {}
         self.stopping = threading.Event()
         self.unfinished_uploads: list[str] = []  # keys whose upload failed: their abort is checked at the end
+        self.archiver = Archiver(self)
 
     def run(
         self, repositories: Sequence[Repository], catalog: Catalog, facts: Mapping[str, RegionFacts] | None = None
@@ -3059,11 +3259,11 @@ class Job:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
             recorded = self.store.recorded(newest.key) if newest else Recorded()
             check = newest is not None and not self.settings.force
-            remote = self.remote_refs(repo, label) if check else None
+            remote = self.archiver.remote_refs(repo, label) if check else None
             reader = DataReader(self.clients.codecommit_for(repo.region), repo)
             probe, failure = None, None
             if self.settings.repository_data:
-                read = lambda: with_retries(lambda: probe_data(reader, facts), *self.retries(label))  # noqa: E731
+                read = lambda: with_retries(lambda: probe_data(reader, facts), *self.archiver.retries(label))  # noqa: E731
                 probe, failure = read_data(reader, read)
             known = probe.repository if probe is not None else facts.metadata.get(repo.name, {})
             default_branch = known.get("defaultBranch")
@@ -3079,10 +3279,10 @@ class Job:
                 with self.heavy:
                     self.check_deadline(result)  # a clone slot may come free only after it
                     capture = Capture(reader, probe, failure, newest, recorded)
-                    failure = self.mirror_and_upload(repo, label, result, capture, default_branch)
+                    failure = self.archiver.mirror_and_upload(repo, label, result, capture, default_branch)
                 result.status = Outcome.OK
                 if self.settings.prune:
-                    self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
+                    self.archiver.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
                 if failure is not None:  # git is safe; the run still says what is missing, and fails
                     result.status, result.reason = Outcome.FAILED, f"backed up git, but not its data: {failure}"
         except RepositoryGone as error:
@@ -3096,168 +3296,6 @@ class Job:
         result.seconds = time.monotonic() - started
         log_result(result, self.store)
         return result
-
-    def remote_refs(self, repo: Repository, label: str) -> RefState:
-        """The repository's refs and HEAD now, from one signed request."""
-        pace = self.clients.pace_for(repo.region)
-
-        def listing() -> RefState:
-            self.check_stop()
-            return self.ref_listing.read(repo, self.fresh_credentials(), dt.datetime.now(dt.timezone.utc), pace)
-
-        state: RefState = self.git(repo, label, listing)
-        return state
-
-    def retries(self, label: str, region: str | None = None) -> tuple[Any, ...]:
-        """with_retries' arguments after the action: --tries, the delay, the label, the sleep, and
-        the region's pace for the throttles of git requests."""
-        pace = self.clients.pace_for(region) if region else None
-        return self.settings.tries, self.settings.retry_delay, label, self.sleep, pace
-
-    def fresh_credentials(self) -> Any:
-        """The session's credentials now: botocore refreshes them here when they near their end."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self.clients.credentials()
-        except (BotoCoreError, ClientError) as error:
-            raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
-
-    def mirror_and_upload(
-        self, repo: Repository, label: str, result: Result, capture: Capture, default_branch: str | None
-    ) -> RepositoryError | None:
-        """Clone, read the data document, zip and upload. Returns the failure of a data read, if one
-        failed: git is uploaded all the same."""
-        with tempfile.TemporaryDirectory(prefix=f"{PROJECT}-", dir=self.settings.work_dir) as work:
-            mirror = Path(work) / f"{repo.name}.git"
-            when = self.clock()
-            name = codecommit_url(repo, self.settings.profile)  # the remote the mirror's config keeps
-            pace = self.clients.pace_for(repo.region)
-
-            def clone() -> None:
-                self.check_stop()
-                shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
-                turn = pace.acquire(CLONE_REQUESTS)
-                now = dt.datetime.now(dt.timezone.utc)
-                _, env = codecommit_git_env(self.git_env, repo, self.fresh_credentials(), now, alias=name)
-                try:
-                    clone_mirror(name, mirror, env)
-                except Throttled as error:
-                    error.generation = turn
-                    raise
-                pace.answered(CLONE_REQUESTS)  # what the service let through: a cut is measured on it
-
-            self.git(repo, label, clone)
-            self.check_stop()
-            state = read_refs(mirror, self.git_env)
-            headed = state.headed(default_branch)
-            if headed.head != state.head and headed.head:  # the mirror's HEAD as CodeCommit names it
-                git_in(mirror, "symbolic-ref", "HEAD", headed.head, env=self.git_env)
-            state = headed
-            result.fingerprint = state.fingerprint
-            document, failure = self.document(label, mirror, state, capture, when)
-            key = self.store.layout.key_for(self.clients.account_id, repo.region, repo.name, when, repo.repository_id)
-            upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
-            result.sha256, result.size = with_retries(upload, *self.retries(label))
-            result.key = key
-            return failure
-
-    def document(
-        self, label: str, mirror: Path, state: RefState, capture: Capture, when: dt.datetime
-    ) -> tuple[dict[str, Any] | None, RepositoryError | None]:
-        """The repository's data document for this backup (None with --no-repository-data), and the
-        failure of a data read: then the document is the previous backup's, carried forward, or
-        none when there is no previous one."""
-        if not self.settings.repository_data:
-            return None, None
-        previous = self.previous_document(capture)
-        failure = capture.failure
-        if capture.probe is not None:
-            commits = new_commits(mirror, (previous or {}).get("refs", {}), self.git_env)
-            read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when)  # noqa: E731
-            document, failure = read_data(capture.reader, lambda: with_retries(read, *self.retries(label)))
-            if failure is None:
-                return document, None
-        failure = failure or RepositoryError("its data was not read")  # without a probe, a read failed
-        if previous is None or capture.newest is None:
-            return None, RepositoryError(f"{failure}; the backup holds no data document (no earlier one to carry)")
-        carried = carried_forward(previous, capture.newest.key, str(failure), when)
-        return carried, RepositoryError(f"{failure}; the data document is carried forward from {capture.newest.key}")
-
-    def previous_document(self, capture: Capture) -> dict[str, Any] | None:
-        """The newest backup's document (a ranged GET of its bytes only), when it has one that checks."""
-        recorded, newest = capture.recorded, capture.newest
-        if newest is None or recorded.data_offset is None:
-            return None
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return read_document(self.store, newest, recorded)
-        except (RestoreError, BotoCoreError, ClientError) as error:
-            logger.warning("%s: %s; reading all of the repository's data again", newest.key, redact(str(error)))
-            return None
-
-    def git(self, repo: Repository, label: str, action: Callable[[], Any]) -> Any:
-        """Run a git action with retries (throttles at the region's pace); a repository that vanished
-        since the listing is `gone`."""
-        try:
-            return with_retries(action, *self.retries(label, repo.region))
-        except RepositoryError:
-            if self.stopping.is_set():
-                raise
-            if get_repository(self.clients.codecommit_for(repo.region), repo.name) is None:
-                raise RepositoryGone(f"repository was deleted after it was listed: {label}") from None
-            raise
-
-    def upload(
-        self, repo: Repository, mirror: Path, key: str, state: RefState, document: dict[str, Any] | None
-    ) -> tuple[str, int]:
-        top = f"{repo.name}.git"
-        compression = self.settings.compression
-        data = (data_member(repo.name), encode_data(document)) if document is not None else None
-        self.check_stop()
-        try:
-            sha256, size, offset = measure_zip(mirror, top, compression, data)
-            recorded = Recorded(
-                sha256=sha256,
-                size=str(size),
-                refs_fingerprint=state.fingerprint,
-                refs_count=str(len(state.refs)),
-                format=f"git-mirror-zip; top={top}; compression={compression}",
-                tool_version=__version__,
-                repository_id=repo.repository_id or None,
-            )
-            if data is not None and document is not None:
-                recorded = dataclasses.replace(
-                    recorded,
-                    data_sha256=hashlib.sha256(data[1]).hexdigest(),
-                    data_size=str(len(data[1])),
-                    data_offset=str(offset),
-                    data_schema=str(DATA_SCHEMA),
-                    # a carried document leaves the next night to read afresh
-                    data_fingerprint=None if "carriedForward" in document else document["dataFingerprint"],
-                )
-            tags = {"tech:project_name": PROJECT, "tech:source_repo_arn": repo.arn}
-            with self.store.upload(key, recorded=recorded, tags=tags, size=size) as stream:
-                sink = HashingWriter(stream, self.check_stop)
-                write_zip(mirror, top, sink, compression, data)
-                if (sink.sha256, sink.size) != (sha256, size):
-                    raise RepositoryError("the archive changed while it was uploaded; the upload was aborted")
-        except RepositoryError:
-            self.unfinished_uploads.append(key)
-            raise
-        except Exception as error:  # noqa: BLE001  # any upload failure is this repository's, in one line
-            self.unfinished_uploads.append(key)
-            raise upload_failure(error, self.store.url(key)) from None
-        return sha256, size
-
-    def prune(self, result: Result, backups: list[Backup]) -> None:
-        decisions = plan_retention(backups, self.settings.policy, self.clock(), protect={result.key or ""})
-        doomed = [decision.backup.key for decision in decisions if not decision.keep]
-        result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
-        refused = self.store.delete(doomed)
-        result.deleted = [key for key in doomed if key not in refused]
-        result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
 
 
 # ----------------------------------------------------------------------------- report
