@@ -4908,23 +4908,11 @@ def list_versions(ctx: Context, request: ListRequest) -> int:
     return EXIT_OK
 
 
-def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.datetime]) -> int:
-    """The backups per repository (a name and an id), newest first, marking repositories gone from
-    CodeCommit: a repository that took a deleted one's name is listed apart from it."""
-    if request.versions:
-        return list_versions(ctx, request)
-    source = request.source_account or ctx.clients.account_id
-    catalog = ctx.store.list_backups(source, request.region)
-    if request.repos:
-        catalog = {where: backups for where, backups in catalog.items() if where[1] in request.repos}
-    regions = {region for region, _ in catalog}
-    existing: dict[str, dict[str, str | None] | None] = (
-        existing_repositories(ctx.clients.codecommit_for, regions)
-        if source == ctx.clients.account_id
-        else dict.fromkeys(regions)  # another account's repositories: not ours to list
-    )
-    now = clock()
-    entries: list[dict[str, Any]] = [
+def list_entries(
+    catalog: Catalog, existing: Mapping[str, dict[str, str | None] | None], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """`list`'s entries: one per repository (a name and an id), with its backups, newest first."""
+    return [
         {
             "region": region,
             "repository": name,
@@ -4945,6 +4933,24 @@ def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.date
         for names in (existing[region],)
         for owner, backups in repository_groups(all_backups, (names or {}).get(name))
     ]
+
+
+def list_command(ctx: Context, request: ListRequest, clock: Callable[[], dt.datetime]) -> int:
+    """The backups per repository (a name and an id), newest first, marking repositories gone from
+    CodeCommit: a repository that took a deleted one's name is listed apart from it."""
+    if request.versions:
+        return list_versions(ctx, request)
+    source = request.source_account or ctx.clients.account_id
+    catalog = ctx.store.list_backups(source, request.region)
+    if request.repos:
+        catalog = {where: backups for where, backups in catalog.items() if where[1] in request.repos}
+    regions = {region for region, _ in catalog}
+    existing: dict[str, dict[str, str | None] | None] = (
+        existing_repositories(ctx.clients.codecommit_for, regions)
+        if source == ctx.clients.account_id
+        else dict.fromkeys(regions)  # another account's repositories: not ours to list
+    )
+    entries = list_entries(catalog, existing, clock())
     if request.json:
         for entry in entries:
             for b in entry["backups"]:
@@ -5208,8 +5214,13 @@ def verify_command(
             if request.all_accounts:  # named by account in the log and the report
                 results[-1].repository = Repository(f"{account}/{region}", name, "")
             log_result(results[-1], ctx.store)
+    return verify_report(results, request.report_dir, started)
+
+
+def verify_report(results: Sequence[Result], report_dir: str, started: dt.datetime) -> int:
+    """verify's JUnit report and summary, and its exit code."""
     failed = [r for r in results if r.status == Outcome.FAILED]
-    folder = Path(request.report_dir)
+    folder = Path(report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / f"{PROJECT}-verify-{started.strftime(KEY_TIME_FORMAT)}.xml"
     report.write_bytes(junit_report(results, f"{PROJECT}-verify"))
@@ -5633,50 +5644,68 @@ def configure_logging(log_format: str) -> None:
     logger.setLevel(logging.INFO)
 
 
-def make_clients(session: Any, settings: Settings) -> Clients:
-    """The boto3 clients, with botocore's standard retry mode and a pool as wide as the threads."""
+def client_config(settings: Settings) -> Any:
+    """botocore's standard retry mode, and a connection pool as wide as the threads."""
     from botocore.config import Config
 
-    config = Config(
+    return Config(
         retries={"mode": "standard", "max_attempts": settings.api_max_attempts},
         max_pool_connections=checking_threads(settings.workers) + settings.workers,
         user_agent_extra=f"{PROJECT}/{__version__}",
     )
+
+
+def target_of(session: Any, settings: Settings, config: Any) -> tuple[Any, str | None]:
+    """The session CodeCommit and git act with, and its account when it is a target role's (assumed
+    and checked now, so that a denied role stops the run before any work): S3 and STS stay the caller's."""
+    if not settings.target_role_arn:
+        return session, None
+    target = assumed_role_session(session, settings.target_role_arn, settings.target_external_id)
+    sts = target.client("sts", config=config)
+    try:
+        return target, sts.get_caller_identity()["Account"]
+    finally:
+        sts.close()
+
+
+def make_clients(session: Any, settings: Settings) -> Clients:
+    """The boto3 clients, each made once, and closed by `Clients.close`."""
+    from botocore.config import Config
+
+    config = client_config(settings)
     sts = session.client("sts", config=config)
     account_id = sts.get_caller_identity()["Account"]
-    target, target_account = session, None
-    if settings.target_role_arn:  # CodeCommit and git as the role; S3 and STS stay the caller's
-        target = assumed_role_session(session, settings.target_role_arn, settings.target_external_id)
-        target_account = target.client("sts", config=config).get_caller_identity()["Account"]  # fails early if denied
+    target, target_account = target_of(session, settings, config)
     deadline = time.monotonic() + settings.deadline * 60 if settings.deadline else None  # for the paces' patience
     # CodeCommit's retries are PacedRetries', not botocore's: one attempt each for botocore.
     paced = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-    clients: dict[tuple[str, str], Any] = {}
-    paces: dict[str, Pace] = {}
+    made: dict[tuple[str, str], Any] = {}  # (what, region) -> a client or a Pace, made once
     lock = threading.Lock()
 
-    def pace_for(region: str) -> Pace:
+    def once(what: str, region: str, make: Callable[[], Any]) -> Any:
         with lock:
-            if region not in paces:
-                paces[region] = Pace(settings.api_rate, deadline=deadline)
-            return paces[region]
+            if (what, region) not in made:
+                made[what, region] = make()
+            return made[what, region]
+
+    def pace_for(region: str) -> Pace:
+        pace: Pace = once("pace", region, lambda: Pace(settings.api_rate, deadline=deadline))
+        return pace
 
     def codecommit_for(region: str) -> Any:
         pace = pace_for(region)
-        with lock:
-            if ("codecommit", region) not in clients:
-                client = target.client("codecommit", region_name=region, config=paced)
-                PacedRetries(pace, settings.api_max_attempts).install(client)
-                clients["codecommit", region] = client
-            return clients["codecommit", region]
+
+        def make() -> Any:  # paced before anyone gets it
+            client = target.client("codecommit", region_name=region, config=paced)
+            PacedRetries(pace, settings.api_max_attempts).install(client)
+            return client
+
+        return once("codecommit", region, make)
 
     def tagging_for(region: str) -> Any:
-        with lock:
-            if ("tagging", region) not in clients:
-                clients["tagging", region] = session.client(
-                    "resourcegroupstaggingapi", region_name=region, config=config
-                )
-            return clients["tagging", region]
+        return once(
+            "tagging", region, lambda: session.client("resourcegroupstaggingapi", region_name=region, config=config)
+        )
 
     # botocore retries each request and the job retries a whole upload; smart_open's own retry would
     # add six 10-second sleeps per part while an endpoint is down, and hide the cause. Set once, here.
@@ -5685,7 +5714,7 @@ def make_clients(session: Any, settings: Settings) -> Clients:
 
     def close() -> None:
         with lock:
-            for client in [s3, sts, *clients.values()]:
+            for client in [s3, sts, *(made[key] for key in made if key[0] in ("codecommit", "tagging"))]:
                 client.close()
 
     return Clients(
