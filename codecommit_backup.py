@@ -2953,6 +2953,16 @@ def read_data(reader: DataReader, read: Callable[[], Any]) -> tuple[Any, Reposit
         return None, RepositoryError(f"reading {reader.operation} failed: an answer of an unexpected shape ({error!r})")
 
 
+def admitted(repo: Repository, facts: RegionFacts) -> RegionFacts:
+    """The region's facts for a repository the night may back up, or its failure: a name that is no
+    CodeCommit name, or one deleted since the listing."""
+    if not valid_repository_name(repo.name):
+        raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
+    if repo.name in facts.gone:
+        raise RepositoryGone(f"repository was deleted after it was listed: {repo.region}/{repo.name}")
+    return facts
+
+
 def held(remote: RefState | None, recorded: Recorded, probe: DataProbe | None, failure: RepositoryError | None) -> bool:
     """Whether the newest backup (what it `recorded`) already holds the repository: the same refs and
     HEAD (`remote`, None when they were not read), and the same data, or data that could not be read
@@ -3105,6 +3115,18 @@ class Archiver:
             raise upload_failure(error, self.job.store.url(key)) from None
         return sha256, size
 
+    def probe(
+        self, repo: Repository, label: str, facts: RegionFacts
+    ) -> tuple[DataReader, DataProbe | None, RepositoryError | None]:
+        """The night's reads of the repository's data (none with --no-repository-data), or their failure."""
+        reader = DataReader(self.job.clients.codecommit_for(repo.region), repo)
+        if not self.job.settings.repository_data:
+            return reader, None, None
+        probe, failure = read_data(
+            reader, lambda: with_retries(lambda: probe_data(reader, facts), *self.retries(label))
+        )
+        return reader, probe, failure
+
     def remote_refs(self, repo: Repository, label: str) -> RefState:
         """The repository's refs and HEAD now, from one signed request."""
         pace = self.job.clients.pace_for(repo.region)
@@ -3142,14 +3164,6 @@ class Archiver:
             if get_repository(self.job.clients.codecommit_for(repo.region), repo.name) is None:
                 raise RepositoryGone(f"repository was deleted after it was listed: {label}") from None
             raise
-
-    def prune(self, result: Result, backups: list[Backup]) -> None:
-        decisions = plan_retention(backups, self.job.settings.policy, self.job.clock(), protect={result.key or ""})
-        doomed = [decision.backup.key for decision in decisions if not decision.keep]
-        result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
-        refused = self.job.store.delete(doomed)
-        result.deleted = [key for key in doomed if key not in refused]
-        result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
 
 
 class Job:
@@ -3236,6 +3250,14 @@ class Job:
         result.warnings.append(f"CodeCommit gave no repository id of a UUID's form ({found!r}): the key carries none")
         return dataclasses.replace(repo, repository_id=None)
 
+    def prune(self, result: Result, backups: list[Backup]) -> None:
+        decisions = plan_retention(backups, self.settings.policy, self.clock(), protect={result.key or ""})
+        doomed = [decision.backup.key for decision in decisions if not decision.keep]
+        result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
+        refused = self.store.delete(doomed)
+        result.deleted = [key for key in doomed if key not in refused]
+        result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
+
     def backup(self, repo: Repository) -> Result:
         """Mirror, archive and upload one repository with its data, unless its newest backup already
         holds the same refs and data; then prune its old backups. Its git is backed up whatever the
@@ -3246,11 +3268,7 @@ class Job:
         try:
             self.check_stop()
             self.check_deadline(result)
-            if not valid_repository_name(repo.name):
-                raise RepositoryError(f"refusing repository name {repo.name!r}: not a CodeCommit name")
-            facts = self.facts.get(repo.region, RegionFacts())
-            if repo.name in facts.gone:
-                raise RepositoryGone(f"repository was deleted after it was listed: {label}")
+            facts = admitted(repo, self.facts.get(repo.region, RegionFacts()))
             repo = self.identified(repo, facts, result)
             # Only this repository's backups: a namesake deleted before it keeps its own, untouched.
             backups = own_backups(self.catalog.get((repo.region, repo.name), []), repo.repository_id)
@@ -3258,23 +3276,16 @@ class Job:
             if backups and newest is not backups[0]:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
             recorded = self.store.recorded(newest.key) if newest else Recorded()
-            check = newest is not None and not self.settings.force
-            remote = self.archiver.remote_refs(repo, label) if check else None
-            reader = DataReader(self.clients.codecommit_for(repo.region), repo)
-            probe, failure = None, None
-            if self.settings.repository_data:
-                read = lambda: with_retries(lambda: probe_data(reader, facts), *self.archiver.retries(label))  # noqa: E731
-                probe, failure = read_data(reader, read)
-            known = probe.repository if probe is not None else facts.metadata.get(repo.name, {})
+            remote = self.archiver.remote_refs(repo, label) if newest and not self.settings.force else None
+            reader, probe, failure = self.archiver.probe(repo, label, facts)
+            known = probe.repository if probe else facts.metadata.get(repo.name, {})  # what CodeCommit says
             default_branch = known.get("defaultBranch")
             remote = remote.headed(default_branch) if remote is not None else None
             if newest and remote and held(remote, recorded, probe, failure):
                 result.status, result.key, result.fingerprint = Outcome.UNCHANGED, newest.key, remote.fingerprint
-                if failure is not None:
-                    result.status, result.reason = (
-                        Outcome.FAILED,
-                        f"git unchanged since {newest.key}; its data: {failure}",
-                    )
+                if failure is not None:  # git is unchanged; the run still says what is missing, and fails
+                    why = f"git unchanged since {newest.key}; its data: {failure}"
+                    result.status, result.reason = Outcome.FAILED, why
             else:
                 with self.heavy:
                     self.check_deadline(result)  # a clone slot may come free only after it
@@ -3282,7 +3293,7 @@ class Job:
                     failure = self.archiver.mirror_and_upload(repo, label, result, capture, default_branch)
                 result.status = Outcome.OK
                 if self.settings.prune:
-                    self.archiver.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
+                    self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
                 if failure is not None:  # git is safe; the run still says what is missing, and fails
                     result.status, result.reason = Outcome.FAILED, f"backed up git, but not its data: {failure}"
         except RepositoryGone as error:
