@@ -2368,7 +2368,8 @@ class BucketListing:
         if code in ("AccessDenied", "AllAccessDisabled", "403"):
             return ConfigError(
                 f"access denied to s3://{self.bucket}/{prefix}: the bucket policy must grant "
-                f"account {account_id} this prefix (and the role s3:ListBucket on it)"
+                f"account {account_id} this prefix (and the role s3:ListBucket on it, and s3:ListBucketVersions "
+                "for status, list --versions and prune)"
             )
         if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
             return ConfigError(f"bucket {self.bucket!r} is in another region: set AWS_REGION to the bucket's region")
@@ -4071,13 +4072,14 @@ def write_back(
     the open pull requests unless asked not to. Run again on the same repository, it writes only what
     is missing."""
     done = WriteBack()
+    created = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]  # its ARN and id, read once
     description = document["repository"].get("repositoryDescription")
     if description:
         done.attempt(
             "the description",
             lambda: codecommit.update_repository_description(repositoryName=name, repositoryDescription=description),
         )
-    write_tags(codecommit, name, document.get("tags", {}), done)
+    write_tags(codecommit, created["Arn"], document.get("tags", {}), done)
     triggers = document.get("triggers", {}).get("triggers", [])
     if triggers and request.restore_triggers:
         write_triggers(codecommit, name, triggers, (request.region, account_id), done)
@@ -4098,23 +4100,21 @@ def write_back(
     if request.pull_requests:
         records = [r for r in document.get("pullRequests", []) if r["pullRequest"].get("pullRequestStatus") == "OPEN"]
         reopened = reopened_already(codecommit, name) if records else set()
-        repository_id = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["repositoryId"]
         for record in records:
             if record["pullRequest"]["pullRequestId"] not in reopened:
                 before = len(done.failed) + len(done.skipped)
-                reopen(codecommit, name, repository_id, record, state, done)
+                reopen(codecommit, name, created["repositoryId"], record, state, done)
                 done.reopened += len(done.failed) + len(done.skipped) == before
     return done
 
 
-def write_tags(codecommit: CodeCommitClient, name: str, tags: Mapping[str, str], done: WriteBack) -> None:
+def write_tags(codecommit: CodeCommitClient, arn: str, tags: Mapping[str, str], done: WriteBack) -> None:
     """The backed-up tags but those AWS reserves and the tool's own mark."""
     reserved = sorted(key for key in tags if key.lower().startswith(RESERVED_TAG_PREFIX))
     if reserved:
         done.skipped.append(f"tags not written ({', '.join(reserved)}): keys starting with aws: are AWS's own")
     wanted = {key: value for key, value in tags.items() if key not in reserved and key != RESTORED_FROM_TAG}
     if wanted:
-        arn = codecommit.get_repository(repositoryName=name)["repositoryMetadata"]["Arn"]
         done.attempt("the tags", lambda: codecommit.tag_resource(resourceArn=arn, tags=wanted))
 
 
