@@ -5,14 +5,15 @@ sections above it define (tests/test_sections.py checks it):
 
 errors (and how text is shown) -> settings (the retention policy's defaults, every option, declared
 once, and the typed requests) -> pace (one request rate per region, shared by every thread) -> git
-(every git process, hardened) -> source (list repositories) -> refs (every ref and HEAD, and their
-fingerprint: read remotely with a signed request, or from a mirror) -> mirror (clone, every request
-signed in this process) -> data (pull requests, comments and settings: CodeCommit's data beside
-git, and the document's checks) -> archive (zip into a stream, hashing as it goes) -> store (the
-key layout, and S3's input and output) -> retention (a pure plan) -> run (one repository at a
-time, in parallel) -> report -> restore, verify, show (an archive is untrusted input) -> commands
-(each a function of clients, a typed request and the clock) -> cli (argparse and the environment
-from the declarations, logging, exit codes).
+(every git process, hardened) -> source (list repositories) -> model (what a run says of each
+repository) -> refs (every ref and HEAD, and their fingerprint: read remotely with a signed request,
+or from a mirror) -> mirror (clone, every request signed in this process) -> data (pull requests,
+comments and settings: CodeCommit's data beside git, and the document's checks) -> archive (zip into
+a stream, hashing as it goes) -> store (the key layout, and S3's input and output) -> retention (a
+pure plan) -> journal (CodeCommit's events say what changed; a sweep checks the rest) -> run (one
+repository at a time, in parallel) -> report -> restore, verify, show (an archive is untrusted
+input) -> commands (each a function of clients, a typed request and the clock) -> cli (argparse and
+the environment from the declarations, logging, exit codes).
 
 Only the CLI reads the environment and creates clients; everything below it gets
 its settings, clients and clock passed in.
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # the clients' stubs: every call the module makes is checked
     from mypy_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_sqs import SQSClient
 
 __version__ = "0.1.0"
 
@@ -230,10 +232,10 @@ LARGEST_NUMBER = 1_000_000
 LONGEST_AGE = dt.timedelta(days=3650)  # --max-age: ten years
 
 
-def whole(minimum: int) -> Callable[[str], int]:
+def whole(minimum: int, maximum: int = LARGEST_NUMBER) -> Callable[[str], int]:
     def convert(word: str) -> int:
-        if not re.fullmatch(r"\s*\d+\s*", word) or not minimum <= int(word) <= LARGEST_NUMBER:
-            raise ValueError(f"use a whole number from {minimum} to {LARGEST_NUMBER:,}")
+        if not re.fullmatch(r"\s*\d+\s*", word) or not minimum <= int(word) <= maximum:
+            raise ValueError(f"use a whole number from {minimum} to {maximum:,}")
         return int(word)
 
     return convert
@@ -297,6 +299,28 @@ def repository_pattern(word: str) -> str:
     if not valid_repository_name(word.replace("{name}", "n")):
         raise ValueError("use letters, digits, '.', '_' and '-', at most 100, and {name} for the backed-up name")
     return word
+
+
+# An SQS queue's URL: https://sqs.<region>.amazonaws.com/<account>/<name> (any host, for an endpoint of
+# one's own); a queue's name is at most 80 letters, digits, '-' and '_', with .fifo for a FIFO queue.
+QUEUE_URL = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?/[0-9]{12}/[A-Za-z0-9_-]{1,80}(?:\.fifo)?")
+QUEUE_REGION = re.compile(
+    r"https://(?:sqs\.([a-z0-9-]+)\.amazonaws\.com|([a-z0-9-]+)\.queue\.amazonaws\.com)(?:\.cn)?/"
+)
+
+
+def queue_url(word: str) -> str:
+    if not QUEUE_URL.fullmatch(word):
+        raise ValueError(
+            "use the queue's URL, like https://sqs.us-east-1.amazonaws.com/123456789012/codecommit-changes"
+        )
+    return word
+
+
+def queue_region(url: str, default: str) -> str:
+    """The region a queue's URL names, or `default` for an endpoint of one's own."""
+    match = QUEUE_REGION.match(url)
+    return (match[1] or match[2]) if match else default
 
 
 def account_id(word: str) -> str:
@@ -385,6 +409,23 @@ OPTIONS = (
     Option("--work-dir", "folder for temporary files (default: the system's)", ("backup", "restore", "verify")),
     Option("--report-dir", "folder for the JUnit report", ("backup", "verify", "status", "restore"), default="reports"),
     Option("--shard", "back up only shard I of N, for parallel builds", ("backup",), shard, metavar="I/N"),
+    Option(
+        "--changes-queue",
+        "the change journal's SQS queue (one per region): check in full only the repositories its events "
+        "name, and the sweep's (default: every repository, every night)",
+        ("backup",),
+        queue_url,
+        form="list",
+        metavar="URL",
+    ),
+    Option(
+        "--sweep-days",
+        "with --changes-queue: check every repository in full at least every N nights",
+        ("backup",),
+        whole(1, 90),
+        7,
+        metavar="N",
+    ),
     Option(
         "--dry-run",
         "print the plan; write or delete nothing",
@@ -575,6 +616,8 @@ class Settings:
     api_max_attempts: int = API_MAX_ATTEMPTS  # botocore's standard retry mode; AWS_MAX_ATTEMPTS sets it
     api_rate: int | None = None  # CodeCommit requests a second per region, at most; None: adaptive only
     deadline: int | None = None  # minutes after the start past which no repository starts
+    changes_queue: tuple[str, ...] = ()  # the change journal's queues, one per region
+    sweep_days: int = default_of("--sweep-days")  # with a journal: a full check at least every N nights
     target_role_arn: str | None = None  # restore: CodeCommit and git as this role, in its account
     target_external_id: str | None = None
 
@@ -706,6 +749,21 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
         )
     if settings.kms_key_id and settings.sse != "aws:kms":
         raise ConfigError("--kms-key-id needs --sse aws:kms")
+    check_journal(settings)
+
+
+def check_journal(settings: Settings) -> None:
+    """A journal serves one run of the whole account: each region's queue once, of a region the run backs up."""
+    if settings.changes_queue and settings.repos:
+        raise ConfigError("--changes-queue is for the nightly run of every repository: leave it out with --repos")
+    if settings.changes_queue and settings.shard:
+        raise ConfigError("--changes-queue with --shard: each shard would take the others' messages; use one run")
+    regions = [queue_region(url, settings.regions[0]) for url in settings.changes_queue]
+    for region in regions:
+        if region not in settings.regions:
+            raise ConfigError(f"--changes-queue names a queue of {region}, a region the run does not back up")
+        if regions.count(region) > 1:
+            raise ConfigError(f"--changes-queue names two queues of {region}: give one queue per region")
 
 
 def check_location(bucket: str, prefix: str) -> None:
@@ -1267,6 +1325,63 @@ def existing_repositories(
             logger.warning("could not list repositories in %s, so none counts as deleted: %s", region, error)
             found[region] = None
     return found
+
+
+# ------------------------------------------------------------------------------ model
+#
+# What a run says of each repository: the words every report, manifest and metric uses.
+
+
+class Outcome(str, enum.Enum):
+    """What happened to one repository, spelled once. A str, so that JSON, XML and logs carry the word."""
+
+    OK = "ok"  # backed up
+    UNCHANGED = "unchanged"  # its newest backup already holds it
+    FAILED = "failed"
+    GONE = "gone"  # deleted while the run was going
+    PLANNED = "planned"  # a dry run's
+    # What `restore --all` did with each repository. A restore of the same backup had begun (completed)
+    # or finished (skipped) the target; refused: a repository of that name that no restore of it made.
+    RESTORED = "restored"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    REFUSED = "refused"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+BACKUP_OUTCOMES = (Outcome.OK, Outcome.UNCHANGED, Outcome.FAILED, Outcome.GONE)  # a run's, in its summary
+RESTORE_OUTCOMES = (Outcome.RESTORED, Outcome.COMPLETED, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED)
+
+
+class Check(str, enum.Enum):
+    """How a night checked a repository: in full (its refs, and its data), or on the change journal's
+    word that nothing changed (no request at all)."""
+
+    FULL = "full"
+    JOURNAL = "journal"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclasses.dataclass
+class Result:
+    """What happened to one repository."""
+
+    repository: Repository
+    status: Outcome
+    key: str | None = None  # the new backup, or for `unchanged` the backup that already holds it
+    size: int = 0
+    sha256: str | None = None
+    fingerprint: str | None = None
+    seconds: float = 0.0
+    reason: str | None = None
+    deleted: list[str] = dataclasses.field(default_factory=list)  # older backups pruned after this one
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    reached: bool = True  # False: the run's deadline passed before it started (a failure)
+    check: Check = Check.FULL  # how the night checked it
 
 
 # ------------------------------------------------------------------------------- refs
@@ -1920,21 +2035,24 @@ def capture_data(
     new_commits: tuple[Sequence[str], int],  # the newest ones, and how many are new in all
     state: RefState,
     now: dt.datetime,
+    named: tuple[Collection[str], Collection[str]] = ((), ()),
 ) -> dict[str, Any]:
     """The repository's document. A pull request that was already closed in the previous backup is
     taken from it, not read again; so are the comments on commits it found, which are read again
-    only with the commits that are new since (at most MAX_NEW_COMMITS)."""
+    only with the commits that are new since (at most MAX_NEW_COMMITS). The pull requests and commits
+    `named` (by the change journal) are read again, however old."""
     before = {record["pullRequest"]["pullRequestId"]: record for record in (previous or {}).get("pullRequests", [])}
     records = [pull_request_record(reader, pull_request) for pull_request in probe.open_pull_requests]
     for id_ in probe.closed_ids:
         kept = before.get(id_)
-        if kept is not None and kept["pullRequest"].get("pullRequestStatus") == "CLOSED":
+        if kept is not None and kept["pullRequest"].get("pullRequestStatus") == "CLOSED" and id_ not in named[0]:
             records.append(kept)
         else:
             records.append(
                 pull_request_record(reader, reader.call("get_pull_request", pullRequestId=id_)["pullRequest"])
             )
-    commit_comments = comments_on_commits(reader, (previous or {}).get("commitComments", []), new_commits[0])
+    commits = [*new_commits[0][:MAX_NEW_COMMITS], *sorted(set(named[1]) - set(new_commits[0][:MAX_NEW_COMMITS]))]
+    commit_comments = comments_on_commits(reader, (previous or {}).get("commitComments", []), commits)
     templates = [
         reader.call("get_approval_rule_template", approvalRuleTemplateName=template)["approvalRuleTemplate"]
         for template in probe.templates
@@ -1958,12 +2076,12 @@ def capture_data(
 
 
 def comments_on_commits(
-    reader: DataReader, known: Sequence[dict[str, Any]], new_commits: Sequence[str]
+    reader: DataReader, known: Sequence[dict[str, Any]], commits: Sequence[str]
 ) -> list[dict[str, Any]]:
     """The comments on commits outside pull requests: those the previous backup found, and those on
-    the newest MAX_NEW_COMMITS commits that are new since it (no API lists the commented commits)."""
+    `commits`, read again (no API lists the commented commits)."""
     found = {entry["afterCommitId"]: entry for entry in known}
-    for commit in new_commits[:MAX_NEW_COMMITS]:
+    for commit in commits:
         threads = list(
             reader.pages(
                 "get_comments_for_compared_commit",
@@ -2772,47 +2890,331 @@ def plan_retention(
     return decisions
 
 
-# -------------------------------------------------------------------------------- run
+# ---------------------------------------------------------------------------- journal
+#
+# CodeCommit announces its changes to EventBridge (source aws.codecommit; the CodeCommit user guide's
+# "Monitoring CodeCommit events"), and the source template's rule sends each of the account's events
+# to an SQS queue: the change journal. A night reads it to learn which repositories changed, and which
+# of their pull requests and commits: those get the full check. Delivery is best effort and a rule can
+# be deleted, so a sweep checks a share of the others in full each night, each one at least every N
+# nights; the others cost no request at all. A message is deleted only once its repository is safe.
+
+JOURNAL_BATCH = 10  # the most messages one ReceiveMessage returns, and one DeleteMessageBatch deletes
+JOURNAL_WAIT = 2  # seconds a ReceiveMessage waits for a message (long polling); an empty answer ends the read
+JOURNAL_LIMIT = 100_000  # messages a night reads at most: past it, every repository gets the full check
+LONGEST_VISIBILITY = 12 * 3600  # SQS's longest visibility timeout, in seconds
+VISIBILITY_MARGIN = 15 * 60  # a message stays hidden this long past the run's deadline
+SWEEP_SLACK = dt.timedelta(hours=12)  # runs start a little earlier or later; a check this near N nights counts
+GIT_EVENT = "CodeCommit Repository State Change"  # a push; the other detail types are changes of the data
+COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+PULL_REQUEST_ID = re.compile(r"[0-9]{1,20}")
+COMMENT_ID = re.compile(r"[A-Za-z0-9:_-]{1,200}")
+TEMPLATE_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 
 
-class Outcome(str, enum.Enum):
-    """What happened to one repository, spelled once. A str, so that JSON, XML and logs carry the word."""
+@dataclasses.dataclass(frozen=True)
+class ChangeEvent:
+    """What one of CodeCommit's events says changed."""
 
-    OK = "ok"  # backed up
-    UNCHANGED = "unchanged"  # its newest backup already holds it
-    FAILED = "failed"
-    GONE = "gone"  # deleted while the run was going
-    PLANNED = "planned"  # a dry run's
-    # What `restore --all` did with each repository. A restore of the same backup had begun (completed)
-    # or finished (skipped) the target; refused: a repository of that name that no restore of it made.
-    RESTORED = "restored"
-    COMPLETED = "completed"
-    SKIPPED = "skipped"
-    REFUSED = "refused"
-
-    def __str__(self) -> str:
-        return self.value
+    region: str
+    names: tuple[str, ...]  # the repositories it names
+    data: bool  # a change of CodeCommit's data (a comment, a pull request, a reaction, a template), not git's
+    pull_request: str | None = None
+    commit: str | None = None  # the commit a comment is on (afterCommitId)
+    comment: str | None = None
+    template: str | None = None  # an approval rule template: its repositories' documents hold it
 
 
-BACKUP_OUTCOMES = (Outcome.OK, Outcome.UNCHANGED, Outcome.FAILED, Outcome.GONE)  # a run's, in its summary
-RESTORE_OUTCOMES = (Outcome.RESTORED, Outcome.COMPLETED, Outcome.SKIPPED, Outcome.REFUSED, Outcome.FAILED)
+def matched(value: Any, pattern: re.Pattern[str]) -> str | None:
+    return value if isinstance(value, str) and pattern.fullmatch(value) else None
+
+
+def event_repositories(event: Mapping[str, Any], detail: Mapping[str, Any]) -> tuple[str, ...]:
+    """The repository names an event gives: repositoryName, the pull request events' repositoryNames,
+    a template event's repositories, or else the names in its resources' ARNs."""
+    found: list[Any] = [detail.get("repositoryName")]
+    for member in ("repositoryNames", "repositories"):
+        value = detail.get(member)
+        found += list(value) if isinstance(value, (list, dict)) else []
+    resources = event.get("resources")
+    if not any(isinstance(name, str) for name in found) and isinstance(resources, list):
+        found += [arn.rsplit(":", 1)[-1] for arn in resources if isinstance(arn, str) and ":codecommit:" in arn]
+    return tuple(dict.fromkeys(name for name in found if isinstance(name, str) and valid_repository_name(name)))
+
+
+def change_event(body: str, account: str) -> ChangeEvent | str:
+    """The event in a message (EventBridge's envelope, as its rule sends it to SQS), or why it is none."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        return "not JSON"
+    if not isinstance(event, dict) or event.get("source") != "aws.codecommit":
+        return "not an event of aws.codecommit"
+    if event.get("account") != account:
+        return "an event of another account"
+    detail, region, kind = event.get("detail"), event.get("region"), event.get("detail-type")
+    if not isinstance(detail, dict) or not isinstance(region, str) or not isinstance(kind, str):
+        return "an event without its detail, region or detail-type"
+    names, template = event_repositories(event, detail), matched(detail.get("approvalRuleTemplateName"), TEMPLATE_NAME)
+    if not names and template is None:
+        return "an event that names no repository"
+    return ChangeEvent(
+        region,
+        names,
+        data=kind != GIT_EVENT,
+        pull_request=matched(detail.get("pullRequestId"), PULL_REQUEST_ID),
+        commit=matched(detail.get("afterCommitId"), COMMIT_ID),
+        comment=matched(detail.get("commentId"), COMMENT_ID),
+        template=template,
+    )
 
 
 @dataclasses.dataclass
-class Result:
-    """What happened to one repository."""
+class Message:
+    """One message of the journal: its event, or why it has none, and the repositories it is kept for."""
 
-    repository: Repository
-    status: Outcome
-    key: str | None = None  # the new backup, or for `unchanged` the backup that already holds it
-    size: int = 0
-    sha256: str | None = None
-    fingerprint: str | None = None
-    seconds: float = 0.0
-    reason: str | None = None
-    deleted: list[str] = dataclasses.field(default_factory=list)  # older backups pruned after this one
-    warnings: list[str] = dataclasses.field(default_factory=list)
-    reached: bool = True  # False: the run's deadline passed before it started (a failure)
+    queue: str
+    receipt: str
+    event: ChangeEvent | None
+    why: str | None = None  # malformed: why it names nothing
+    keys: tuple[tuple[str, str], ...] = ()  # (region, name) of the run's repositories it names
+
+
+@dataclasses.dataclass
+class Journal:
+    """What a night read of the journal: the messages, and the regions whose queue it read to the end
+    (their repositories may be trusted); a queue it could not read leaves its region fully checked."""
+
+    messages: list[Message] = dataclasses.field(default_factory=list)
+    regions: set[str] = dataclasses.field(default_factory=set)
+    failures: list[str] = dataclasses.field(default_factory=list)
+
+
+def read_queue(
+    sqs: SQSClient, url: str, account: str, visibility: int, more: Callable[[], bool]
+) -> tuple[list[Message], str | None]:
+    """Every message of one queue, JOURNAL_BATCH at a time, until an empty answer; and why the read
+    stopped short (None when it reached the end). Each message stays hidden `visibility` seconds."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    messages: list[Message] = []
+    try:
+        while True:
+            if len(messages) >= JOURNAL_LIMIT:
+                return messages, f"{url} holds more than {JOURNAL_LIMIT:,} messages"
+            if not more():
+                return messages, f"the run's deadline came before the end of {url}"
+            answer = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=JOURNAL_BATCH,
+                WaitTimeSeconds=JOURNAL_WAIT,
+                VisibilityTimeout=visibility,
+            )
+            received = [item for item in answer.get("Messages", []) if item.get("ReceiptHandle")]
+            if not received:
+                return messages, None
+            for item in received:
+                event = change_event(item.get("Body", ""), account)
+                parsed, why = (event, None) if isinstance(event, ChangeEvent) else (None, event)
+                messages.append(Message(url, item.get("ReceiptHandle", ""), parsed, why))
+    except (BotoCoreError, ClientError) as error:
+        return messages, f"could not read {url}: {redact(str(error))}"
+
+
+@dataclasses.dataclass
+class Changes:
+    """What the journal says changed in one repository, for its full check: whether its data changed,
+    and which pull requests, commits and comments (their records are read again, closed or old)."""
+
+    data: bool = False
+    pull_requests: set[str] = dataclasses.field(default_factory=set)
+    commits: set[str] = dataclasses.field(default_factory=set)
+    comments: set[str] = dataclasses.field(default_factory=set)
+
+    def add(self, event: ChangeEvent) -> None:
+        self.data |= event.data
+        self.pull_requests |= {event.pull_request} if event.pull_request else set()
+        self.commits |= {event.commit} if event.commit else set()
+        self.comments |= {event.comment} if event.comment else set()
+
+
+def journal_changes(
+    journal: Journal, repositories: Sequence[Repository], templates: Mapping[str, Mapping[str, Sequence[str]] | None]
+) -> dict[tuple[str, str], Changes]:
+    """Each named repository's changes; each message learns which of the run's repositories it names.
+    A template's event names its repositories, or else those the region's facts associate with it."""
+    listed = {(repo.region, repo.name) for repo in repositories}
+    changes: dict[tuple[str, str], Changes] = {}
+    for message in journal.messages:
+        event = message.event
+        if event is None:
+            continue
+        names = set(event.names)
+        associated = templates.get(event.region) or {}
+        if event.template and not names:
+            names = {name for name, attached in associated.items() if event.template in attached}
+        message.keys = tuple(sorted(key for name in names if (key := (event.region, name)) in listed))
+        for key in message.keys:
+            changes.setdefault(key, Changes()).add(event)
+    return changes
+
+
+def sweep_turn(repo: Repository, night: dt.date, days: int) -> bool:
+    """Whether the night is the repository's turn in the sweep: a stable hash spreads the repositories
+    over `days` nights, so that each night checks about 1/days of them in full."""
+    digest = hashlib.sha256(f"{repo.region}/{repo.name}/{repo.repository_id or ''}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % days == night.toordinal() % days
+
+
+def last_full_checks(manifests: Iterable[tuple[dt.datetime, Any]]) -> dict[tuple[str, str, str | None], dt.datetime]:
+    """When each repository (region, name, id) was last checked in full and found safe, from the run
+    manifests: a run before the journal checked every repository in full."""
+    found: dict[tuple[str, str, str | None], dt.datetime] = {}
+    for started, manifest in manifests:
+        entries = manifest.get("repositories") if isinstance(manifest, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or entry.get("status") not in (Outcome.OK, Outcome.UNCHANGED):
+                continue
+            if entry.get("check", Check.FULL) == Check.FULL:
+                key = (str(entry.get("region")), str(entry.get("name")), entry.get("repositoryId"))
+                found[key] = max(started, found.get(key, started))
+    return found
+
+
+def plan_checks(
+    repositories: Sequence[Repository],
+    journal: Journal,
+    changes: Mapping[tuple[str, str], Changes],
+    last_full: Mapping[tuple[str, str, str | None], dt.datetime],
+    now: dt.datetime,
+    days: int,
+) -> dict[tuple[str, str], Check]:
+    """How the night checks each repository: in full when the journal names it, when its region's
+    queue was not read to the end, on its sweep turn, or when its last full check is N nights old or
+    unknown; else not at all."""
+    checks: dict[tuple[str, str], Check] = {}
+    for repo in repositories:
+        key = (repo.region, repo.name)
+        last = last_full.get((repo.region, repo.name, repo.repository_id))
+        due = last is None or now - last >= dt.timedelta(days=days) - SWEEP_SLACK
+        named = key in changes or repo.region not in journal.regions
+        checks[key] = Check.FULL if named or due or sweep_turn(repo, now.date(), days) else Check.JOURNAL
+    return checks
+
+
+@dataclasses.dataclass(frozen=True)
+class NightPlan:
+    """What the journal tells a run: how to check each repository, and what changed in the named ones.
+    Empty without a journal: every repository is checked in full."""
+
+    checks: Mapping[tuple[str, str], Check] = dataclasses.field(default_factory=dict)
+    changes: Mapping[tuple[str, str], Changes] = dataclasses.field(default_factory=dict)
+
+    def check(self, repo: Repository) -> Check:
+        return self.checks.get((repo.region, repo.name), Check.FULL)
+
+
+SAFE = (Outcome.OK, Outcome.UNCHANGED, Outcome.GONE)  # a message of these repositories has done its work
+
+
+def settle_journal(sqs_for: Callable[[str], SQSClient], journal: Journal, results: Sequence[Result]) -> int:
+    """Delete each message whose repositories are all safe (or that names none of the run's); a failed
+    repository's messages come back after their visibility timeout. Returns how many were kept."""
+    outcome = {(r.repository.region, r.repository.name): r.status for r in results}
+    done = [m for m in journal.messages if all(outcome.get(key) in SAFE for key in m.keys)]
+    for queue in sorted({message.queue for message in done}):
+        receipts = [message.receipt for message in done if message.queue == queue]
+        for start in range(0, len(receipts), JOURNAL_BATCH):
+            failed = delete_messages(sqs_for(queue), queue, receipts[start : start + JOURNAL_BATCH])
+            if failed:  # such a message comes back: one more full check of its repositories, no loss
+                logger.warning("could not delete %d messages of %s: %s", failed[0], queue, failed[1])
+    return len(journal.messages) - len(done)
+
+
+def delete_messages(sqs: SQSClient, queue: str, receipts: Sequence[str]) -> tuple[int, str] | None:
+    """One DeleteMessageBatch; the count of messages not deleted and why, if any."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = sqs.delete_message_batch(
+            QueueUrl=queue, Entries=[{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(receipts)]
+        )
+    except (BotoCoreError, ClientError) as error:
+        return len(receipts), redact(str(error))
+    failed = answer.get("Failed", [])
+    return (len(failed), "; ".join(sorted({item["Code"] for item in failed}))) if failed else None
+
+
+def named_records(changes: Changes | None, previous: Mapping[str, Any] | None) -> tuple[set[str], set[str]]:
+    """The pull requests and commits whose records the journal says changed: those its events name, and
+    those that hold a comment they name (a reaction's event names the comment alone)."""
+    if changes is None:
+        return set(), set()
+    pulls, commits, wanted = set(changes.pull_requests), set(changes.commits), changes.comments
+    for record in (previous or {}).get("pullRequests", []):
+        if wanted & comment_ids(record.get("comments", [])):
+            pulls.add(record["pullRequest"]["pullRequestId"])
+    for entry in (previous or {}).get("commitComments", []):
+        if wanted & comment_ids(entry.get("comments", [])):
+            commits.add(entry["afterCommitId"])
+    return pulls, commits
+
+
+def comment_ids(threads: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {comment.get("commentId", "") for thread in threads for comment in thread.get("comments", [])}
+
+
+@dataclasses.dataclass(frozen=True)
+class JournalReport:
+    """What the manifest, the log and the metrics say of the night's journal."""
+
+    read: bool  # every queue read to its end
+    reason: str | None  # why not
+    messages: int
+    discarded: int  # malformed, or naming none of the run's repositories
+    named: int  # repositories its events named
+    full_checks: int
+    coverage: float  # percent of the run's repositories checked in full within the last sweep_days nights
+    sweep_days: int
+
+
+def journal_report(
+    journal: Journal,
+    results: Sequence[Result],
+    last_full: Mapping[tuple[str, str, str | None], dt.datetime],
+    now: dt.datetime,
+    days: int,
+) -> JournalReport:
+    """The night's journal in numbers; the messages it discarded are logged here, once, by reason."""
+    reasons = collections.Counter(
+        message.why or "naming no repository this run backs up (deleted since, or left out)"
+        for message in journal.messages
+        if not message.keys
+    )
+    if reasons:
+        why = "; ".join(f"{count} {reason}" for reason, count in reasons.most_common())
+        logger.warning("change journal: %d messages discarded: %s", sum(reasons.values()), why)
+    window = dt.timedelta(days=days)
+
+    def covered(result: Result) -> bool:
+        repo = result.repository
+        last = last_full.get((repo.region, repo.name, repo.repository_id))
+        return result.status in (Outcome.OK, Outcome.UNCHANGED) or (last is not None and now - last < window)
+
+    counted = [result for result in results if result.status != Outcome.GONE]
+    return JournalReport(
+        read=not journal.failures,
+        reason="; ".join(journal.failures) or None,
+        messages=len(journal.messages),
+        discarded=sum(reasons.values()),
+        named=len({key for message in journal.messages for key in message.keys}),
+        full_checks=sum(result.check == Check.FULL for result in results),
+        coverage=round(100 * sum(map(covered, counted)) / len(counted), 1) if counted else 100.0,
+        sweep_days=days,
+    )
+
+
+# -------------------------------------------------------------------------------- run
 
 
 def log_result(result: Result, store: S3Store) -> None:
@@ -2834,6 +3236,8 @@ def log_result(result: Result, store: S3Store) -> None:
         pruned = f" (pruned {len(result.deleted)} old)" if result.deleted else ""
         size = human_size(result.size)
         logger.info("ok %s %s %.1fs %s%s", where, size, result.seconds, url, pruned, extra=fields)
+    elif result.status == Outcome.UNCHANGED and result.check == Check.JOURNAL:
+        logger.info("unchanged %s: no event in the change journal, already in %s", where, url, extra=fields)
     elif result.status == Outcome.UNCHANGED:
         logger.info("unchanged %s %.1fs, already in %s", where, result.seconds, url, extra=fields)
     elif result.status == Outcome.GONE:
@@ -2858,6 +3262,7 @@ class Clients:
         None  # the Resource Groups Tagging API; None: tags read per repository
     )
     codecommit_account: str | None = None  # the account CodeCommit calls act in, when not account_id's (a target role)
+    sqs_for: Callable[[str], SQSClient] | None = None  # the change journal's queues, by region
     close: Callable[[], None] = lambda: None  # closes every client's connection pool, at the end of a command
 
     @property
@@ -2938,6 +3343,7 @@ class Capture:
     failure: RepositoryError | None  # the read that failed, if one did
     newest: Backup | None  # the newest backup, whose document is reused where nothing changed
     recorded: Recorded  # the newest backup's
+    changes: Changes | None = None  # what the change journal named
 
 
 def read_data(reader: DataReader, read: Callable[[], Any]) -> tuple[Any, RepositoryError | None]:
@@ -2964,13 +3370,24 @@ def admitted(repo: Repository, facts: RegionFacts) -> RegionFacts:
     return facts
 
 
-def held(remote: RefState | None, recorded: Recorded, probe: DataProbe | None, failure: RepositoryError | None) -> bool:
+def held(
+    remote: RefState | None,
+    recorded: Recorded,
+    probe: DataProbe | None,
+    failure: RepositoryError | None,
+    *,
+    named: bool = False,
+) -> bool:
     """Whether the newest backup (what it `recorded`) already holds the repository: the same refs and
     HEAD (`remote`, None when they were not read), and the same data, or data that could not be read
-    this night (unread data is no reason to upload the same git again; the run reports the failure)."""
+    this night (unread data is no reason to upload the same git again; the run reports the failure).
+    Data the change journal `named` as changed is never held: the night's reads do not see all of it
+    (a comment on a closed pull request or an old commit)."""
     if remote is None or remote.fingerprint != recorded.refs_fingerprint:
         return False
-    return failure is not None or probe is None or probe.fingerprint == recorded.data_fingerprint
+    if failure is not None or probe is None:
+        return True
+    return not named and probe.fingerprint == recorded.data_fingerprint
 
 
 def archive_record(
@@ -3081,7 +3498,8 @@ class Archiver:
         failure = capture.failure
         if capture.probe is not None:
             commits = new_commits(mirror, (previous or {}).get("refs", {}), self.job.git_env)
-            read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when)  # noqa: E731
+            named = named_records(capture.changes, previous)
+            read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when, named)  # noqa: E731
             document, failure = read_data(capture.reader, lambda: with_retries(read, *self.retries(label)))
             if failure is None:
                 return document, None
@@ -3193,16 +3611,21 @@ class Job:
         self.sleep = sleep
         self.catalog: Catalog = {}
         self.facts: Mapping[str, RegionFacts] = {}
+        self.night = NightPlan()  # what the change journal says of each repository
         self.stopping = threading.Event()
         self.unfinished_uploads: list[str] = []  # keys whose upload failed: their abort is checked at the end
         self.archiver = Archiver(self)
 
     def run(
-        self, repositories: Sequence[Repository], catalog: Catalog, facts: Mapping[str, RegionFacts] | None = None
+        self,
+        repositories: Sequence[Repository],
+        catalog: Catalog,
+        facts: Mapping[str, RegionFacts] | None = None,
+        plan: NightPlan | None = None,
     ) -> list[Result]:
         """Back up each repository; `catalog` is the bucket's listing from the start of the run, `facts`
-        what was read once for each region."""
-        self.catalog, self.facts = catalog, facts or {}
+        what was read once for each region, `plan` what the change journal says of each repository."""
+        self.catalog, self.facts, self.night = catalog, facts or {}, plan or NightPlan()
         if self.settings.dry_run:
             return [self.plan(repo) for repo in repositories]
         with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="backup") as pool:
@@ -3251,6 +3674,39 @@ class Job:
         result.warnings.append(f"CodeCommit gave no repository id of a UUID's form ({found!r}): the key carries none")
         return dataclasses.replace(repo, repository_id=None)
 
+    def full_check(
+        self,
+        repo: Repository,
+        label: str,
+        result: Result,
+        facts: RegionFacts,
+        found: tuple[Backup | None, list[Backup]],
+    ) -> None:
+        """Read the refs and the data, and back the repository up unless its newest backup holds both."""
+        newest, backups = found
+        changes = self.night.changes.get((repo.region, repo.name))
+        recorded = self.store.recorded(newest.key) if newest else Recorded()
+        remote = self.archiver.remote_refs(repo, label) if newest and not self.settings.force else None
+        reader, probe, failure = self.archiver.probe(repo, label, facts)
+        known = probe.repository if probe else facts.metadata.get(repo.name, {})  # what CodeCommit says
+        default_branch = known.get("defaultBranch")
+        remote = remote.headed(default_branch) if remote is not None else None
+        if newest and remote and held(remote, recorded, probe, failure, named=bool(changes and changes.data)):
+            result.status, result.key, result.fingerprint = Outcome.UNCHANGED, newest.key, remote.fingerprint
+            if failure is not None:  # git is unchanged; the run still says what is missing, and fails
+                why = f"git unchanged since {newest.key}; its data: {failure}"
+                result.status, result.reason = Outcome.FAILED, why
+            return
+        with self.heavy:
+            self.check_deadline(result)  # a clone slot may come free only after it
+            capture = Capture(reader, probe, failure, newest, recorded, changes)
+            failure = self.archiver.mirror_and_upload(repo, label, result, capture, default_branch)
+        result.status = Outcome.OK
+        if self.settings.prune:
+            self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
+        if failure is not None:  # git is safe; the run still says what is missing, and fails
+            result.status, result.reason = Outcome.FAILED, f"backed up git, but not its data: {failure}"
+
     def prune(self, result: Result, backups: list[Backup]) -> None:
         decisions = plan_retention(backups, self.settings.policy, self.clock(), protect={result.key or ""})
         doomed = [decision.backup.key for decision in decisions if not decision.keep]
@@ -3261,8 +3717,9 @@ class Job:
 
     def backup(self, repo: Repository) -> Result:
         """Mirror, archive and upload one repository with its data, unless its newest backup already
-        holds the same refs and data; then prune its old backups. Its git is backed up whatever the
-        reads of its data do. Never raises for a repository's failure."""
+        holds the same refs and data (or the change journal says nothing changed and the sweep does not
+        ask for a full check); then prune its old backups. Its git is backed up whatever the reads of
+        its data do. Never raises for a repository's failure."""
         started = time.monotonic()
         result = Result(repo, Outcome.FAILED)
         label = f"{repo.region}/{repo.name}"
@@ -3276,27 +3733,10 @@ class Job:
             newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
             if backups and newest is not backups[0]:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
-            recorded = self.store.recorded(newest.key) if newest else Recorded()
-            remote = self.archiver.remote_refs(repo, label) if newest and not self.settings.force else None
-            reader, probe, failure = self.archiver.probe(repo, label, facts)
-            known = probe.repository if probe else facts.metadata.get(repo.name, {})  # what CodeCommit says
-            default_branch = known.get("defaultBranch")
-            remote = remote.headed(default_branch) if remote is not None else None
-            if newest and remote and held(remote, recorded, probe, failure):
-                result.status, result.key, result.fingerprint = Outcome.UNCHANGED, newest.key, remote.fingerprint
-                if failure is not None:  # git is unchanged; the run still says what is missing, and fails
-                    why = f"git unchanged since {newest.key}; its data: {failure}"
-                    result.status, result.reason = Outcome.FAILED, why
+            if newest and self.night.check(repo) == Check.JOURNAL and not self.settings.force:
+                result.status, result.key, result.check = Outcome.UNCHANGED, newest.key, Check.JOURNAL
             else:
-                with self.heavy:
-                    self.check_deadline(result)  # a clone slot may come free only after it
-                    capture = Capture(reader, probe, failure, newest, recorded)
-                    failure = self.archiver.mirror_and_upload(repo, label, result, capture, default_branch)
-                result.status = Outcome.OK
-                if self.settings.prune:
-                    self.prune(result, [Backup(result.key or "", self.clock(), result.size), *backups])
-                if failure is not None:  # git is safe; the run still says what is missing, and fails
-                    result.status, result.reason = Outcome.FAILED, f"backed up git, but not its data: {failure}"
+                self.full_check(repo, label, result, facts, (newest, backups))
         except RepositoryGone as error:
             result.status, result.reason = Outcome.GONE, str(error)
         except RepositoryError as error:
@@ -3406,11 +3846,15 @@ def junit_report(results: Sequence[Result], suite: str) -> bytes:
 
 
 def run_manifest(
-    results: Sequence[Result], settings: Settings, account_id: str, started: dt.datetime, finished: dt.datetime
+    results: Sequence[Result],
+    settings: Settings,
+    account_id: str,
+    span: tuple[dt.datetime, dt.datetime],
+    journal: JournalReport | None = None,
 ) -> dict[str, Any]:
     """What the run did, for auditors: every repository with its status, key, size, sha256,
-    fingerprint and duration, plus the totals."""
-    totals = Totals.of(results)
+    fingerprint, duration and how it was checked, plus the totals and what the change journal did."""
+    totals, (started, finished) = Totals.of(results), span
     return {
         "tool": PROJECT,
         "version": __version__,
@@ -3422,6 +3866,7 @@ def run_manifest(
         "started": started.isoformat(),
         "finished": finished.isoformat(),
         "totals": {**totals.by_name(), "repositories": totals.repositories, "bytes": totals.uploaded},
+        "journal": dataclasses.asdict(journal) if journal else None,
         "repositories": [
             {
                 "region": r.repository.region,
@@ -3436,6 +3881,7 @@ def run_manifest(
                 "reason": r.reason,
                 "deleted": r.deleted,
                 "warnings": r.warnings,
+                "check": r.check,
             }
             for r in results
         ],
@@ -3457,6 +3903,12 @@ METRICS = {  # name -> unit, from CloudWatch's list of units
     "BytesUploaded": "Bytes",
     "RunDuration": "Seconds",
     "OldestBackupAge": "Seconds",
+    # With a change journal (--changes-queue) only:
+    "JournalRead": "Count",  # 1: every queue read to its end; 0: the run fell back to checking all in full
+    "JournalMessages": "Count",
+    "JournalDiscarded": "Count",  # malformed, or naming no repository of the run
+    "FullChecks": "Count",  # repositories checked in full (refs and data)
+    "SweepCoverage": "Percent",  # of the repositories, those checked in full within the sweep's N nights
 }
 
 
@@ -3474,9 +3926,14 @@ def oldest_backup_age(results: Sequence[Result], catalog: Catalog, now: dt.datet
 
 
 def metrics_record(
-    results: Sequence[Result], seconds: float, oldest_age: float, now: dt.datetime, scope: str = "all"
+    results: Sequence[Result],
+    seconds: float,
+    oldest_age: float,
+    now: dt.datetime,
+    scope: str = "all",
+    journal: JournalReport | None = None,
 ) -> dict[str, Any]:
-    """The run's EMF record."""
+    """The run's EMF record, with the journal's metrics when the run read one."""
     totals = Totals.of(results)
     count = totals.count
     values = {
@@ -3490,7 +3947,11 @@ def metrics_record(
         "RunDuration": round(seconds, 3),
         "OldestBackupAge": round(oldest_age),
     }
-    return emf_record(values, METRICS, now, scope)
+    if journal is not None:
+        values["JournalRead"], values["JournalMessages"] = int(journal.read), journal.messages
+        values["JournalDiscarded"], values["FullChecks"] = journal.discarded, journal.full_checks
+        values["SweepCoverage"] = journal.coverage
+    return emf_record(values, {name: METRICS[name] for name in values}, now, scope)
 
 
 # What the backup account's prune reports, with the Scope "prune".
@@ -4633,22 +5094,112 @@ def backup_command(
     )
     facts = {} if settings.dry_run else read_region_facts(clients, settings, selection)
     deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
+    journal = read_journal(ctx, settings, clock, deadline) if settings.changes_queue and not settings.dry_run else None
+    plan, last_full = night_plan(ctx, settings, selection, facts, journal, started) if journal else (NightPlan(), {})
     job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
     with stop_on_signals(job) as received:
-        results = job.run(selection.repositories, catalog, facts)
+        results = job.run(selection.repositories, catalog, facts, plan)
     if settings.dry_run:
         return print_plan(results, selection, store)
     results += missing_results(selection.missing)
-    reported = write_reports(ctx, settings, results, started, clock())
+    report = None
+    if journal is not None:
+        report = close_journal(ctx, settings, journal, results, (last_full, started))
+    reported = write_reports(ctx, settings, results, (started, clock()), report)
     failures = log_summary(results, time.monotonic() - timer)
     if settings.log_format == "json":  # CloudWatch Logs reads an EMF record from the build's log
         now, scope = clock(), "named" if settings.repos else "all"
         age = oldest_backup_age(results, catalog, now)
-        print(json.dumps(metrics_record(results, time.monotonic() - timer, age, now, scope)), file=sys.stderr)
+        record = metrics_record(results, time.monotonic() - timer, age, now, scope, report)
+        print(json.dumps(record), file=sys.stderr)
     if received:
         logger.error("the run was stopped by %s", received[0].name)
         return 128 + received[0].value  # the shell's convention: 143 for SIGTERM, 130 for SIGINT
     return EXIT_FAILED if failures or not reported else EXIT_OK
+
+
+def read_journal(
+    ctx: Context, settings: Settings, clock: Callable[[], dt.datetime], deadline: dt.datetime | None
+) -> Journal:
+    """Every message of each region's queue. Each stays hidden for the run (to its deadline, or SQS's
+    longest visibility timeout): a message left undeleted comes back after it, for the next night."""
+    sqs_for, started = ctx.clients.sqs_for, clock()
+    visibility = LONGEST_VISIBILITY
+    if deadline is not None:
+        visibility = min(LONGEST_VISIBILITY, int((deadline - started).total_seconds()) + VISIBILITY_MARGIN)
+    journal = Journal()
+    for url in settings.changes_queue:
+        region = queue_region(url, settings.regions[0])
+        if sqs_for is None:
+            journal.failures.append(f"no SQS client for {url}")
+            continue
+        more = lambda: deadline is None or clock() < deadline  # noqa: E731
+        messages, failure = read_queue(sqs_for(region), url, ctx.clients.account_id, visibility, more)
+        journal.messages += messages
+        if failure is None:
+            journal.regions.add(region)
+            continue
+        journal.failures.append(failure)
+        logger.warning(
+            "the change journal was not read to its end (%s): every repository of %s is checked in full",
+            failure,
+            region,
+            extra={"event": "journal", "reason": failure},
+        )
+    return journal
+
+
+def night_plan(
+    ctx: Context,
+    settings: Settings,
+    selection: Selection,
+    facts: Mapping[str, RegionFacts],
+    journal: Journal,
+    now: dt.datetime,
+) -> tuple[NightPlan, dict[tuple[str, str, str | None], dt.datetime]]:
+    """How the night checks each repository, from the journal and, for the sweep, the run manifests of
+    the last N nights (unreadable: every repository is checked in full). Also the last full checks."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    changes = journal_changes(journal, selection.repositories, {region: f.templates for region, f in facts.items()})
+    since = now - dt.timedelta(days=settings.sweep_days + 1)
+    try:
+        last_full = last_full_checks(ctx.store.run_manifests(ctx.clients.account_id, since))
+    except (BotoCoreError, ClientError) as error:
+        logger.warning("could not read the run manifests (%s): every repository is checked in full", error)
+        last_full = {}
+    checks = plan_checks(selection.repositories, journal, changes, last_full, now, settings.sweep_days)
+    return NightPlan(checks, changes), last_full
+
+
+def close_journal(
+    ctx: Context,
+    settings: Settings,
+    journal: Journal,
+    results: Sequence[Result],
+    since: tuple[Mapping[tuple[str, str, str | None], dt.datetime], dt.datetime],
+) -> JournalReport:
+    """Delete the messages whose repositories are safe, and say what the journal did for the night."""
+    sqs_for = ctx.clients.sqs_for
+    kept = 0
+    if sqs_for is not None:
+        kept = settle_journal(lambda url: sqs_for(queue_region(url, settings.regions[0])), journal, results)
+    last_full, started = since
+    report = journal_report(journal, results, last_full, started, settings.sweep_days)
+    logger.info(
+        "change journal: %d messages, %d repositories named, %d discarded, %d kept for a failed repository; "
+        "%d of %d repositories checked in full, %.1f%% within the last %d nights",
+        report.messages,
+        report.named,
+        report.discarded,
+        kept,
+        report.full_checks,
+        len(results),
+        report.coverage,
+        report.sweep_days,
+        extra={"event": "journal", **dataclasses.asdict(report)},
+    )
+    return report
 
 
 def read_region_facts(clients: Clients, settings: Settings, selection: Selection) -> dict[str, RegionFacts]:
@@ -4712,13 +5263,18 @@ def stop_on_signals(job: Job) -> Iterator[list[signal.Signals]]:
 
 
 def write_reports(
-    ctx: Context, settings: Settings, results: list[Result], started: dt.datetime, finished: dt.datetime
+    ctx: Context,
+    settings: Settings,
+    results: list[Result],
+    span: tuple[dt.datetime, dt.datetime],
+    journal: JournalReport | None = None,
 ) -> bool:
     """The JUnit report in --report-dir, the manifest beside it and in the bucket. False if one failed."""
+    started, finished = span
     shard = settings.shard
     suffix = f"-shard-{shard[0]}-of-{shard[1]}" if shard else ""  # parallel shards start in the same second
     stamp = started.strftime(KEY_TIME_FORMAT) + suffix
-    manifest = run_manifest(results, settings, ctx.clients.account_id, started, finished)
+    manifest = run_manifest(results, settings, ctx.clients.account_id, (started, finished), journal)
     manifest_key = ctx.store.layout.manifest_key(ctx.clients.account_id, started, suffix)
     suite = f"{PROJECT} shard {shard[0]}/{shard[1]}" if shard else PROJECT
     folder = Path(settings.report_dir)
@@ -5260,6 +5816,8 @@ class Status:
     repositories: list[BackupAge]  # every selected repository in CodeCommit
     not_in_codecommit: list[BackupAge]  # backups of repositories that no longer exist
     max_age: dt.timedelta
+    journal: Mapping[str, Any] | None = None  # the newest run's journal report (a run with --changes-queue)
+    journal_read: dt.datetime | None = None  # the start of the newest run that read the journal to its end
 
     @property
     def failing(self) -> list[BackupAge]:
@@ -5272,10 +5830,14 @@ def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now:
     run manifests of the last max_age say which."""
     catalog = store.list_backups(clients.account_id)
     confirmed: dict[tuple[str, str], dt.datetime] = {}
+    journal: tuple[Mapping[str, Any] | None, dt.datetime | None] = (None, None)
     for started, manifest in store.run_manifests(clients.account_id, now - request.max_age):
         for entry in manifest.get("repositories", []):
             if entry.get("status") in (Outcome.OK, Outcome.UNCHANGED):
                 confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
+        report = manifest.get("journal")
+        if isinstance(report, dict):  # oldest first: the newest run's report stays
+            journal = (report, started if report.get("read") is True else journal[1])
 
     def age_of(region: str, name: str) -> BackupAge:
         backups = catalog.get((region, name), [])
@@ -5298,6 +5860,7 @@ def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now:
         [age_of(region, name) for region in request.regions for name in sorted(existing[region])],
         [age_of(region, name) for region, name in gone],
         request.max_age,
+        *journal,
     )
 
 
@@ -5317,7 +5880,25 @@ def status_document(status: Status) -> dict[str, Any]:
         "max_age_hours": status.max_age.total_seconds() / 3600,
         "repositories": [entry(item) for item in status.repositories],
         "not_in_codecommit": [entry(item) for item in status.not_in_codecommit],
+        "journal": status.journal
+        and {**status.journal, "last_read": status.journal_read and status.journal_read.isoformat()},
     }
+
+
+def journal_line(status: Status, now: dt.datetime) -> str | None:
+    """When the change journal was last read to its end, and the sweep's coverage, from the newest run."""
+    report = status.journal
+    if report is None:
+        return None
+    read = status.journal_read
+    when = f"last read {human_age((now - read).total_seconds())} ago" if read else "not read to its end"
+    when += (
+        ""
+        if report.get("read") is True
+        else f"; the newest run checked every repository in full: {report.get('reason')}"
+    )
+    coverage, days = report.get("coverage"), report.get("sweep_days")
+    return f"change journal: {when}; {coverage}% of the repositories checked in full within the last {days} nights"
 
 
 def status_junit(status: Status) -> bytes:
@@ -5386,6 +5967,9 @@ def status_command(ctx: Context, request: StatusRequest, clock: Callable[[], dt.
             print(f"      {item.region}/{item.name}  {status_line(item, status.max_age)}")
     for key, what in sorted(altered.items()):
         print(f"ALTERED {key}: {what} (`list --versions` shows each version; `restore --version-id` takes one)")
+    line = journal_line(status, now)
+    if line:
+        print(printable(line))
     failing, limit = len(status.failing), hours(status.max_age)
     print(
         f"status: {len(status.repositories)} repositories, {failing} without a backup of the last {limit}"
@@ -5679,28 +6263,41 @@ def target_of(session: Any, settings: Settings, config: Any) -> tuple[Any, str |
         sts.close()
 
 
+class ClientCache:
+    """Each client (or pace) of a command made once, by kind and region, and every client closed at its end."""
+
+    def __init__(self) -> None:
+        self.made: dict[tuple[str, str], Any] = {}
+        self.lock = threading.Lock()
+
+    def once(self, what: str, region: str, make: Callable[[], Any]) -> Any:
+        with self.lock:
+            if (what, region) not in self.made:
+                self.made[what, region] = make()
+            return self.made[what, region]
+
+    def close(self) -> None:
+        with self.lock:
+            for (what, _), client in self.made.items():
+                if what != "pace":
+                    client.close()
+
+
 def make_clients(session: Any, settings: Settings) -> Clients:
     """The boto3 clients, each made once, and closed by `Clients.close`."""
     from botocore.config import Config
 
     config = client_config(settings)
-    sts = session.client("sts", config=config)
+    cache = ClientCache()
+    sts = cache.once("sts", "", lambda: session.client("sts", config=config))
     account_id = sts.get_caller_identity()["Account"]
     target, target_account = target_of(session, settings, config)
     deadline = time.monotonic() + settings.deadline * 60 if settings.deadline else None  # for the paces' patience
     # CodeCommit's retries are PacedRetries', not botocore's: one attempt each for botocore.
     paced = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-    made: dict[tuple[str, str], Any] = {}  # (what, region) -> a client or a Pace, made once
-    lock = threading.Lock()
-
-    def once(what: str, region: str, make: Callable[[], Any]) -> Any:
-        with lock:
-            if (what, region) not in made:
-                made[what, region] = make()
-            return made[what, region]
 
     def pace_for(region: str) -> Pace:
-        pace: Pace = once("pace", region, lambda: Pace(settings.api_rate, deadline=deadline))
+        pace: Pace = cache.once("pace", region, lambda: Pace(settings.api_rate, deadline=deadline))
         return pace
 
     def codecommit_for(region: str) -> Any:
@@ -5711,33 +6308,27 @@ def make_clients(session: Any, settings: Settings) -> Clients:
             PacedRetries(pace, settings.api_max_attempts).install(client)
             return client
 
-        return once("codecommit", region, make)
+        return cache.once("codecommit", region, make)
 
-    def tagging_for(region: str) -> Any:
-        return once(
-            "tagging", region, lambda: session.client("resourcegroupstaggingapi", region_name=region, config=config)
+    def regional(service: str) -> Callable[[str], Any]:
+        return lambda region: cache.once(
+            service, region, lambda: session.client(service, region_name=region, config=config)
         )
 
     # botocore retries each request and the job retries a whole upload; smart_open's own retry would
     # add six 10-second sleeps per part while an endpoint is down, and hide the cause. Set once, here.
     smart_open_retries_off()
-    s3 = session.client("s3", config=config)
-
-    def close() -> None:
-        with lock:
-            for client in [s3, sts, *(made[key] for key in made if key[0] in ("codecommit", "tagging"))]:
-                client.close()
-
     return Clients(
-        s3=s3,
+        s3=cache.once("s3", "", lambda: session.client("s3", config=config)),
         codecommit_for=codecommit_for,
         account_id=account_id,
         partition_for=session.get_partition_for_region,
         credentials=lambda: target.get_credentials().get_frozen_credentials(),
         pace_for=pace_for,
-        tagging_for=tagging_for,
+        tagging_for=regional("resourcegroupstaggingapi"),
         codecommit_account=target_account,
-        close=close,
+        sqs_for=regional("sqs"),
+        close=cache.close,
     )
 
 

@@ -104,8 +104,8 @@ def test_the_metrics_record_follows_the_emf_rules() -> None:
     assert emf_problems(json.dumps(record)) == []
     assert record["_aws"]["Timestamp"] == 1790827200000
     assert record["Scope"] == "all"
-    values = {name: record[name] for name in codecommit_backup.METRICS}
-    assert values == {
+    values = {name: record[name] for name in codecommit_backup.METRICS if name in record}
+    assert values == {  # without a change journal, none of its metrics
         "Runs": 1,
         "SuccessfulRuns": 0,  # one repository failed
         "RepositoriesOk": 2,

@@ -1,0 +1,374 @@
+"""The change journal: CodeCommit's events, read from SQS, tell the night what changed.
+
+The queue is moto's SQS in server mode. Each message is one event in EventBridge's envelope, as an
+EventBridge rule delivers it to an SQS target: the body is the event itself, with ``detail-type``,
+``source``, ``account``, ``region``, ``resources`` and ``detail``; the detail members are those of
+the CodeCommit user guide's "Monitoring CodeCommit events" examples (``repositoryName`` for most
+events, ``repositoryNames`` for pull request events, ``pullRequestId``, ``commentId``,
+``afterCommitId``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import time
+import zipfile
+from typing import Any
+
+import pytest
+
+import codecommit_backup
+from tests.bed import BUCKET, DAY0, Bed
+from tests.reviews import ReviewHistory, seed_review_history
+
+ACCOUNT = "123456789012"  # moto's default account; STS agrees
+QUEUE = "codecommit-changes"
+
+
+def event(kind: str, detail: dict[str, Any], account: str = ACCOUNT, region: str = "us-east-1") -> str:
+    """An event as EventBridge delivers it to an SQS target: the envelope is the message body."""
+    names = detail.get("repositoryNames") or [detail.get("repositoryName", "")]
+    return json.dumps(
+        {
+            "version": "0",
+            "id": "0f4c6a5e-1111-2222-3333-444455556666",
+            "detail-type": kind,
+            "source": "aws.codecommit",
+            "account": account,
+            "time": "2026-12-05T03:12:00Z",
+            "region": region,
+            "resources": [f"arn:aws:codecommit:{region}:{account}:{name}" for name in names],
+            "detail": detail,
+        }
+    )
+
+
+def push(name: str) -> str:
+    detail = {"event": "referenceUpdated", "repositoryName": name, "referenceFullName": "refs/heads/main"}
+    return event("CodeCommit Repository State Change", {**detail, "commitId": "0" * 40, "oldCommitId": "1" * 40})
+
+
+def make_queue(bed: Bed, name: str = QUEUE) -> str:
+    url: str = bed.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+    return url
+
+
+def send(bed: Bed, url: str, *bodies: str) -> None:
+    for body in bodies:
+        bed.client("sqs").send_message(QueueUrl=url, MessageBody=body)
+
+
+def queue_depth(bed: Bed, url: str) -> tuple[int, int]:
+    """(visible, in flight): the messages waiting, and those received and not yet deleted."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = bed.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return int(attributes[names[0]]), int(attributes[names[1]])
+
+
+def night(bed: Bed, day: float, *args: str) -> tuple[int, str]:
+    bed.capsys.readouterr()
+    code = codecommit_backup.main(["--bucket", BUCKET, *args], clock=lambda: DAY0 + dt.timedelta(days=day))
+    return code, bed.capsys.readouterr().err
+
+
+def manifests(bed: Bed) -> list[dict[str, Any]]:
+    """Every run manifest in the bucket, oldest first."""
+    keys = [key for key in bed.object_keys() if "/runs/" in key]
+    return [json.loads(bed.download(key)) for key in sorted(keys)]
+
+
+def checks(manifest: dict[str, Any]) -> dict[str, str]:
+    return {entry["name"]: entry["check"] for entry in manifest["repositories"]}
+
+
+def zips(bed: Bed, name: str) -> list[str]:
+    return sorted(key for key in bed.object_keys() if key.endswith(".zip") and f"/{name}/" in key)
+
+
+def document(bed: Bed, key: str, name: str) -> dict[str, Any]:
+    with zipfile.ZipFile(io.BytesIO(bed.download(key))) as archive:
+        return dict(json.loads(archive.read(f"{name}.codecommit.json")))
+
+
+def requests_made(bed: Bed) -> int:
+    """CodeCommit requests the stand-ins answered: API calls and git requests together, as AWS counts them."""
+    return sum(bed.moto.calls.values()) + len(bed.git_server.requests)
+
+
+def clear_counts(bed: Bed) -> None:
+    bed.moto.calls.clear()
+    bed.git_server.requests.clear()
+
+
+@pytest.fixture
+def seeded(bed: Bed) -> ReviewHistory:
+    bed.create_bucket()
+    return seed_review_history(bed, "payments")
+
+
+# ---------------------------------------------------------------------------------------- events
+
+
+COMMIT, COMMENT = "a" * 40, "28930161-aaaa-bbbb-cccc-1234567890ab"
+ON_PULL_REQUEST = {"repositoryName": "r", "pullRequestId": "7", "commentId": COMMENT, "afterCommitId": COMMIT}
+TEMPLATE_EVENT = {"approvalRuleTemplateName": "two-reviewers", "repositories": {"r": "92ca7bf2-d878-49ed"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (push("r"), (("r",), False, None, None, None)),
+        (event("CodeCommit Comment on Pull Request", ON_PULL_REQUEST), (("r",), True, "7", COMMIT, COMMENT)),
+        (
+            event(
+                "CodeCommit Comment on Commit", {"repositoryName": "r", "afterCommitId": COMMIT, "commentId": COMMENT}
+            ),
+            (("r",), True, None, COMMIT, COMMENT),
+        ),
+        (
+            event("CodeCommit Pull Request State Change", {"repositoryNames": ["r", "s"], "pullRequestId": "7"}),
+            (("r", "s"), True, "7", None, None),
+        ),
+        (
+            event("CodeCommit Comment Reaction Change", {"repositoryName": "r", "commentId": COMMENT}),
+            (("r",), True, None, None, COMMENT),
+        ),
+        (event("CodeCommit Approval Rule Template Change", TEMPLATE_EVENT), (("r",), True, None, None, None)),
+        (  # a template's content changed: it names no repository, only the template
+            event("CodeCommit Approval Rule Template Change", {**TEMPLATE_EVENT, "repositories": {}}),
+            ((), True, None, None, None),
+        ),
+        (  # a commit id that is no commit id is left out; the repository is still named
+            event("CodeCommit Comment on Commit", {"repositoryName": "r", "afterCommitId": "f4d5EXAMPLE"}),
+            (("r",), True, None, None, None),
+        ),
+    ],
+)
+def test_each_kind_of_event_names_what_changed(body: str, expected: tuple[Any, ...]) -> None:
+    parsed = codecommit_backup.change_event(body, ACCOUNT)
+    assert isinstance(parsed, codecommit_backup.ChangeEvent)
+    assert (parsed.names, parsed.data, parsed.pull_request, parsed.commit, parsed.comment) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("{not json", "not JSON"),
+        (json.dumps({"source": "aws.s3", "account": ACCOUNT}), "not an event of aws.codecommit"),
+        (push("r").replace(ACCOUNT, "210987654321"), "an event of another account"),
+        (json.dumps({"source": "aws.codecommit", "account": ACCOUNT, "region": "us-east-1"}), "without its detail"),
+        (event("CodeCommit Repository State Change", {"repositoryName": "../etc"}), "names no repository"),
+        ("[" * 100_000, "not JSON"),
+    ],
+)
+def test_a_malformed_message_is_no_event(body: str, why: str) -> None:
+    parsed = codecommit_backup.change_event(body, ACCOUNT)
+    assert isinstance(parsed, str) and why in parsed
+
+
+def test_the_sweep_spreads_the_repositories_over_its_nights() -> None:
+    repositories = [
+        codecommit_backup.Repository("us-east-1", f"r{n}", "", f"{n:08d}-0000-0000-0000-000000000000")
+        for n in range(700)
+    ]
+    night0 = dt.date(2026, 12, 1)
+    turns = [
+        [codecommit_backup.sweep_turn(repo, night0 + dt.timedelta(days=d), 7) for repo in repositories]
+        for d in range(7)
+    ]
+    for index in range(len(repositories)):  # each repository has exactly one turn in any 7 nights
+        assert sum(turns[d][index] for d in range(7)) == 1
+    assert all(60 <= sum(night) <= 140 for night in turns)  # about 100 a night
+
+
+# ------------------------------------------------------------------------------------ the night
+
+
+def test_a_quiet_night_with_the_journal_asks_codecommit_almost_nothing(bed: Bed) -> None:
+    bed.create_bucket()
+    names = [f"quiet-{n:02d}" for n in range(14)]
+    for name in names:
+        bed.make_repo(name, content="simple")
+    url = make_queue(bed)
+    assert night(bed, 0, "--changes-queue", url)[0] == 0  # never checked: all in full
+    clear_counts(bed)
+    assert night(bed, 1)[0] == 0  # without the journal, for comparison
+    without = requests_made(bed)
+    clear_counts(bed)
+
+    code, log = night(bed, 2, "--changes-queue", url, "--sweep-days", "7")
+
+    assert code == 0, log
+    with_journal = requests_made(bed)
+    newest = manifests(bed)[-1]
+    swept = [name for name, check in checks(newest).items() if check == "full"]
+    assert all(entry["status"] == "unchanged" for entry in newest["repositories"])
+    assert len(swept) < len(names) / 2  # about one in seven, by the sweep's hash
+    # The goal: at most 2 CodeCommit requests a repository on a quiet night, the sweep's share included
+    # (without the journal every repository costs its ref listing and its data reads).
+    assert with_journal <= 2 * len(names), (with_journal, swept)
+    assert without >= 4 * len(names)
+    assert newest["journal"]["read"] is True and newest["journal"]["coverage"] == 100.0
+    assert "unchanged us-east-1/quiet-" in log and "no event in the change journal" in log
+
+
+def test_a_comment_on_a_closed_pull_request_reaches_the_backup_with_its_event(bed: Bed, seeded: ReviewHistory) -> None:
+    url = make_queue(bed)
+    night(bed, 0, "--changes-queue", url)
+    comment = bed.reviewer().post_comment_reply(inReplyTo=seeded.comments["on_closed"], content="Reopen later?")
+    comment_id = comment["comment"]["commentId"]
+    # Without its event, the night's own reads do not see it: the closed pull request is not read again.
+    code, log = night(bed, 1)
+    assert code == 0 and "summary: 0 ok, 1 unchanged" in log
+    detail = {
+        "event": "commentOnPullRequestCreated",
+        "repositoryName": "payments",
+        "pullRequestId": seeded.closed_pull_request,
+        "commentId": comment_id,
+        "afterCommitId": seeded.commits["closed"],
+    }
+    send(bed, url, event("CodeCommit Comment on Pull Request", detail))
+
+    code, log = night(bed, 2, "--changes-queue", url)
+
+    assert code == 0 and "summary: 1 ok, 0 unchanged" in log, log
+    newest = zips(bed, "payments")[-1]
+    records = {r["pullRequest"]["pullRequestId"]: r for r in document(bed, newest, "payments")["pullRequests"]}
+    threads = records[seeded.closed_pull_request]["comments"]
+    assert "Reopen later?" in {c["content"] for t in threads for c in t["comments"]}
+    assert queue_depth(bed, url) == (0, 0)  # its message is deleted once the backup is made
+    assert len(zips(bed, "payments")) == 2
+    assert "summary: 0 ok, 1 unchanged" in night(bed, 3, "--changes-queue", url)[1]  # exactly one new backup
+
+
+def test_a_comment_on_an_old_commit_reaches_the_backup_with_its_event(bed: Bed, seeded: ReviewHistory) -> None:
+    url = make_queue(bed)
+    night(bed, 0, "--changes-queue", url)
+    old = seeded.commits["main_parent"]  # in the first backup already: no night reads its comments again
+    posted = bed.reviewer().post_comment_for_compared_commit(
+        repositoryName="payments", afterCommitId=old, content="This one broke the build."
+    )
+    detail = {"repositoryName": "payments", "afterCommitId": old, "commentId": posted["comment"]["commentId"]}
+    send(bed, url, event("CodeCommit Comment on Commit", {"event": "commentOnCommitCreated", **detail}))
+
+    code, log = night(bed, 1, "--changes-queue", url)
+
+    assert code == 0 and "summary: 1 ok, 0 unchanged" in log, log
+    entries = {e["afterCommitId"]: e for e in document(bed, zips(bed, "payments")[-1], "payments")["commitComments"]}
+    assert "This one broke the build." in {c["content"] for t in entries[old]["comments"] for c in t["comments"]}
+    assert seeded.commits["main"] in entries  # the comments found before are kept
+    assert queue_depth(bed, url) == (0, 0)
+
+
+def test_junk_and_unknown_repositories_fail_nothing_and_are_deleted(bed: Bed) -> None:
+    bed.create_bucket()
+    bed.make_repo("kept", content="simple")
+    url = make_queue(bed)
+    night(bed, 0, "--changes-queue", url)
+    junk = ["{not json", json.dumps({"source": "aws.s3"}), push("kept").replace(ACCOUNT, "210987654321"), push("gone")]
+    send(bed, url, *junk, push("kept"))
+
+    code, log = night(bed, 1, "--changes-queue", url, "--log-format", "json")
+
+    assert code == 0, log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    (discarded,) = [line for line in lines if "messages discarded:" in line.get("message", "")]
+    assert "4 messages discarded" in discarded["message"] and "another account" in discarded["message"]
+    assert queue_depth(bed, url) == (0, 0)
+    (metrics,) = [line for line in lines if line.get("event") == "metrics"]
+    assert (metrics["JournalRead"], metrics["JournalMessages"], metrics["JournalDiscarded"]) == (1, 5, 4)
+    assert checks(manifests(bed)[-1]) == {"kept": "full"}  # named by its event
+
+
+def test_a_missing_queue_falls_back_to_the_full_check(bed: Bed) -> None:
+    bed.create_bucket()
+    for name in ("one", "two", "three"):
+        bed.make_repo(name, content="simple")
+    url = make_queue(bed)
+    night(bed, 0, "--changes-queue", url)
+    missing = url.replace(QUEUE, "deleted-queue")
+
+    code, log = night(bed, 1, "--changes-queue", missing, "--log-format", "json")
+
+    assert code == 0, log
+    assert "not read to its end" in log and "checked in full" in log
+    newest = manifests(bed)[-1]
+    assert set(checks(newest).values()) == {"full"}
+    assert newest["journal"]["read"] is False and "deleted-queue" in newest["journal"]["reason"]
+    (metrics,) = [json.loads(line) for line in log.splitlines() if '"event": "metrics"' in line]
+    assert metrics["JournalRead"] == 0 and metrics["FullChecks"] == 3
+    bed.capsys.readouterr()
+    assert codecommit_backup.main(["status", "--bucket", BUCKET], clock=lambda: DAY0 + dt.timedelta(days=1.1)) == 0
+    assert "change journal: not read to its end; the newest run checked every repository in full" in (
+        bed.capsys.readouterr().out
+    )
+
+
+def test_every_repository_is_checked_in_full_within_the_sweep(bed: Bed) -> None:
+    bed.create_bucket()
+    names = [f"swept-{n:02d}" for n in range(12)]
+    for name in names:
+        bed.make_repo(name, content="simple")
+    url = make_queue(bed)
+    nights = [0, 1, 2, 3, 6, 7, 8]  # nights 4 and 5 did not run: what they would have swept is overdue
+    for day in nights:
+        assert night(bed, day, "--changes-queue", url, "--sweep-days", "3")[0] == 0
+    for name in names:  # a night that did not check it in full came less than 3 nights after one that did
+        last = None
+        for day, manifest in zip(nights, manifests(bed), strict=True):
+            if checks(manifest)[name] == "full":
+                last = day
+            else:
+                assert last is not None and day - last < 3, (name, day, last)
+    trusted = sum(check == "journal" for m in manifests(bed)[1:] for check in checks(m).values())
+    assert trusted >= len(names) * 3  # the sweep checks a share, not everything
+    bed.capsys.readouterr()
+    assert codecommit_backup.main(["status", "--bucket", BUCKET], clock=lambda: DAY0 + dt.timedelta(days=8.1)) == 0
+    assert "change journal: last read 2h ago; 100.0% of the repositories checked in full within the last 3 nights" in (
+        bed.capsys.readouterr().out
+    )
+
+
+def test_a_message_survives_a_failed_backup(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    bed.create_bucket()
+    for name in ("flaky", "fine"):
+        bed.make_repo(name, content="simple")
+    url = make_queue(bed)
+    night(bed, 0, "--changes-queue", url)
+    # A short visibility timeout stands in for a night: SQS hides a received message until it ends.
+    monkeypatch.setattr(codecommit_backup, "LONGEST_VISIBILITY", 2)
+    monkeypatch.setattr(codecommit_backup, "JOURNAL_WAIT", 0)
+    send(bed, url, push("flaky"), push("fine"))
+    bed.git_server.fail("flaky", 403, None)
+
+    code, log = night(bed, 1, "--changes-queue", url)
+
+    assert code == 1 and "FAILED us-east-1/flaky" in log
+    assert queue_depth(bed, url) == (0, 1)  # the failed repository's message is hidden, not deleted
+    bed.git_server.fail_clear()
+    for _ in range(50):  # its visibility timeout ends: it comes back
+        if queue_depth(bed, url)[0] == 1:
+            break
+        time.sleep(0.1)
+    assert queue_depth(bed, url) == (1, 0)
+
+    code, log = night(bed, 2, "--changes-queue", url)
+
+    assert code == 0, log
+    assert checks(manifests(bed)[-1])["flaky"] == "full"
+    assert queue_depth(bed, url) == (0, 0)
+
+
+def test_the_journal_is_refused_where_it_cannot_serve(bed: Bed) -> None:
+    bed.create_bucket()
+    url = make_queue(bed)
+    for args, expected in [
+        (["--repos", "x"], "leave it out with --repos"),
+        (["--shard", "1/2"], "each shard would take the others' messages"),
+        (["--changes-queue", url], "two queues of us-east-1"),
+    ]:
+        code, log = night(bed, 0, "--changes-queue", url, *args)
+        assert code == 2 and expected in log and "Traceback" not in log
+    code, log = night(bed, 0, "--changes-queue", "https://sqs.us-east-1.amazonaws.com/codecommit-changes")
+    assert code == 2 and "use the queue's URL" in log
