@@ -39,6 +39,13 @@ VARIABLES: dict[str, tuple[str, str, Any, str | None]] = {
     "--work-dir": ("restore", "/scratch", "/scratch", None),
     "--report-dir": ("status", "out", "out", None),
     "--shard": ("backup", "2/4", (2, 4), "5/4"),
+    "--changes-queue": (
+        "backup",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/changes",
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/changes",),
+        "sqs://changes",
+    ),
+    "--sweep-days": ("backup", "3", 3, "91"),
     "--dry-run": ("prune", "YES", True, "y"),
     "--force": ("backup", "on", True, "enabled"),
     "--prune": ("backup", "0", False, "nope"),
