@@ -753,9 +753,9 @@ def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
 
 
 def check_journal(settings: Settings) -> None:
-    """A journal serves one run of the whole account: each region's queue once, of a region the run backs up."""
-    if settings.changes_queue and settings.repos:
-        raise ConfigError("--changes-queue is for the nightly run of every repository: leave it out with --repos")
+    """A journal serves one run of the whole account: each region's queue once, of a region the run backs
+    up. (A run given --repos, a backup on push that inherits the nightly project's variables, does not
+    read it: see backup_command.)"""
     if settings.changes_queue and settings.shard:
         raise ConfigError("--changes-queue with --shard: each shard would take the others' messages; use one run")
     regions = [queue_region(url, settings.regions[0]) for url in settings.changes_queue]
@@ -1487,6 +1487,20 @@ MAX_ADVERTISEMENT = 16 * 1024**2
 LISTING_DEADLINE = 120.0
 
 
+def listing_status(status: int, url: str, turn: int | None, pace: Pace | None) -> None:
+    """What a ref listing's HTTP status means: a throttle (429 or 503) is Throttled, at the pace's
+    `turn`; any other 5xx or 408 a TransientError; anything but 200 a RepositoryError."""
+    if status in (429, 503):
+        throttled = Throttled(f"listing refs failed: HTTP {status} (slow down) from {url}")
+        throttled.generation = turn
+        raise throttled
+    if pace is not None:
+        pace.answered()
+    if status != 200:
+        retry = status == 408 or status >= 500
+        raise (TransientError if retry else RepositoryError)(f"listing refs failed: HTTP {status} from {url}")
+
+
 class RefListing:
     """A repository's refs and HEAD, as `git ls-remote --symref` reports them, read in one signed
     HTTPS request: the smart-HTTP ref advertisement (protocol v0) that every fetch starts with.
@@ -1552,17 +1566,7 @@ class RefListing:
                 "GET", f"{url}/info/refs?service=git-upload-pack", headers=headers, preload_content=False
             )
             try:
-                if response.status in (429, 503):
-                    throttled = Throttled(f"listing refs failed: HTTP {response.status} (slow down) from {url}")
-                    throttled.generation = turn
-                    raise throttled
-                if pace is not None:
-                    pace.answered()
-                if response.status != 200:
-                    retry = response.status == 408 or response.status >= 500
-                    raise (TransientError if retry else RepositoryError)(
-                        f"listing refs failed: HTTP {response.status} from {url}"
-                    )
+                listing_status(response.status, url, turn, pace)
                 data = self.body(response, url, started)
             except BaseException:
                 response.close()  # never hand a half-read connection back to the pool
@@ -3390,6 +3394,28 @@ def held(
     return not named and probe.fingerprint == recorded.data_fingerprint
 
 
+def identified(
+    repo: Repository, facts: RegionFacts, codecommit_for: Callable[[str], CodeCommitClient], result: Result
+) -> Repository:
+    """The repository with its id: from the listing or the region's metadata (no call), else from one
+    GetRepository. An id not of CodeCommit's form is a warning, and the key then carries none."""
+    found = repo.repository_id or facts.metadata.get(repo.name, {}).get("repositoryId")
+    if found is None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            metadata = get_repository(codecommit_for(repo.region), repo.name)
+        except (BotoCoreError, ClientError) as error:
+            raise RepositoryError(f"could not read the repository's id: {redact(str(error))}") from None
+        if metadata is None:
+            raise RepositoryGone(f"repository was deleted after it was listed: {repo.region}/{repo.name}")
+        found = metadata.get("repositoryId")
+    if isinstance(found, str) and REPOSITORY_ID.fullmatch(found):
+        return dataclasses.replace(repo, repository_id=found)
+    result.warnings.append(f"CodeCommit gave no repository id of a UUID's form ({found!r}): the key carries none")
+    return dataclasses.replace(repo, repository_id=None)
+
+
 def archive_record(
     repo: Repository,
     state: RefState,
@@ -3655,25 +3681,6 @@ class Job:
         )
         return Result(repo, Outcome.PLANNED, key=key)
 
-    def identified(self, repo: Repository, facts: RegionFacts, result: Result) -> Repository:
-        """The repository with its id: from the listing or the region's metadata (no call), else from one
-        GetRepository. An id not of CodeCommit's form is a warning, and the key then carries none."""
-        found = repo.repository_id or facts.metadata.get(repo.name, {}).get("repositoryId")
-        if found is None:
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            try:
-                metadata = get_repository(self.clients.codecommit_for(repo.region), repo.name)
-            except (BotoCoreError, ClientError) as error:
-                raise RepositoryError(f"could not read the repository's id: {redact(str(error))}") from None
-            if metadata is None:
-                raise RepositoryGone(f"repository was deleted after it was listed: {repo.region}/{repo.name}")
-            found = metadata.get("repositoryId")
-        if isinstance(found, str) and REPOSITORY_ID.fullmatch(found):
-            return dataclasses.replace(repo, repository_id=found)
-        result.warnings.append(f"CodeCommit gave no repository id of a UUID's form ({found!r}): the key carries none")
-        return dataclasses.replace(repo, repository_id=None)
-
     def full_check(
         self,
         repo: Repository,
@@ -3727,7 +3734,7 @@ class Job:
             self.check_stop()
             self.check_deadline(result)
             facts = admitted(repo, self.facts.get(repo.region, RegionFacts()))
-            repo = self.identified(repo, facts, result)
+            repo = identified(repo, facts, self.clients.codecommit_for, result)
             # Only this repository's backups: a namesake deleted before it keeps its own, untouched.
             backups = own_backups(self.catalog.get((repo.region, repo.name), []), repo.repository_id)
             newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
@@ -5094,7 +5101,10 @@ def backup_command(
     )
     facts = {} if settings.dry_run else read_region_facts(clients, settings, selection)
     deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
-    journal = read_journal(ctx, settings, clock, deadline) if settings.changes_queue and not settings.dry_run else None
+    reads = settings.changes_queue and not (settings.dry_run or settings.repos)
+    if settings.changes_queue and settings.repos:
+        logger.info("the change journal is read by the nightly run, not by one given --repos: it is left as it is")
+    journal = read_journal(ctx, settings, clock, deadline) if reads else None
     plan, last_full = night_plan(ctx, settings, selection, facts, journal, started) if journal else (NightPlan(), {})
     job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
     with stop_on_signals(job) as received:

@@ -364,7 +364,6 @@ def test_the_journal_is_refused_where_it_cannot_serve(bed: Bed) -> None:
     bed.create_bucket()
     url = make_queue(bed)
     for args, expected in [
-        (["--repos", "x"], "leave it out with --repos"),
         (["--shard", "1/2"], "each shard would take the others' messages"),
         (["--changes-queue", url], "two queues of us-east-1"),
     ]:
@@ -372,3 +371,21 @@ def test_the_journal_is_refused_where_it_cannot_serve(bed: Bed) -> None:
         assert code == 2 and expected in log and "Traceback" not in log
     code, log = night(bed, 0, "--changes-queue", "https://sqs.us-east-1.amazonaws.com/codecommit-changes")
     assert code == 2 and "use the queue's URL" in log
+
+
+def test_a_backup_on_push_leaves_the_journal_to_the_night(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    bed.create_bucket()
+    for name in ("pushed", "other"):
+        bed.make_repo(name, content="simple")
+    url = make_queue(bed)
+    send(bed, url, push("pushed"), push("other"))
+    # The push rule's build runs the nightly project with --repos, and so inherits its variables.
+    monkeypatch.setenv("CODECOMMIT_BACKUP_CHANGES_QUEUE", url)
+
+    code, log = night(bed, 0, "--repos", "pushed")
+
+    assert code == 0 and "summary: 1 ok" in log, log
+    assert queue_depth(bed, url) == (2, 0)  # untouched: the night reads both
+    code, log = night(bed, 0.5)
+    assert code == 0 and "2 messages, 2 repositories named" in log, log
+    assert queue_depth(bed, url) == (0, 0)
