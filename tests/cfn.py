@@ -152,6 +152,8 @@ class Stack:
         }
         if attribute == "Arn" or (attribute == "Ref" and kind in ("AWS::CodeBuild::ReportGroup", "AWS::SNS::Topic")):
             return arns.get(kind, f"arn:{PARTITION}:{kind}:{logical}")
+        if attribute == "Ref" and kind == "AWS::SQS::Queue":  # a queue's Ref is its URL
+            return f"https://sqs.{region}.amazonaws.com/{account}/test-stack-{logical}-generated"
         if attribute == "Ref":
             return name if kind in ("AWS::S3::Bucket", "AWS::CodeBuild::Project", "AWS::Logs::LogGroup") else logical
         return f"{logical}.{attribute}"
@@ -276,7 +278,7 @@ def conditions_hold(condition: dict[str, Any], context: dict[str, str]) -> bool:
     """The operators the templates use, as IAM evaluates them: a key missing from the request fails a
     positive operator and passes a negated one (StringNotEquals); Null "true" holds for a missing key."""
     for operator, tests in condition.items():
-        known = ("StringEquals", "StringNotEquals", "StringLike", "ArnLike", "Bool", "Null")
+        known = ("StringEquals", "StringNotEquals", "StringLike", "ArnLike", "ArnEquals", "Bool", "Null")
         assert operator in known, f"the test does not evaluate {operator}"
         for key, wanted in tests.items():
             values = [wanted] if isinstance(wanted, str) else wanted
@@ -388,6 +390,16 @@ UNSCOPED = {"codecommit:ListRepositories", "sts:GetCallerIdentity", "codecommit:
 UNSCOPED |= {"codecommit:CreateApprovalRuleTemplate"}  # templates are no repository's resource
 UNSCOPED |= {"codecommit:ListApprovalRuleTemplates", "codecommit:ListRepositoriesForApprovalRuleTemplate"}
 UNSCOPED |= {"tag:GetResources"}  # the tagging API scopes nothing; it reads tags only
+# What the nightly job calls on its change journal (CODECOMMIT_BACKUP_CHANGES_QUEUE).
+JOURNAL_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+# The job's metrics of the change journal (EMF, namespace codecommit-backup, Scope all): name -> unit.
+JOURNAL_METRICS = {
+    "JournalRead": "Count",  # 1: read to its end; 0: fell back to checking every repository in full
+    "JournalMessages": "Count",
+    "JournalDiscarded": "Count",
+    "FullChecks": "Count",
+    "SweepCoverage": "Percent",
+}
 PROJECT_ROLE_ALLOWED = (
     OBJECT_ACTIONS
     | DATA_READS
@@ -408,6 +420,7 @@ PROJECT_ROLE_ALLOWED = (
         "sts:GetCallerIdentity",
         "kms:GenerateDataKey",
         "kms:Decrypt",
+        *JOURNAL_ACTIONS,  # on the change journal's queue only
     }
 )
 RESTORE_ROLE_ACTIONS = DATA_WRITES | {

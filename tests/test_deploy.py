@@ -29,6 +29,7 @@ from tests.cfn import (
     BUCKET,
     DATA_READS,
     DATA_WRITES,
+    JOURNAL_METRICS,
     KEY_ARN,
     ORG_ID,
     PROJECT_ROLE_ALLOWED,
@@ -87,7 +88,7 @@ def assert_least_privilege(found: list[dict[str, Any]], bucket: str, prefix: str
         assert "NotAction" not in s and "NotResource" not in s, s
         for action in s["Action"]:
             assert "*" not in action, f"wildcard action {action} in {s.get('Sid')}"
-            assert action.split(":")[0] in ("codecommit", "s3", "logs", "codebuild", "sts", "kms", "tag"), action
+            assert action.split(":")[0] in ("codecommit", "s3", "logs", "codebuild", "sts", "kms", "tag", "sqs"), action
         s3_actions = [a for a in s["Action"] if a.startswith("s3:")]
         if any(OBJECT_LEVEL.match(a) for a in s3_actions):
             if s.get("Sid") == "ReadProjectSource":
@@ -380,6 +381,10 @@ def test_project_runs_the_job_with_its_settings(options: dict[str, str]) -> None
     }
     if "KmsKeyArn" in options:
         expected |= {"CODECOMMIT_BACKUP_SSE": "aws:kms", "CODECOMMIT_BACKUP_KMS_KEY_ID": KEY_ARN}
+    expected |= {  # the change journal, on by default
+        "CODECOMMIT_BACKUP_CHANGES_QUEUE": stack.attribute("JournalQueue", "Ref"),
+        "CODECOMMIT_BACKUP_SWEEP_DAYS": "7",
+    }
     assert variables == expected
     assert str(props["TimeoutInMinutes"]) == "90"
     source = props["Source"]
@@ -490,7 +495,7 @@ def test_failure_notifications_are_optional() -> None:
     assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": SOURCE_ACCOUNT}
     names = [a["Properties"]["AlarmName"] for a in stack.resources.values() if a["Type"] == "AWS::CloudWatch::Alarm"]
     arns = [f"arn:aws:cloudwatch:{REGION}:{SOURCE_ACCOUNT}:alarm:{name}" for name in names]
-    assert len(arns) == 3 and all(fnmatch.fnmatchcase(arn, pattern) for arn in arns), arns
+    assert len(arns) == 5 and all(fnmatch.fnmatchcase(arn, pattern) for arn in arns), arns
     subscription = stack.resources["FailureSubscription"]["Properties"]
     assert subscription == {"TopicArn": topic, "Protocol": "email", "Endpoint": "ops@example.com"}
 
@@ -532,7 +537,11 @@ def alarms_of(stack: Stack) -> dict[str, dict[str, Any]]:
 def test_every_start_that_fails_lands_in_the_dead_letter_queue(options: dict[str, str]) -> None:
     stack = source_stack(**options)
     queue = stack.attribute("DeadLetterQueue", "Arn")
-    rules = {name: spec["Properties"] for name, spec in stack.resources.items() if spec["Type"] == "AWS::Events::Rule"}
+    rules = {
+        name: spec["Properties"]
+        for name, spec in stack.resources.items()
+        if spec["Type"] == "AWS::Events::Rule" and name != "JournalRule"  # it starts nothing (test_journal_deploy)
+    }
     schedules = [spec["Properties"] for spec in stack.resources.values() if spec["Type"] == "AWS::Scheduler::Schedule"]
     targets = [t for rule in rules.values() for t in rule["Targets"]] + [s["Target"] for s in schedules]
     assert targets
@@ -612,10 +621,12 @@ def test_dashboard_shows_exactly_the_metrics_the_job_emits() -> None:
         assert namespace == codecommit_backup.METRICS_NAMESPACE
         assert dimensions == ["Scope", "all"], name
     names = [name for _, name, *_ in found]
-    assert sorted(names) == sorted(codecommit_backup.METRICS)  # each once, none the job does not emit
+    emitted = codecommit_backup.METRICS | JOURNAL_METRICS  # those a run with a change journal adds
+    assert sorted(names) == sorted(emitted)  # each once, none the job does not emit
     record = codecommit_backup.metrics_record([], 1.0, 0.0, codecommit_backup.utc_now())
     ((directive,),) = [record["_aws"]["CloudWatchMetrics"]]
-    assert sorted(m["Name"] for m in directive["Metrics"]) == sorted(names)
+    in_record = {m["Name"] for m in directive["Metrics"]}
+    assert set(names) - set(JOURNAL_METRICS) <= in_record <= set(names)  # a run without a journal
     assert directive["Dimensions"] == [["Scope"]]
 
 
