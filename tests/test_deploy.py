@@ -381,10 +381,11 @@ def test_project_runs_the_job_with_its_settings(options: dict[str, str]) -> None
     }
     if "KmsKeyArn" in options:
         expected |= {"CODECOMMIT_BACKUP_SSE": "aws:kms", "CODECOMMIT_BACKUP_KMS_KEY_ID": KEY_ARN}
-    expected |= {  # the change journal, on by default
-        "CODECOMMIT_BACKUP_CHANGES_QUEUE": stack.attribute("JournalQueue", "Ref"),
-        "CODECOMMIT_BACKUP_SWEEP_DAYS": "7",
-    }
+    if options.get("ShardCount", "1") == "1":  # the change journal, on by default; no shard reads it
+        expected |= {
+            "CODECOMMIT_BACKUP_CHANGES_QUEUE": stack.attribute("JournalQueue", "Ref"),
+            "CODECOMMIT_BACKUP_SWEEP_DAYS": "7",
+        }
     assert variables == expected
     assert str(props["TimeoutInMinutes"]) == "90"
     source = props["Source"]
@@ -495,7 +496,9 @@ def test_failure_notifications_are_optional() -> None:
     assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": SOURCE_ACCOUNT}
     names = [a["Properties"]["AlarmName"] for a in stack.resources.values() if a["Type"] == "AWS::CloudWatch::Alarm"]
     arns = [f"arn:aws:cloudwatch:{REGION}:{SOURCE_ACCOUNT}:alarm:{name}" for name in names]
-    assert len(arns) == 5 and all(fnmatch.fnmatchcase(arn, pattern) for arn in arns), arns
+    assert len(arns) == 3 and all(fnmatch.fnmatchcase(arn, pattern) for arn in arns), arns  # sharded: no journal
+    unsharded = source_stack(NotifyOnFailure="true").resources.values()
+    assert sum(a["Type"] == "AWS::CloudWatch::Alarm" for a in unsharded) == 5  # with the journal's two
     subscription = stack.resources["FailureSubscription"]["Properties"]
     assert subscription == {"TopicArn": topic, "Protocol": "email", "Endpoint": "ops@example.com"}
 

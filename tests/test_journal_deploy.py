@@ -289,6 +289,15 @@ def test_change_journal_false_removes_all_of_it_and_leaves_backup_on_push_alone(
     assert on.resources["PushRule"]["Properties"]["EventPattern"]["detail-type"] == [CODECOMMIT_DETAIL_TYPES[0]]
 
 
+
+def test_a_sharded_nightly_run_has_no_journal() -> None:
+    # The job refuses --changes-queue with --shard: every shard would take the others' messages.
+    sharded = source_stack(ShardCount="4")
+    assert not JOURNAL_RESOURCES & set(sharded.resources)
+    variables = {v["Name"] for v in sharded.resources["Project"]["Properties"]["Environment"]["EnvironmentVariables"]}
+    assert "CODECOMMIT_BACKUP_CHANGES_QUEUE" not in variables
+
+
 # ------------------------------------------------------------------ on moto
 
 
@@ -299,8 +308,8 @@ def journal_part_of_the_source_template() -> str:
     return json.dumps(
         {
             "AWSTemplateFormatVersion": template["AWSTemplateFormatVersion"],
-            "Parameters": {"ChangeJournal": template["Parameters"]["ChangeJournal"]},
-            "Conditions": {"Journal": template["Conditions"]["Journal"]},
+            "Parameters": {name: template["Parameters"][name] for name in ("ChangeJournal", "ShardCount")},
+            "Conditions": {name: template["Conditions"][name] for name in ("Journal", "NotSharded")},
             "Resources": {
                 name: template["Resources"][name] for name in ("JournalQueue", "JournalDeadLetterQueue", "JournalRule")
             },
