@@ -62,6 +62,36 @@ if TYPE_CHECKING:  # the clients' stubs: every call the module makes is checked
     from mypy_boto3_sqs import SQSClient
 
 __version__ = "0.1.0"
+# The public surface: the command line (main), and each command as a function of its clients, its
+# typed request and the clock. Every other name is this module's own, open to its tests.
+__all__ = [
+    "OPTIONS",
+    "BackupError",
+    "BulkRestoreRequest",
+    "Clients",
+    "ConfigError",
+    "Context",
+    "ListRequest",
+    "PruneRequest",
+    "RestoreError",
+    "RestoreRequest",
+    "S3Store",
+    "Settings",
+    "ShowRequest",
+    "StatusRequest",
+    "VerifyRequest",
+    "__version__",
+    "backup_command",
+    "bulk_restore_command",
+    "list_command",
+    "main",
+    "make_clients",
+    "prune_command",
+    "restore_command",
+    "show_command",
+    "status_command",
+    "verify_command",
+]
 
 logger = logging.getLogger("codecommit_backup")
 
@@ -1864,6 +1894,45 @@ MAX_NEW_COMMITS = 25
 ACCESS_DENIED = ("AccessDeniedException", "AccessDenied", "UnauthorizedException")
 
 
+class PullRequestRecord(TypedDict):
+    """One pull request whole, as the document holds it (`pull_request_record`)."""
+
+    pullRequest: dict[str, Any]  # GetPullRequest's pullRequest
+    events: list[dict[str, Any]]  # DescribePullRequestEvents
+    approvalStates: dict[str, Any]  # revision id -> GetPullRequestApprovalStates' approvals
+    overrideState: dict[str, Any]  # GetPullRequestOverrideState
+    comments: list[dict[str, Any]]  # GetCommentsForPullRequest's threads
+    reactions: dict[str, list[dict[str, Any]]]  # comment id -> GetCommentReactions
+
+
+class CommitComments(TypedDict):
+    """The comment threads on one commit outside pull requests (GetCommentsForComparedCommit)."""
+
+    afterCommitId: str
+    comments: list[dict[str, Any]]
+
+
+class DataDocument(TypedDict, total=False):
+    """The repository's data document: the member names are the API's, and `check_shape` checks each
+    one that show and restore read, so that mypy and the check agree on what a document holds."""
+
+    format: str  # DATA_FORMAT
+    schema: int  # DATA_SCHEMA
+    toolVersion: str
+    capturedAt: str
+    region: str
+    dataFingerprint: str  # the night's probe, compared with the next night's
+    refs: dict[str, str]  # the mirror's refs beside it
+    repository: dict[str, Any]  # GetRepository's repositoryMetadata
+    tags: dict[str, str]
+    triggers: dict[str, Any]  # GetRepositoryTriggers
+    approvalRuleTemplates: list[dict[str, Any]]
+    pullRequests: list[PullRequestRecord]
+    commitComments: list[CommitComments]
+    commitsSkipped: int  # new commits whose comments were not read (beyond MAX_NEW_COMMITS)
+    carriedForward: dict[str, str]  # from, reason, at: a document whose data was not read again
+
+
 def data_member(name: str) -> str:
     return f"{name}.codecommit.json"
 
@@ -1996,7 +2065,7 @@ def probe_data(reader: DataReader, facts: RegionFacts | None = None) -> DataProb
     return DataProbe(repository, tags, triggers, templates, open_pull_requests, listed["CLOSED"])
 
 
-def pull_request_record(reader: DataReader, pull_request: dict[str, Any]) -> dict[str, Any]:
+def pull_request_record(reader: DataReader, pull_request: dict[str, Any]) -> PullRequestRecord:
     """One pull request whole: GetPullRequest's answer, its events, the approval states of every
     revision the events name, the override state, and every comment thread with its reactions."""
     id_ = pull_request["pullRequestId"]
@@ -2035,12 +2104,12 @@ def pull_request_record(reader: DataReader, pull_request: dict[str, Any]) -> dic
 def capture_data(
     reader: DataReader,
     probe: DataProbe,
-    previous: dict[str, Any] | None,
+    previous: DataDocument | None,
     new_commits: tuple[Sequence[str], int],  # the newest ones, and how many are new in all
     state: RefState,
     now: dt.datetime,
     named: tuple[Collection[str], Collection[str]] = ((), ()),
-) -> dict[str, Any]:
+) -> DataDocument:
     """The repository's document. A pull request that was already closed in the previous backup is
     taken from it, not read again; so are the comments on commits it found, which are read again
     only with the commits that are new since (at most MAX_NEW_COMMITS). The pull requests and commits
@@ -2080,8 +2149,8 @@ def capture_data(
 
 
 def comments_on_commits(
-    reader: DataReader, known: Sequence[dict[str, Any]], commits: Sequence[str]
-) -> list[dict[str, Any]]:
+    reader: DataReader, known: Sequence[CommitComments], commits: Sequence[str]
+) -> list[CommitComments]:
     """The comments on commits outside pull requests: those the previous backup found, and those on
     `commits`, read again (no API lists the commented commits)."""
     found = {entry["afterCommitId"]: entry for entry in known}
@@ -2100,7 +2169,7 @@ def comments_on_commits(
     return list(found.values())
 
 
-def carried_forward(previous: Mapping[str, Any], source: str, reason: str, now: dt.datetime) -> dict[str, Any]:
+def carried_forward(previous: DataDocument, source: str, reason: str, now: dt.datetime) -> DataDocument:
     """The previous backup's document, for a backup whose data could not be read this time: marked with
     the backup whose reads it holds and why it was not read again, so that `show`, `restore` and an
     auditor can tell. Its object records no data fingerprint, so the next night reads the data again."""
@@ -2116,7 +2185,7 @@ def json_text(value: Any, **options: Any) -> str:
     return json.dumps(value, ensure_ascii=False, **options).encode("utf-8", "backslashreplace").decode()
 
 
-def encode_data(document: dict[str, Any]) -> bytes:
+def encode_data(document: DataDocument) -> bytes:
     return json_text(document, indent=1, sort_keys=True).encode() + b"\n"
 
 
@@ -2162,9 +2231,9 @@ def shaped_records(value: Any, where: str, *texts: str) -> list[dict[str, Any]]:
     return [shaped(item, dict, where) for item in items]
 
 
-def check_shape(document: Mapping[str, Any]) -> None:
-    """Every member that show and restore read, of the type they read it as, or RestoreError: the
-    document comes from the bucket, and is checked like the rest of the archive."""
+def check_shape(document: Mapping[str, Any]) -> DataDocument:
+    """The document as a DataDocument: every member that show and restore read, of the type they read
+    it as, or RestoreError. It comes from the bucket, and is checked like the rest of the archive."""
     shaped(shaped(document.get("repository"), dict, "repository").get("repositoryName"), str, "repositoryName")
     for key, value in shaped(
         document.get("refs", {}), dict, "refs"
@@ -2182,6 +2251,7 @@ def check_shape(document: Mapping[str, Any]) -> None:
     for entry in shaped_records(document.get("commitComments", []), "commitComments", "afterCommitId"):
         for thread in shaped_records(entry.get("comments", []), "commitComments[].comments"):
             shaped_records(thread.get("comments", []), "commitComments[].comments[].comments")
+    return cast(DataDocument, document)  # each member DataDocument names was checked above
 
 
 def check_pull_request(record: Mapping[str, Any]) -> None:
@@ -2225,7 +2295,7 @@ class Recorded:
         return cls(**{names[key]: value for key, value in metadata.items() if key in names})
 
 
-def checked_data(data: bytes | None, recorded: Recorded) -> dict[str, Any] | None:
+def checked_data(data: bytes | None, recorded: Recorded) -> DataDocument | None:
     """The document, checked against the SHA-256 and schema its object's metadata records. A backup
     made before the documents existed has neither, and is a backup of git alone."""
     if data is None and recorded.data_sha256 is None:
@@ -2237,8 +2307,7 @@ def checked_data(data: bytes | None, recorded: Recorded) -> dict[str, Any] | Non
     document = decode_data(data, "the archive")
     if str(document["schema"]) != recorded.data_schema:
         raise RestoreError("its repository data's schema is not the one recorded when it was uploaded")
-    check_shape(document)
-    return document
+    return check_shape(document)
 
 
 # ---------------------------------------------------------------------------- archive
@@ -2762,7 +2831,7 @@ def version_args(version_id: str | None) -> VersionArgs:
     return {"VersionId": version_id} if version_id else {}
 
 
-def read_document(store: S3Store, backup: Backup, recorded: Recorded | None = None) -> dict[str, Any]:
+def read_document(store: S3Store, backup: Backup, recorded: Recorded | None = None) -> DataDocument:
     """A backup's data document alone: the bytes its metadata points to (a ranged GET), checked."""
     recorded = store.recorded(backup.key, backup.version_id) if recorded is None else recorded
     if recorded.data_offset is None or recorded.data_size is None:
@@ -3149,7 +3218,7 @@ def delete_messages(sqs: SQSClient, queue: str, receipts: Sequence[str]) -> tupl
     return (len(failed), "; ".join(sorted({item["Code"] for item in failed}))) if failed else None
 
 
-def named_records(changes: Changes | None, previous: Mapping[str, Any] | None) -> tuple[set[str], set[str]]:
+def named_records(changes: Changes | None, previous: DataDocument | None) -> tuple[set[str], set[str]]:
     """The pull requests and commits whose records the journal says changed: those its events name, and
     those that hold a comment they name (a reaction's event names the comment alone)."""
     if changes is None:
@@ -3421,7 +3490,7 @@ def archive_record(
     state: RefState,
     measured: tuple[str, int, int | None],
     compression: str,
-    document: tuple[dict[str, Any], bytes] | None,
+    document: tuple[DataDocument, bytes] | None,
 ) -> Recorded:
     """What an archive's object records: its digest and size, the refs' fingerprint, the repository's
     id, and where its data document is (`measured`: the archive's SHA-256, size, and the document's
@@ -3450,7 +3519,7 @@ def archive_record(
     )
 
 
-def previous_document(store: S3Store, capture: Capture) -> dict[str, Any] | None:
+def previous_document(store: S3Store, capture: Capture) -> DataDocument | None:
     """The newest backup's document (a ranged GET of its bytes only), when it has one that checks."""
     recorded, newest = capture.recorded, capture.newest
     if newest is None or recorded.data_offset is None:
@@ -3514,7 +3583,7 @@ class Archiver:
 
     def document(
         self, label: str, mirror: Path, state: RefState, capture: Capture, when: dt.datetime
-    ) -> tuple[dict[str, Any] | None, RepositoryError | None]:
+    ) -> tuple[DataDocument | None, RepositoryError | None]:
         """The repository's data document for this backup (None with --no-repository-data), and the
         failure of a data read: then the document is the previous backup's, carried forward, or
         none when there is no previous one."""
@@ -3536,7 +3605,7 @@ class Archiver:
         return carried, RepositoryError(f"{failure}; the data document is carried forward from {capture.newest.key}")
 
     def upload(
-        self, repo: Repository, mirror: Path, key: str, state: RefState, document: dict[str, Any] | None
+        self, repo: Repository, mirror: Path, key: str, state: RefState, document: DataDocument | None
     ) -> tuple[str, int]:
         top = f"{repo.name}.git"
         compression = self.job.settings.compression
@@ -4326,7 +4395,7 @@ class Unpacked:
     recorded: Recorded
     warnings: list[str]
     skipped: list[str]  # what the archive held beyond a mirror's data: not extracted
-    data: dict[str, Any] | None  # the repository's data document; None in a backup of git only
+    data: DataDocument | None  # the repository's data document; None in a backup of git only
 
 
 def unpack_backup(store: S3Store, backup: Backup, repo: Repository, work: Path, env: Mapping[str, str]) -> Unpacked:

@@ -52,3 +52,10 @@ def test_no_section_uses_a_later_one() -> None:
         }
     )
     assert reaches == []
+
+
+def test_the_public_surface_names_only_what_the_module_defines() -> None:
+    import codecommit_backup
+
+    assert "main" in codecommit_backup.__all__
+    assert [name for name in codecommit_backup.__all__ if not hasattr(codecommit_backup, name)] == []
