@@ -3141,15 +3141,20 @@ def sweep_turn(repo: Repository, night: dt.date, days: int) -> bool:
 
 def last_full_checks(manifests: Iterable[tuple[dt.datetime, Any]]) -> dict[tuple[str, str, str | None], dt.datetime]:
     """When each repository (region, name, id) was last checked in full and found safe, from the run
-    manifests: a run before the journal checked every repository in full."""
+    manifests (oldest first): a run before the journal checked every repository in full. A repository
+    that failed since has none: its next night checks it in full, whatever the journal says."""
     found: dict[tuple[str, str, str | None], dt.datetime] = {}
     for started, manifest in manifests:
         entries = manifest.get("repositories") if isinstance(manifest, dict) else None
         for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, dict) or entry.get("status") not in (Outcome.OK, Outcome.UNCHANGED):
+            if not isinstance(entry, dict):
                 continue
-            if entry.get("check", Check.FULL) == Check.FULL:
-                key = (str(entry.get("region")), str(entry.get("name")), entry.get("repositoryId"))
+            key = (str(entry.get("region")), str(entry.get("name")), entry.get("repositoryId"))
+            if entry.get("status") == Outcome.FAILED:
+                found.pop(key, None)
+            elif (
+                entry.get("status") in (Outcome.OK, Outcome.UNCHANGED) and entry.get("check", Check.FULL) == Check.FULL
+            ):
                 found[key] = max(started, found.get(key, started))
     return found
 

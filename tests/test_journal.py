@@ -389,3 +389,28 @@ def test_a_backup_on_push_leaves_the_journal_to_the_night(bed: Bed, monkeypatch:
     code, log = night(bed, 0.5)
     assert code == 0 and "2 messages, 2 repositories named" in log, log
     assert queue_depth(bed, url) == (0, 0)
+
+
+def test_a_repository_that_failed_is_checked_in_full_the_next_night(bed: Bed) -> None:
+    bed.create_bucket()
+    names = [f"r{n}" for n in range(6)]
+    for name in names:
+        bed.make_repo(name, content="simple")
+    url = make_queue(bed)
+    assert night(bed, 0, "--changes-queue", url)[0] == 0
+    ids = {entry["name"]: entry["repositoryId"] for entry in manifests(bed)[-1]["repositories"]}
+
+    def turn(name: str, day: int) -> bool:
+        repo = codecommit_backup.Repository("us-east-1", name, "", ids[name])
+        return codecommit_backup.sweep_turn(repo, (DAY0 + dt.timedelta(days=day)).date(), 7)
+
+    failing = next(name for name in names if not turn(name, 2))  # not on its sweep turn the night after
+    bed.git_server.fail(failing, 403, None)
+    code, log = night(bed, 1, "--changes-queue", url, "--sweep-days", "1")  # every repository in full
+    assert code == 1 and f"FAILED us-east-1/{failing}" in log
+    bed.git_server.fail_clear()
+
+    code, log = night(bed, 2, "--changes-queue", url)  # no event names it
+
+    assert code == 0, log
+    assert checks(manifests(bed)[-1])[failing] == "full"
