@@ -2973,7 +2973,7 @@ def plan_retention(
 # nights; the others cost no request at all. A message is deleted only once its repository is safe.
 
 JOURNAL_BATCH = 10  # the most messages one ReceiveMessage returns, and one DeleteMessageBatch deletes
-JOURNAL_WAIT = 2  # seconds a ReceiveMessage waits for a message (long polling); an empty answer ends the read
+JOURNAL_WAIT = 1  # seconds a ReceiveMessage waits for a message (long polling); an empty answer ends the read
 JOURNAL_LIMIT = 100_000  # messages a night reads at most: past it, every repository gets the full check
 LONGEST_VISIBILITY = 12 * 3600  # SQS's longest visibility timeout, in seconds
 VISIBILITY_MARGIN = 15 * 60  # a message stays hidden this long past the run's deadline
@@ -3112,10 +3112,13 @@ class Changes:
 
 
 def journal_changes(
-    journal: Journal, repositories: Sequence[Repository], templates: Mapping[str, Mapping[str, Sequence[str]] | None]
+    journal: Journal,
+    repositories: Sequence[Repository],
+    templates_for: Callable[[str], Mapping[str, Sequence[str]] | None],
 ) -> dict[tuple[str, str], Changes]:
     """Each named repository's changes; each message learns which of the run's repositories it names.
-    A template's event names its repositories, or else those the region's facts associate with it."""
+    A template's event names its repositories, or else (its content changed) those `templates_for` its
+    region associates with it (repository name -> its templates; read only for such an event)."""
     listed = {(repo.region, repo.name) for repo in repositories}
     changes: dict[tuple[str, str], Changes] = {}
     for message in journal.messages:
@@ -3123,8 +3126,8 @@ def journal_changes(
         if event is None:
             continue
         names = set(event.names)
-        associated = templates.get(event.region) or {}
         if event.template and not names:
+            associated = templates_for(event.region) or {}
             names = {name for name, attached in associated.items() if event.template in attached}
         message.keys = tuple(sorted(key for name in names if (key := (event.region, name)) in listed))
         for key in message.keys:
@@ -5173,13 +5176,15 @@ def backup_command(
         store.url(store.layout.account_prefix(clients.account_id)),
         " (dry run)" if settings.dry_run else "",
     )
-    facts = {} if settings.dry_run else read_region_facts(clients, settings, selection)
     deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
     reads = settings.changes_queue and not (settings.dry_run or settings.repos)
     if settings.changes_queue and settings.repos:
         logger.info("the change journal is read by the nightly run, not by one given --repos: it is left as it is")
     journal = read_journal(ctx, settings, clock, deadline) if reads else None
-    plan, last_full = night_plan(ctx, settings, selection, facts, journal, started) if journal else (NightPlan(), {})
+    plan, last_full = night_plan(ctx, settings, selection, journal, started) if journal else (NightPlan(), {})
+    checked = [repo for repo in selection.repositories if plan.check(repo) == Check.FULL]  # the others ask nothing
+    selected = dataclasses.replace(selection, repositories=checked)
+    facts = {} if settings.dry_run else read_region_facts(clients, settings, selected)
     job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
     with stop_on_signals(job) as received:
         results = job.run(selection.repositories, catalog, facts, plan)
@@ -5237,7 +5242,6 @@ def night_plan(
     ctx: Context,
     settings: Settings,
     selection: Selection,
-    facts: Mapping[str, RegionFacts],
     journal: Journal,
     now: dt.datetime,
 ) -> tuple[NightPlan, dict[tuple[str, str, str | None], dt.datetime]]:
@@ -5245,7 +5249,14 @@ def night_plan(
     the last N nights (unreadable: every repository is checked in full). Also the last full checks."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    changes = journal_changes(journal, selection.repositories, {region: f.templates for region, f in facts.items()})
+    def templates_for(region: str) -> Mapping[str, Sequence[str]] | None:
+        try:
+            return template_associations(ctx.clients.codecommit_for(region))
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("could not read the approval rule templates of %s: %s", region, redact(str(error)))
+            return None
+
+    changes = journal_changes(journal, selection.repositories, functools.cache(templates_for))
     since = now - dt.timedelta(days=settings.sweep_days + 1)
     try:
         last_full = last_full_checks(ctx.store.run_manifests(ctx.clients.account_id, since))

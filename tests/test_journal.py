@@ -414,3 +414,27 @@ def test_a_repository_that_failed_is_checked_in_full_the_next_night(bed: Bed) ->
 
     assert code == 0, log
     assert checks(manifests(bed)[-1])[failing] == "full"
+
+
+def test_a_template_whose_content_changed_names_the_repositories_associated_with_it() -> None:
+    repositories = [codecommit_backup.Repository("us-east-1", name, "") for name in ("a", "b", "c")]
+    changed = event("CodeCommit Approval Rule Template Change", {**TEMPLATE_EVENT, "repositories": {}})
+    parsed = codecommit_backup.change_event(changed, ACCOUNT)
+    assert isinstance(parsed, codecommit_backup.ChangeEvent)
+    journal = codecommit_backup.Journal([codecommit_backup.Message("q", "h", parsed)], {"us-east-1"})
+    asked: list[str] = []
+
+    def templates_for(region: str) -> dict[str, list[str]]:
+        asked.append(region)
+        return {"a": ["two-reviewers"], "b": ["other"], "c": ["other", "two-reviewers"]}
+
+    changes = codecommit_backup.journal_changes(journal, repositories, templates_for)
+
+    assert set(changes) == {("us-east-1", "a"), ("us-east-1", "c")} and asked == ["us-east-1"]
+    assert changes["us-east-1", "a"].data and journal.messages[0].keys == (("us-east-1", "a"), ("us-east-1", "c"))
+    pushed = codecommit_backup.change_event(push("b"), ACCOUNT)
+    assert isinstance(pushed, codecommit_backup.ChangeEvent)
+    asked.clear()
+    only_push = codecommit_backup.Journal([codecommit_backup.Message("q", "h", pushed)], {"us-east-1"})
+    assert set(codecommit_backup.journal_changes(only_push, repositories, templates_for)) == {("us-east-1", "b")}
+    assert asked == []  # the associations are read only for such an event
