@@ -461,6 +461,7 @@ class Run:
     stand_in_cpu: float  # of this process (moto, the model, the git server) and its git http-backend children
     new_keys: list[str]  # objects in the bucket after the run that were not there before
     log: str
+    began: float = 0.0  # when the child started, on time.time(): for the times in its log
 
     @property
     def total(self) -> int:
@@ -479,15 +480,15 @@ def bucket_keys(bed: Bed) -> set[str]:
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
-def run_job(bed: Bed, label: str, what: str) -> Run:
-    """The job as CodeBuild runs it, in a child process: the counts cover exactly its calls."""
+def run_job(bed: Bed, label: str, what: str, *options: str) -> Run:
+    """The job as CodeBuild runs it, in a child process, with `options` added: the counts cover exactly its calls."""
     before = bucket_keys(bed)
     bed.moto.calls.clear()
     bed.s3_calls.take()
-    command = ["codecommit-backup", "--bucket", BUCKET, "--log-format", "json"]
+    command = ["codecommit-backup", "--bucket", BUCKET, "--log-format", "json", *options]
     log_file = bed.root / f"{label}.log"
     mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
+    began, started = time.time(), time.monotonic()
     with log_file.open("w") as log:
         process = subprocess.Popen(command, env=bed.env, cwd=bed.root, stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(process.pid, 0)
@@ -507,7 +508,8 @@ def run_job(bed: Bed, label: str, what: str) -> Run:
         if isinstance(entry, dict) and entry.get("event") == "summary":
             summary = entry
     new_keys = sorted(bucket_keys(bed) - before)
-    return Run(label, what, process.returncode, wall, calls, s3, summary, job_cpu, stand_in_cpu, new_keys, text)
+    code = process.returncode
+    return Run(label, what, code, wall, calls, s3, summary, job_cpu, stand_in_cpu, new_keys, text, began)
 
 
 def cpu(usage: Any) -> float:
@@ -716,10 +718,10 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, markers: tuple[str, str] = (START, END)) -> None:
     """Put the section between the markers, or at the end; the rest of the file stays as it is."""
     text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
+    pattern = re.compile(re.escape(markers[0]) + r".*?" + re.escape(markers[1]) + r"\n?", re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
