@@ -68,7 +68,7 @@ from benchmarks.data_cost import (  # noqa: E402
     top,
     write_section,
 )
-from tests.test_journal import event  # noqa: E402  # a message body as EventBridge delivers it to SQS
+from tests.events import event  # noqa: E402  # a message body as EventBridge delivers it to SQS
 
 REGION = "us-east-1"
 START = "<!-- journal:start -->"

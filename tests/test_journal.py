@@ -20,33 +20,10 @@ import pytest
 
 import codecommit_backup
 from tests.bed import BUCKET, DAY0, Bed
+from tests.events import ACCOUNT, event, push
 from tests.reviews import ReviewHistory, seed_review_history
 
-ACCOUNT = "123456789012"  # moto's default account; STS agrees
 QUEUE = "codecommit-changes"
-
-
-def event(kind: str, detail: dict[str, Any], account: str = ACCOUNT, region: str = "us-east-1") -> str:
-    """An event as EventBridge delivers it to an SQS target: the envelope is the message body."""
-    names = detail.get("repositoryNames") or [detail.get("repositoryName", "")]
-    return json.dumps(
-        {
-            "version": "0",
-            "id": "0f4c6a5e-1111-2222-3333-444455556666",
-            "detail-type": kind,
-            "source": "aws.codecommit",
-            "account": account,
-            "time": "2026-12-05T03:12:00Z",
-            "region": region,
-            "resources": [f"arn:aws:codecommit:{region}:{account}:{name}" for name in names],
-            "detail": detail,
-        }
-    )
-
-
-def push(name: str) -> str:
-    detail = {"event": "referenceUpdated", "repositoryName": name, "referenceFullName": "refs/heads/main"}
-    return event("CodeCommit Repository State Change", {**detail, "commitId": "0" * 40, "oldCommitId": "1" * 40})
 
 
 def make_queue(bed: Bed, name: str = QUEUE) -> str:
