@@ -8,6 +8,7 @@ the target, and that the outcome is the documented refusal or warning.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -470,7 +471,8 @@ def test_a_poisoned_previous_document_fails_verify_and_never_blocks_git(
     git("clone", "-q", bed.git_server.repo_path("us-east-1", "poisoned"), work)
     git("-C", work, "commit", "-q", "--allow-empty", "-m", "a new night's commit")
     git("-C", work, "push", "-q", "origin", "HEAD:main")
-    night = bed.run("--bucket", BUCKET)
+    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)  # keys are dated to the second
+    night = bed.run("--bucket", BUCKET, clock=lambda: tomorrow)
     assert night.code == 0, night.text  # the data read afresh, git backed up
     assert "summary: 1 ok" in night.err and "reading all of the repository's data again" in night.err
 
