@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import io
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -60,6 +62,32 @@ OBJECT_ACTIONS = frozenset(
 )
 # The listings of a source account's prefix: its keys, and their versions (status, list --versions).
 LIST_ACTIONS = frozenset({"s3:ListBucket", "s3:ListBucketVersions"})
+
+
+class PaceClock:
+    """The clock of the job's paces (Pace takes its clock and sleep as arguments), on which a wait
+    ends at once: the clock moves to the wait's end, for every thread, as if the time had passed.
+    A wait is counted from the clock's last reading in the same thread (the pace reads it, then
+    waits), so that two threads waiting for two turns move it to the later turn, not to their sum.
+    The account's request rate (Bed.throttle_account) refills on the same clock: what the pace
+    waited for, the account has given. Without a pace's wait, the clock is the real one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ahead = 0.0  # seconds this clock is ahead of time.monotonic()
+        self._read = threading.local()  # each thread's last reading
+
+    def __call__(self) -> float:
+        with self._lock:
+            now = time.monotonic() + self._ahead
+        self._read.now = now
+        return now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            until = getattr(self._read, "now", time.monotonic() + self._ahead) + seconds
+            self._ahead = max(self._ahead, until - time.monotonic())
+        time.sleep(0)  # let the other threads run, as a wait would
 
 
 @pytest.fixture(scope="session")
@@ -120,16 +148,18 @@ class Bed:
     git_server: GitServer
     work: Path
     capsys: pytest.CaptureFixture[str]
+    pace_clock: PaceClock
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         return boto3.client(service, region_name=region)
 
-    def throttle_account(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> AccountRate:
+    def throttle_account(self, rate: float, burst: float, clock: Callable[[], float] | None = None) -> AccountRate:
         """Give the account one request rate (a token bucket of ``burst`` tokens refilled at ``rate`` a
         second) for CodeCommit's API and git endpoint together, as AWS has: an API call that finds it
         empty gets CodeCommit's XML 400 ThrottlingException, a git request HTTP 429. Returns the bucket,
-        whose ``allowed`` and ``throttled`` count requests by kind ("api", "git")."""
-        bucket = AccountRate(rate, burst, clock)
+        whose ``allowed`` and ``throttled`` count requests by kind ("api", "git"). It refills on the
+        job's pace clock unless the test gives its own."""
+        bucket = AccountRate(rate, burst, clock or self.pace_clock)
         self.moto.account_rate = bucket
         self.git_server.account_rate = bucket
         return bucket
@@ -338,7 +368,11 @@ def bed(
     # Pull requests read their commits from the git server; merges and CreateBranch move its refs.
     moto.codecommit.git = git_server
     moto.codecommit.identities.update(IDENTITIES)
-    yield Bed(moto, git_server, tmp_path, capsys)
+    # The job's paces wait on a clock that moves at once (PaceClock): no test waits for its turns.
+    pace_clock = PaceClock()
+    paced = functools.partial(codecommit_backup.Pace, clock=pace_clock, sleep=pace_clock.sleep)
+    monkeypatch.setattr(codecommit_backup, "Pace", paced)
+    yield Bed(moto, git_server, tmp_path, capsys, pace_clock)
     git_server.fail_clear()
     git_server.account_rate = moto.account_rate = None
     git_server.advertise_symref = True

@@ -81,6 +81,7 @@ REFUSED = [
     ("bzip2", [member("refs/heads/x", compress=zipfile.ZIP_BZIP2)], "encrypted, or compressed as this tool"),
     ("lzma", [member("refs/heads/x", compress=zipfile.ZIP_LZMA)], "encrypted, or compressed as this tool"),
     ("twice", [member("refs/heads/main")], "appears twice, or as a file and a folder"),
+    ("HEAD twice", [member("HEAD", stat.S_IFREG)], "'web.git/HEAD' appears twice"),
     ("file then folder", [member("refs/heads/main/", stat.S_IFDIR)], "appears twice, or as a file and a folder"),
     ("folder then file", [member("refs/tags/", stat.S_IFDIR), member("refs/tags")], "appears twice"),
     ("file below a file", [member("refs/heads/main/x")], "web.git/refs/heads/main is both a file and a folder"),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.bed import BUCKET, Bed, git, ref_state
-from tests.helpers import backup, tamper, the_key, typed_member
+from tests.helpers import backup, tamper, the_key
 
 
 def head_of(repo: Path) -> str:
@@ -193,20 +193,13 @@ def evil_zip(member: zipfile.ZipInfo, content: bytes = b"gotcha") -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(
-    ("member", "content"),
-    [
-        (zipfile.ZipInfo("evil.git/../../outside.txt"), b"gotcha"),
-        (zipfile.ZipInfo("/codecommit-backup-escape.txt"), b"gotcha"),
-        (typed_member("evil.git/objects"), b"../../outside"),
-    ],
-    ids=["dot-dot", "absolute", "link-out"],
-)
-def test_zip_slip_archives_are_refused(bed: Bed, tmp_path: Path, member: zipfile.ZipInfo, content: bytes) -> None:
+def test_a_zip_slip_archive_is_refused(bed: Bed, tmp_path: Path) -> None:
+    """One escaping member, through verify's checks and restore's refusal. Each other way out is a row
+    of tests/test_extraction.py: an absolute name ("absolute"), a link ("link"), and more."""
     bed.create_bucket()
     bed.make_repo("evil", content="simple")
     backup(bed)
-    data = evil_zip(member, content)
+    data = evil_zip(zipfile.ZipInfo("evil.git/../../outside.txt"))
     tamper(bed, the_key(bed, "evil"), data, sha256=hashlib.sha256(data).hexdigest())
     target = tmp_path / "deep" / "er" / "evil.git"
 
@@ -215,8 +208,7 @@ def test_zip_slip_archives_are_refused(bed: Bed, tmp_path: Path, member: zipfile
     assert run.code == 1
     assert "refusing archive member" in run.err
     assert not target.exists()
-    assert sorted(path.name for path in tmp_path.rglob("*") if "outside" in path.name or "escape" in path.name) == []
-    assert not Path("/codecommit-backup-escape.txt").exists()
+    assert sorted(path.name for path in tmp_path.rglob("*") if "outside" in path.name) == []
 
 
 def test_a_zip_bomb_is_refused(bed: Bed, tmp_path: Path) -> None:
