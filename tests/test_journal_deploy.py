@@ -289,7 +289,6 @@ def test_change_journal_false_removes_all_of_it_and_leaves_backup_on_push_alone(
     assert on.resources["PushRule"]["Properties"]["EventPattern"]["detail-type"] == [CODECOMMIT_DETAIL_TYPES[0]]
 
 
-
 def test_a_sharded_nightly_run_has_no_journal() -> None:
     # The job refuses --changes-queue with --shard: every shard would take the others' messages.
     sharded = source_stack(ShardCount="4")
