@@ -51,7 +51,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol, TypedDict, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, cast
 
 if TYPE_CHECKING:  # the clients' stubs: every call the module makes is checked
     from mypy_boto3_codecommit import CodeCommitClient
@@ -3352,14 +3352,17 @@ class Clients:
         return self.codecommit_account or self.account_id
 
 
+T = TypeVar("T")  # what a retried action returns
+
+
 def with_retries(
-    action: Callable[[], Any],
+    action: Callable[[], T],
     tries: int,
     delay: float,
     label: str,
     sleep: Callable[[float], None],
     pace: Pace | None = None,
-) -> Any:
+) -> T:
     """Run action, trying again after a transient failure, with exponential backoff. A Throttled
     failure slows `pace` and is tried again, without counting, while the pace is patient (the action
     waits for its turn at the pace)."""
@@ -3835,6 +3838,9 @@ class Job:
 
 
 # ----------------------------------------------------------------------------- report
+#
+# What a run says (its summary, JUnit report, manifest and metrics), how `show` renders a data
+# document, and how `status` tells the age of each repository's backup.
 
 
 def human_age(seconds: float) -> str:
@@ -4059,6 +4065,292 @@ def emf_record(values: Mapping[str, float], units: Mapping[str, str], now: dt.da
         "Scope": scope,
         **values,
     }
+
+
+# `show`: a document as text or Markdown, every value from the bucket shown as itself (see printable).
+
+
+def comments_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every comment of a pull request, oldest first, with the place it was made."""
+    found = []
+    for thread in record.get("comments", []):
+        for comment in thread.get("comments", []):
+            found.append({**comment, "location": thread.get("location")})
+    return sorted(found, key=lambda comment: str(comment.get("creationDate", "")))
+
+
+def comment_line(comment: Mapping[str, Any]) -> str:
+    where = comment.get("location") or {}
+    place = (
+        f" on {where.get('filePath')}:{where.get('filePosition')} ({where.get('relativeFileVersion')})" if where else ""
+    )
+    reply = f" in reply to {comment['inReplyTo']}" if comment.get("inReplyTo") else ""
+    content = "(deleted)" if comment.get("deleted") else " ".join(str(comment.get("content", "")).split())
+    return f"{comment.get('authorArn', '?')} at {comment.get('creationDate', '?')}{place}{reply}: {content}"
+
+
+def carried_note(marker: Any) -> list[str]:
+    """The line that says a document is an earlier backup's, carried forward, and why."""
+    if not isinstance(marker, dict):
+        return []
+    return [f"NOT READ THIS NIGHT: carried forward from {marker.get('from')} ({marker.get('reason')})"]
+
+
+# Markdown's markup inside a line (emphasis, code, links and images, tables, strikethrough) and HTML:
+# in text from a backup, shown as itself. HTML's characters become entities, the rest are escaped.
+MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]|~<>&]")
+
+
+HTML_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+# What opens a heading, list, quote or rule, or underlines a heading, at the start of a line.
+MARKDOWN_LINE_START = re.compile(r"^([ \t]*)(?:([-+=#])|(\d+)([.)]))", re.MULTILINE)
+
+
+def markdown_text(text: str) -> str:
+    """Text from a backup as Markdown shows it, and never reads as markup or HTML."""
+    text = MARKDOWN_INLINE.sub(lambda match: HTML_ENTITIES.get(match[0], "\\" + match[0]), text)
+    return MARKDOWN_LINE_START.sub(
+        lambda match: f"{match[1]}\\{match[2]}" if match[2] else f"{match[1]}{match[3]}\\{match[4]}", text
+    )
+
+
+def markdown_document(value: Any) -> Any:
+    """A document whose every string (names and keys too) is Markdown text: show renders it as it
+    renders the text view."""
+    if isinstance(value, str):
+        return markdown_text(value)
+    if isinstance(value, dict):
+        return {markdown_document(key): markdown_document(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [markdown_document(item) for item in value]
+    return value
+
+
+def show_text(document: Mapping[str, Any], pull_request: str | None, *, markdown: bool) -> str:
+    """The document for a reader: the repository and its pull requests, or one pull request whole."""
+    heading: Callable[[str], str] = (
+        (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
+    )
+    if pull_request is not None:
+        records = [r for r in document.get("pullRequests", []) if r["pullRequest"]["pullRequestId"] == pull_request]
+        if not records:
+            raise RestoreError(f"no pull request {pull_request} in this backup")
+        return pull_request_text(records[0], heading)
+    repo, templates = document["repository"], document.get("approvalRuleTemplates", [])
+    lines = [
+        heading(f"{repo.get('repositoryName')} ({document.get('region')}), captured {document.get('capturedAt')}"),
+        *carried_note(document.get("carriedForward")),
+        f"description: {repo.get('repositoryDescription') or '-'}",
+        f"default branch: {repo.get('defaultBranch') or '-'}",
+        f"tags: {', '.join(f'{k}={v}' for k, v in sorted(document.get('tags', {}).items())) or '-'}",
+        f"triggers: {', '.join(t['name'] for t in document.get('triggers', {}).get('triggers', [])) or '-'}",
+        f"approval rule templates: {', '.join(t['approvalRuleTemplateName'] for t in templates) or '-'}",
+        "",
+        heading(f"pull requests ({len(document.get('pullRequests', []))})"),
+    ]
+    for record in document.get("pullRequests", []):
+        pr = record["pullRequest"]
+        state = (
+            "MERGED"
+            if (pr.get("pullRequestTargets") or [{}])[0].get("mergeMetadata", {}).get("isMerged")
+            else pr.get("pullRequestStatus")
+        )
+        opened, count = pr.get("creationDate"), len(comments_of(record))
+        lines.append(
+            f"- {pr['pullRequestId']} [{state}] {pr.get('title')} by {pr.get('authorArn')}, {opened}, {count} comments"
+        )
+    lines += ["", heading(f"comments on commits ({len(document.get('commitComments', []))})")]
+    for entry in document.get("commitComments", []):
+        for thread in entry.get("comments", []):
+            for comment in thread.get("comments", []):
+                located = {**comment, "location": thread.get("location")}
+                lines.append(f"- {entry['afterCommitId'][:12]}: {comment_line(located)}")
+    return "\n".join(lines) + "\n"
+
+
+def pull_request_text(record: Mapping[str, Any], heading: Callable[[str], str]) -> str:
+    pr = record["pullRequest"]
+    lines = [heading(f"pull request {pr['pullRequestId']}: {pr.get('title')}")]
+    lines.append(f"status: {pr.get('pullRequestStatus')}, by {pr.get('authorArn')}, opened {pr.get('creationDate')}")
+    lines.append(f"last activity: {pr.get('lastActivityDate')}")
+    for target in pr.get("pullRequestTargets", []):
+        merged = target.get("mergeMetadata", {})
+        merge = f", merged by {merged.get('mergedBy')} ({merged.get('mergeOption')})" if merged.get("isMerged") else ""
+        source = f"{target.get('sourceReference')} {target.get('sourceCommit', '')[:12]}"
+        lines.append(
+            f"{source} -> {target.get('destinationReference')} {target.get('destinationCommit', '')[:12]}{merge}"
+        )
+    lines += ["", *(pr.get("description") or "(no description)").splitlines(), ""]
+    for rule in pr.get("approvalRules", []):
+        content = " ".join(str(rule.get("approvalRuleContent", "")).split())
+        lines.append(f"approval rule {rule.get('approvalRuleName')}: {content}")
+    for revision, approvals in sorted(record.get("approvalStates", {}).items()):
+        who = ", ".join(f"{a.get('userArn')} {a.get('approvalState')}" for a in approvals) or "none"
+        lines.append(f"approvals of revision {revision[:12]}: {who}")
+    override = record.get("overrideState", {})
+    if override.get("overridden"):
+        lines.append(f"approval rules overridden by {override.get('overrider')}")
+    lines += ["", "comments:"]
+    reactions = record.get("reactions", {})
+    for comment in comments_of(record):
+        given = ", ".join(
+            f"{r.get('reaction', {}).get('emoji', '?')} {len(r.get('reactionUsers', []))}"
+            for r in reactions.get(comment.get("commentId"), [])
+        )
+        lines.append(f"- {comment_line(comment)}" + (f" [{given}]" if given else ""))
+    lines += ["", "events:"]
+    lines += [
+        f"- {event.get('eventDate')} {event.get('pullRequestEventType')} by {event.get('actorArn')}"
+        for event in record.get("events", [])
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# `status`: the age of each repository's newest backup, and what the change journal did.
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupAge:
+    """How current one repository's backup is."""
+
+    region: str
+    name: str
+    newest: Backup | None  # its newest backup
+    confirmed: dt.datetime | None  # the last run within max_age that backed it up or found it unchanged
+    age: dt.timedelta | None  # since the later of the two; None without any backup
+    fresh: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    repositories: list[BackupAge]  # every selected repository in CodeCommit
+    not_in_codecommit: list[BackupAge]  # backups of repositories that no longer exist
+    max_age: dt.timedelta
+    journal: Mapping[str, Any] | None = None  # the newest run's journal report (a run with --changes-queue)
+    journal_read: dt.datetime | None = None  # the start of the newest run that read the journal to its end
+
+    @property
+    def failing(self) -> list[BackupAge]:
+        return [entry for entry in self.repositories if not entry.fresh]
+
+
+def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now: dt.datetime) -> Status:
+    """The age of each repository's backup. A repository whose refs have not changed keeps an old
+    newest backup, so a run that found it unchanged counts as a backup at that run's start: the
+    run manifests of the last max_age say which."""
+    catalog = store.list_backups(clients.account_id)
+    confirmed: dict[tuple[str, str], dt.datetime] = {}
+    journal: tuple[Mapping[str, Any] | None, dt.datetime | None] = (None, None)
+    for started, manifest in store.run_manifests(clients.account_id, now - request.max_age):
+        for entry in manifest.get("repositories", []):
+            if entry.get("status") in (Outcome.OK, Outcome.UNCHANGED):
+                confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
+        report = manifest.get("journal")
+        if isinstance(report, dict):  # oldest first: the newest run's report stays
+            journal = (report, started if report.get("read") is True else journal[1])
+
+    def age_of(region: str, name: str) -> BackupAge:
+        backups = catalog.get((region, name), [])
+        newest = newest_dated(backups, now)  # a future date is no proof of a fresh backup
+        moments = [moment for moment in (newest and newest.time, confirmed.get((region, name))) if moment]
+        age = now - max(moments) if moments else None
+        fresh = age is not None and age <= request.max_age
+        return BackupAge(region, name, newest, confirmed.get((region, name)), age, fresh)
+
+    existing: dict[str, set[str]] = {}
+    for region in request.regions:
+        names = set(list_repository_names(clients.codecommit_for(region)))  # an error here stops the command
+        existing[region] = {name for name in names if matches(name, request.include, request.exclude)}
+    gone = sorted(
+        (region, name)
+        for region, name in catalog
+        if region in existing and name not in existing[region] and matches(name, request.include, request.exclude)
+    )
+    return Status(
+        [age_of(region, name) for region in request.regions for name in sorted(existing[region])],
+        [age_of(region, name) for region, name in gone],
+        request.max_age,
+        *journal,
+    )
+
+
+def status_document(status: Status) -> dict[str, Any]:
+    def entry(item: BackupAge) -> dict[str, Any]:
+        newest = item.newest
+        return {
+            "region": item.region,
+            "repository": item.name,
+            "newest_backup": newest and {"key": newest.key, "time": newest.time.isoformat(), "size": newest.size},
+            "confirmed": item.confirmed and item.confirmed.isoformat(),
+            "age_seconds": None if item.age is None else int(item.age.total_seconds()),
+            "fresh": item.fresh,
+        }
+
+    return {
+        "max_age_hours": status.max_age.total_seconds() / 3600,
+        "repositories": [entry(item) for item in status.repositories],
+        "not_in_codecommit": [entry(item) for item in status.not_in_codecommit],
+        "journal": status.journal
+        and {**status.journal, "last_read": status.journal_read and status.journal_read.isoformat()},
+    }
+
+
+def journal_line(status: Status, now: dt.datetime) -> str | None:
+    """When the change journal was last read to its end, and the sweep's coverage, from the newest run."""
+    report = status.journal
+    if report is None:
+        return None
+    read = status.journal_read
+    when = f"last read {human_age((now - read).total_seconds())} ago" if read else "not read to its end"
+    when += (
+        ""
+        if report.get("read") is True
+        else f"; the newest run checked every repository in full: {report.get('reason')}"
+    )
+    coverage, days = report.get("coverage"), report.get("sweep_days")
+    return f"change journal: {when}; {coverage}% of the repositories checked in full within the last {days} nights"
+
+
+def status_junit(status: Status) -> bytes:
+    """JUnit XML like the other commands': one test case per repository, failed when its backup is
+    too old or missing; backups of repositories no longer in CodeCommit are skipped cases."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.Element(
+        "testsuite",
+        name=f"{PROJECT}-status",
+        tests=str(len(status.repositories) + len(status.not_in_codecommit)),
+        failures=str(len(status.failing)),
+        skipped=str(len(status.not_in_codecommit)),
+    )
+    for item in status.repositories:
+        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
+        text = status_line(item, status.max_age)
+        if item.fresh:
+            ET.SubElement(case, "system-out").text = text
+        else:
+            ET.SubElement(case, "failure", message=text).text = text
+    for item in status.not_in_codecommit:
+        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
+        ET.SubElement(case, "skipped", message=f"no longer in CodeCommit: {status_line(item, status.max_age)}")
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+def status_line(item: BackupAge, max_age: dt.timedelta) -> str:
+    if item.age is None:
+        return "no backup"
+    limit = hours(max_age)
+    newest = f"newest backup {item.newest.key}" if item.newest else "no backup object"
+    if item.confirmed and (item.newest is None or item.confirmed > item.newest.time):
+        newest += ", found unchanged"
+    verdict = "" if item.fresh else f", older than {limit}"
+    return f"{human_age(item.age.total_seconds())} ago: {newest}{verdict}"
+
+
+def hours(span: dt.timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}h"
 
 
 # --------------------------------------------------------------- restore, verify, show
@@ -4862,25 +5154,6 @@ def quoted_description(record: Mapping[str, Any]) -> str:
     return text
 
 
-def comments_of(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every comment of a pull request, oldest first, with the place it was made."""
-    found = []
-    for thread in record.get("comments", []):
-        for comment in thread.get("comments", []):
-            found.append({**comment, "location": thread.get("location")})
-    return sorted(found, key=lambda comment: str(comment.get("creationDate", "")))
-
-
-def comment_line(comment: Mapping[str, Any]) -> str:
-    where = comment.get("location") or {}
-    place = (
-        f" on {where.get('filePath')}:{where.get('filePosition')} ({where.get('relativeFileVersion')})" if where else ""
-    )
-    reply = f" in reply to {comment['inReplyTo']}" if comment.get("inReplyTo") else ""
-    content = "(deleted)" if comment.get("deleted") else " ".join(str(comment.get("content", "")).split())
-    return f"{comment.get('authorArn', '?')} at {comment.get('creationDate', '?')}{place}{reply}: {content}"
-
-
 def helper_environment(env: Mapping[str, str], url: str) -> dict[str, str]:
     """The environment for a push to `url`: for git-remote-codecommit's `codecommit::<region>://` URLs,
     CODE_COMMIT_ENDPOINT as the helper reads it (one host), resolved for that region from any of the
@@ -4996,121 +5269,6 @@ def restore_to_codecommit(
     settled = ", with its settings" + (" and open pull requests" if request.pull_requests else "")
     outcome = Outcome.COMPLETED if outcome == Outcome.SKIPPED and done.reopened else outcome
     return Restored(line + ("" if done.failed else settled), done.failed, outcome)
-
-
-def carried_note(marker: Any) -> list[str]:
-    """The line that says a document is an earlier backup's, carried forward, and why."""
-    if not isinstance(marker, dict):
-        return []
-    return [f"NOT READ THIS NIGHT: carried forward from {marker.get('from')} ({marker.get('reason')})"]
-
-
-# Markdown's markup inside a line (emphasis, code, links and images, tables, strikethrough) and HTML:
-# in text from a backup, shown as itself. HTML's characters become entities, the rest are escaped.
-MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]|~<>&]")
-HTML_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-# What opens a heading, list, quote or rule, or underlines a heading, at the start of a line.
-MARKDOWN_LINE_START = re.compile(r"^([ \t]*)(?:([-+=#])|(\d+)([.)]))", re.MULTILINE)
-
-
-def markdown_text(text: str) -> str:
-    """Text from a backup as Markdown shows it, and never reads as markup or HTML."""
-    text = MARKDOWN_INLINE.sub(lambda match: HTML_ENTITIES.get(match[0], "\\" + match[0]), text)
-    return MARKDOWN_LINE_START.sub(
-        lambda match: f"{match[1]}\\{match[2]}" if match[2] else f"{match[1]}{match[3]}\\{match[4]}", text
-    )
-
-
-def markdown_document(value: Any) -> Any:
-    """A document whose every string (names and keys too) is Markdown text: show renders it as it
-    renders the text view."""
-    if isinstance(value, str):
-        return markdown_text(value)
-    if isinstance(value, dict):
-        return {markdown_document(key): markdown_document(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [markdown_document(item) for item in value]
-    return value
-
-
-def show_text(document: Mapping[str, Any], pull_request: str | None, *, markdown: bool) -> str:
-    """The document for a reader: the repository and its pull requests, or one pull request whole."""
-    heading: Callable[[str], str] = (
-        (lambda text: f"## {text}") if markdown else (lambda text: f"{text}\n{'-' * len(text)}")
-    )
-    if pull_request is not None:
-        records = [r for r in document.get("pullRequests", []) if r["pullRequest"]["pullRequestId"] == pull_request]
-        if not records:
-            raise RestoreError(f"no pull request {pull_request} in this backup")
-        return pull_request_text(records[0], heading)
-    repo, templates = document["repository"], document.get("approvalRuleTemplates", [])
-    lines = [
-        heading(f"{repo.get('repositoryName')} ({document.get('region')}), captured {document.get('capturedAt')}"),
-        *carried_note(document.get("carriedForward")),
-        f"description: {repo.get('repositoryDescription') or '-'}",
-        f"default branch: {repo.get('defaultBranch') or '-'}",
-        f"tags: {', '.join(f'{k}={v}' for k, v in sorted(document.get('tags', {}).items())) or '-'}",
-        f"triggers: {', '.join(t['name'] for t in document.get('triggers', {}).get('triggers', [])) or '-'}",
-        f"approval rule templates: {', '.join(t['approvalRuleTemplateName'] for t in templates) or '-'}",
-        "",
-        heading(f"pull requests ({len(document.get('pullRequests', []))})"),
-    ]
-    for record in document.get("pullRequests", []):
-        pr = record["pullRequest"]
-        state = (
-            "MERGED"
-            if (pr.get("pullRequestTargets") or [{}])[0].get("mergeMetadata", {}).get("isMerged")
-            else pr.get("pullRequestStatus")
-        )
-        opened, count = pr.get("creationDate"), len(comments_of(record))
-        lines.append(
-            f"- {pr['pullRequestId']} [{state}] {pr.get('title')} by {pr.get('authorArn')}, {opened}, {count} comments"
-        )
-    lines += ["", heading(f"comments on commits ({len(document.get('commitComments', []))})")]
-    for entry in document.get("commitComments", []):
-        for thread in entry.get("comments", []):
-            for comment in thread.get("comments", []):
-                located = {**comment, "location": thread.get("location")}
-                lines.append(f"- {entry['afterCommitId'][:12]}: {comment_line(located)}")
-    return "\n".join(lines) + "\n"
-
-
-def pull_request_text(record: Mapping[str, Any], heading: Callable[[str], str]) -> str:
-    pr = record["pullRequest"]
-    lines = [heading(f"pull request {pr['pullRequestId']}: {pr.get('title')}")]
-    lines.append(f"status: {pr.get('pullRequestStatus')}, by {pr.get('authorArn')}, opened {pr.get('creationDate')}")
-    lines.append(f"last activity: {pr.get('lastActivityDate')}")
-    for target in pr.get("pullRequestTargets", []):
-        merged = target.get("mergeMetadata", {})
-        merge = f", merged by {merged.get('mergedBy')} ({merged.get('mergeOption')})" if merged.get("isMerged") else ""
-        source = f"{target.get('sourceReference')} {target.get('sourceCommit', '')[:12]}"
-        lines.append(
-            f"{source} -> {target.get('destinationReference')} {target.get('destinationCommit', '')[:12]}{merge}"
-        )
-    lines += ["", *(pr.get("description") or "(no description)").splitlines(), ""]
-    for rule in pr.get("approvalRules", []):
-        content = " ".join(str(rule.get("approvalRuleContent", "")).split())
-        lines.append(f"approval rule {rule.get('approvalRuleName')}: {content}")
-    for revision, approvals in sorted(record.get("approvalStates", {}).items()):
-        who = ", ".join(f"{a.get('userArn')} {a.get('approvalState')}" for a in approvals) or "none"
-        lines.append(f"approvals of revision {revision[:12]}: {who}")
-    override = record.get("overrideState", {})
-    if override.get("overridden"):
-        lines.append(f"approval rules overridden by {override.get('overrider')}")
-    lines += ["", "comments:"]
-    reactions = record.get("reactions", {})
-    for comment in comments_of(record):
-        given = ", ".join(
-            f"{r.get('reaction', {}).get('emoji', '?')} {len(r.get('reactionUsers', []))}"
-            for r in reactions.get(comment.get("commentId"), [])
-        )
-        lines.append(f"- {comment_line(comment)}" + (f" [{given}]" if given else ""))
-    lines += ["", "events:"]
-    lines += [
-        f"- {event.get('eventDate')} {event.get('pullRequestEventType')} by {event.get('actorArn')}"
-        for event in record.get("events", [])
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def verify_backup(
@@ -5892,148 +6050,6 @@ def verify_report(results: Sequence[Result], report_dir: str, started: dt.dateti
     for result in failed:
         logger.error("failed: %s/%s: %s", result.repository.region, result.repository.name, result.reason)
     return EXIT_FAILED if failed else EXIT_OK
-
-
-@dataclasses.dataclass(frozen=True)
-class BackupAge:
-    """How current one repository's backup is."""
-
-    region: str
-    name: str
-    newest: Backup | None  # its newest backup
-    confirmed: dt.datetime | None  # the last run within max_age that backed it up or found it unchanged
-    age: dt.timedelta | None  # since the later of the two; None without any backup
-    fresh: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class Status:
-    repositories: list[BackupAge]  # every selected repository in CodeCommit
-    not_in_codecommit: list[BackupAge]  # backups of repositories that no longer exist
-    max_age: dt.timedelta
-    journal: Mapping[str, Any] | None = None  # the newest run's journal report (a run with --changes-queue)
-    journal_read: dt.datetime | None = None  # the start of the newest run that read the journal to its end
-
-    @property
-    def failing(self) -> list[BackupAge]:
-        return [entry for entry in self.repositories if not entry.fresh]
-
-
-def backup_status(store: S3Store, clients: Clients, request: StatusRequest, now: dt.datetime) -> Status:
-    """The age of each repository's backup. A repository whose refs have not changed keeps an old
-    newest backup, so a run that found it unchanged counts as a backup at that run's start: the
-    run manifests of the last max_age say which."""
-    catalog = store.list_backups(clients.account_id)
-    confirmed: dict[tuple[str, str], dt.datetime] = {}
-    journal: tuple[Mapping[str, Any] | None, dt.datetime | None] = (None, None)
-    for started, manifest in store.run_manifests(clients.account_id, now - request.max_age):
-        for entry in manifest.get("repositories", []):
-            if entry.get("status") in (Outcome.OK, Outcome.UNCHANGED):
-                confirmed[(entry["region"], entry["name"])] = started  # oldest first: the last one stays
-        report = manifest.get("journal")
-        if isinstance(report, dict):  # oldest first: the newest run's report stays
-            journal = (report, started if report.get("read") is True else journal[1])
-
-    def age_of(region: str, name: str) -> BackupAge:
-        backups = catalog.get((region, name), [])
-        newest = newest_dated(backups, now)  # a future date is no proof of a fresh backup
-        moments = [moment for moment in (newest and newest.time, confirmed.get((region, name))) if moment]
-        age = now - max(moments) if moments else None
-        fresh = age is not None and age <= request.max_age
-        return BackupAge(region, name, newest, confirmed.get((region, name)), age, fresh)
-
-    existing: dict[str, set[str]] = {}
-    for region in request.regions:
-        names = set(list_repository_names(clients.codecommit_for(region)))  # an error here stops the command
-        existing[region] = {name for name in names if matches(name, request.include, request.exclude)}
-    gone = sorted(
-        (region, name)
-        for region, name in catalog
-        if region in existing and name not in existing[region] and matches(name, request.include, request.exclude)
-    )
-    return Status(
-        [age_of(region, name) for region in request.regions for name in sorted(existing[region])],
-        [age_of(region, name) for region, name in gone],
-        request.max_age,
-        *journal,
-    )
-
-
-def status_document(status: Status) -> dict[str, Any]:
-    def entry(item: BackupAge) -> dict[str, Any]:
-        newest = item.newest
-        return {
-            "region": item.region,
-            "repository": item.name,
-            "newest_backup": newest and {"key": newest.key, "time": newest.time.isoformat(), "size": newest.size},
-            "confirmed": item.confirmed and item.confirmed.isoformat(),
-            "age_seconds": None if item.age is None else int(item.age.total_seconds()),
-            "fresh": item.fresh,
-        }
-
-    return {
-        "max_age_hours": status.max_age.total_seconds() / 3600,
-        "repositories": [entry(item) for item in status.repositories],
-        "not_in_codecommit": [entry(item) for item in status.not_in_codecommit],
-        "journal": status.journal
-        and {**status.journal, "last_read": status.journal_read and status.journal_read.isoformat()},
-    }
-
-
-def journal_line(status: Status, now: dt.datetime) -> str | None:
-    """When the change journal was last read to its end, and the sweep's coverage, from the newest run."""
-    report = status.journal
-    if report is None:
-        return None
-    read = status.journal_read
-    when = f"last read {human_age((now - read).total_seconds())} ago" if read else "not read to its end"
-    when += (
-        ""
-        if report.get("read") is True
-        else f"; the newest run checked every repository in full: {report.get('reason')}"
-    )
-    coverage, days = report.get("coverage"), report.get("sweep_days")
-    return f"change journal: {when}; {coverage}% of the repositories checked in full within the last {days} nights"
-
-
-def status_junit(status: Status) -> bytes:
-    """JUnit XML like the other commands': one test case per repository, failed when its backup is
-    too old or missing; backups of repositories no longer in CodeCommit are skipped cases."""
-    from xml.etree import ElementTree as ET
-
-    root = ET.Element(
-        "testsuite",
-        name=f"{PROJECT}-status",
-        tests=str(len(status.repositories) + len(status.not_in_codecommit)),
-        failures=str(len(status.failing)),
-        skipped=str(len(status.not_in_codecommit)),
-    )
-    for item in status.repositories:
-        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
-        text = status_line(item, status.max_age)
-        if item.fresh:
-            ET.SubElement(case, "system-out").text = text
-        else:
-            ET.SubElement(case, "failure", message=text).text = text
-    for item in status.not_in_codecommit:
-        case = ET.SubElement(root, "testcase", classname=item.region, name=item.name)
-        ET.SubElement(case, "skipped", message=f"no longer in CodeCommit: {status_line(item, status.max_age)}")
-    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
-
-
-def status_line(item: BackupAge, max_age: dt.timedelta) -> str:
-    if item.age is None:
-        return "no backup"
-    limit = hours(max_age)
-    newest = f"newest backup {item.newest.key}" if item.newest else "no backup object"
-    if item.confirmed and (item.newest is None or item.confirmed > item.newest.time):
-        newest += ", found unchanged"
-    verdict = "" if item.fresh else f", older than {limit}"
-    return f"{human_age(item.age.total_seconds())} ago: {newest}{verdict}"
-
-
-def hours(span: dt.timedelta) -> str:
-    return f"{span.total_seconds() / 3600:g}h"
 
 
 def status_command(ctx: Context, request: StatusRequest, clock: Callable[[], dt.datetime]) -> int:
