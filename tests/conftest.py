@@ -23,9 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test that uses Ceph RGW `rgw`, so that `-m "not rgw"` leaves the cluster unstarted."""
+    """Mark each test that uses Ceph RGW `rgw`, so that `-m "not rgw"` leaves the cluster unstarted,
+    and put them in one xdist group: one worker starts the cluster, once, and runs them all."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = callspec.params.values() if callspec is not None else ()
         if "rgw" in getattr(item, "fixturenames", ()) or "rgw" in params:
             item.add_marker(pytest.mark.rgw)
+            item.add_marker(pytest.mark.xdist_group("rgw"))
