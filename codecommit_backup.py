@@ -5324,22 +5324,23 @@ def backup_command(
     """Back up the selected repositories; exit 1 if any failed, 143/130 when stopped by a signal."""
     started, timer = clock(), time.monotonic()
     clients, store = ctx.clients, ctx.store
-    catalog = store.list_backups(clients.account_id)  # also proves the bucket and prefix are reachable
-    selection = select_repositories(settings, clients.codecommit_for, clients.account_id, clients.partition_for)
-    logger.info(
-        "backing up %d repositories of account %s in %s to %s%s",
-        len(selection.repositories),
-        clients.account_id,
-        ",".join(settings.regions),
-        store.url(store.layout.account_prefix(clients.account_id)),
-        " (dry run)" if settings.dry_run else "",
-    )
     deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
-    reads = settings.changes_queue and not (settings.dry_run or settings.repos)
-    if settings.changes_queue and settings.repos:
-        logger.info("the change journal is read by the nightly run, not by one given --repos: it is left as it is")
-    journal = read_journal(ctx, settings, clock, deadline) if reads else None
-    plan, last_full = night_plan(ctx, settings, selection, journal, started) if journal else (NightPlan(), {})
+    reads = reads_journal(settings)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal") as early:
+        # The journal and the recent run manifests are read while the bucket and the repositories are listed.
+        ahead = early.submit(read_ahead, ctx, settings, clock, deadline) if reads else None
+        catalog = store.list_backups(clients.account_id)  # also proves the bucket and prefix are reachable
+        selection = select_repositories(settings, clients.codecommit_for, clients.account_id, clients.partition_for)
+        logger.info(
+            "backing up %d repositories of account %s in %s to %s%s",
+            len(selection.repositories),
+            clients.account_id,
+            ",".join(settings.regions),
+            store.url(store.layout.account_prefix(clients.account_id)),
+            " (dry run)" if settings.dry_run else "",
+        )
+        journal, last_full = ahead.result() if ahead else (None, {})
+    plan = night_plan(ctx, selection, journal, last_full, (started, settings.sweep_days)) if journal else NightPlan()
     checked = [repo for repo in selection.repositories if plan.check(repo) == Check.FULL]  # the others ask nothing
     selected = dataclasses.replace(selection, repositories=checked)
     facts = {} if settings.dry_run else read_region_facts(clients, settings, selected)
@@ -5396,15 +5397,39 @@ def read_journal(
     return journal
 
 
+def reads_journal(settings: Settings) -> bool:
+    """Whether the run reads the change journal: the nightly run does; a dry run and a run given --repos
+    (a backup on push, which inherits the nightly project's variables) leave it as it is."""
+    if settings.changes_queue and settings.repos:
+        logger.info("the change journal is read by the nightly run, not by one given --repos: it is left as it is")
+    return bool(settings.changes_queue) and not (settings.dry_run or settings.repos)
+
+
+def read_ahead(
+    ctx: Context, settings: Settings, clock: Callable[[], dt.datetime], deadline: dt.datetime | None
+) -> tuple[Journal, dict[tuple[str, str, str | None], dt.datetime]]:
+    """The journal, and when each repository was last checked in full, from the run manifests of the
+    last N + 1 days (unreadable: none, and every repository is checked in full)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    journal = read_journal(ctx, settings, clock, deadline)
+    since = clock() - dt.timedelta(days=settings.sweep_days + 1)
+    try:
+        return journal, last_full_checks(ctx.store.run_manifests(ctx.clients.account_id, since))
+    except (BotoCoreError, ClientError) as error:
+        logger.warning("could not read the run manifests (%s): every repository is checked in full", error)
+        return journal, {}
+
+
 def night_plan(
     ctx: Context,
-    settings: Settings,
     selection: Selection,
     journal: Journal,
-    now: dt.datetime,
-) -> tuple[NightPlan, dict[tuple[str, str, str | None], dt.datetime]]:
-    """How the night checks each repository, from the journal and, for the sweep, the run manifests of
-    the last N nights (unreadable: every repository is checked in full). Also the last full checks."""
+    last_full: Mapping[tuple[str, str, str | None], dt.datetime],
+    night: tuple[dt.datetime, int],
+) -> NightPlan:
+    """How the night (its start, and the sweep's N) checks each repository, from the journal and the
+    last full checks."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     def templates_for(region: str) -> Mapping[str, Sequence[str]] | None:
@@ -5415,14 +5440,7 @@ def night_plan(
             return None
 
     changes = journal_changes(journal, selection.repositories, functools.cache(templates_for))
-    since = now - dt.timedelta(days=settings.sweep_days + 1)
-    try:
-        last_full = last_full_checks(ctx.store.run_manifests(ctx.clients.account_id, since))
-    except (BotoCoreError, ClientError) as error:
-        logger.warning("could not read the run manifests (%s): every repository is checked in full", error)
-        last_full = {}
-    checks = plan_checks(selection.repositories, journal, changes, last_full, now, settings.sweep_days)
-    return NightPlan(checks, changes), last_full
+    return NightPlan(plan_checks(selection.repositories, journal, changes, last_full, *night), changes)
 
 
 def close_journal(
