@@ -363,6 +363,8 @@ def test_a_backup_on_push_leaves_the_journal_to_the_night(bed: Bed, monkeypatch:
 
     assert code == 0 and "summary: 1 ok" in log, log
     assert queue_depth(bed, url) == (2, 0)  # untouched: the night reads both
+    code, log = night(bed, 0.2, "--dry-run")  # a dry run writes nothing, and takes no message either
+    assert code == 0 and queue_depth(bed, url) == (2, 0), log
     code, log = night(bed, 0.5)
     assert code == 0 and "2 messages, 2 repositories named" in log, log
     assert queue_depth(bed, url) == (0, 0)
