@@ -2979,6 +2979,7 @@ LONGEST_VISIBILITY = 12 * 3600  # SQS's longest visibility timeout, in seconds
 VISIBILITY_MARGIN = 15 * 60  # a message stays hidden this long past the run's deadline
 SWEEP_SLACK = dt.timedelta(hours=12)  # runs start a little earlier or later; a check this near N nights counts
 GIT_EVENT = "CodeCommit Repository State Change"  # a push; the other detail types are changes of the data
+COMMIT_EVENT = "CodeCommit Comment on Commit"  # its afterCommitId is the commit whose comments changed
 COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 PULL_REQUEST_ID = re.compile(r"[0-9]{1,20}")
 COMMENT_ID = re.compile(r"[A-Za-z0-9:_-]{1,200}")
@@ -3036,7 +3037,7 @@ def change_event(body: str, account: str) -> ChangeEvent | str:
         names,
         data=kind != GIT_EVENT,
         pull_request=matched(detail.get("pullRequestId"), PULL_REQUEST_ID),
-        commit=matched(detail.get("afterCommitId"), COMMIT_ID),
+        commit=matched(detail.get("afterCommitId"), COMMIT_ID) if kind == COMMIT_EVENT else None,
         comment=matched(detail.get("commentId"), COMMENT_ID),
         template=template,
     )
@@ -3047,10 +3048,12 @@ class Message:
     """One message of the journal: its event, or why it has none, and the repositories it is kept for."""
 
     queue: str
+    region: str  # the queue's
     receipt: str
     event: ChangeEvent | None
     why: str | None = None  # malformed: why it names nothing
     keys: tuple[tuple[str, str], ...] = ()  # (region, name) of the run's repositories it names
+    kept: bool = False  # whatever the results: a template's event whose repositories could not be read
 
 
 @dataclasses.dataclass
@@ -3064,12 +3067,14 @@ class Journal:
 
 
 def read_queue(
-    sqs: SQSClient, url: str, account: str, visibility: int, more: Callable[[], bool]
+    sqs: SQSClient, url: str, region: str, account: str, visibility: int, more: Callable[[], bool]
 ) -> tuple[list[Message], str | None]:
-    """Every message of one queue, JOURNAL_BATCH at a time, until an empty answer; and why the read
-    stopped short (None when it reached the end). Each message stays hidden `visibility` seconds."""
+    """Every message of one queue, JOURNAL_BATCH at a time, until an empty answer or a message sent
+    after the read began (a steady stream is the next night's); and why the read stopped short (None
+    when it reached the end). Each message stays hidden `visibility` seconds."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    began = int(time.time() * 1000)  # SQS's SentTimestamp: milliseconds of the epoch, on SQS's clock
     messages: list[Message] = []
     try:
         while True:
@@ -3082,14 +3087,16 @@ def read_queue(
                 MaxNumberOfMessages=JOURNAL_BATCH,
                 WaitTimeSeconds=JOURNAL_WAIT,
                 VisibilityTimeout=visibility,
+                MessageSystemAttributeNames=["SentTimestamp"],
             )
             received = [item for item in answer.get("Messages", []) if item.get("ReceiptHandle")]
-            if not received:
-                return messages, None
             for item in received:
                 event = change_event(item.get("Body", ""), account)
                 parsed, why = (event, None) if isinstance(event, ChangeEvent) else (None, event)
-                messages.append(Message(url, item.get("ReceiptHandle", ""), parsed, why))
+                messages.append(Message(url, region, item.get("ReceiptHandle", ""), parsed, why))
+            sent = [item.get("Attributes", {}).get("SentTimestamp", "") for item in received]
+            if not received or any(stamp.isdigit() and int(stamp) >= began for stamp in sent):
+                return messages, None
     except (BotoCoreError, ClientError) as error:
         return messages, f"could not read {url}: {redact(str(error))}"
 
@@ -3123,12 +3130,15 @@ def journal_changes(
     changes: dict[tuple[str, str], Changes] = {}
     for message in journal.messages:
         event = message.event
-        if event is None:
+        if event is not None and event.region != message.region:
+            message.event, message.why = None, "an event of another region than its queue's"
+        if event is None or message.event is None:
             continue
         names = set(event.names)
         if event.template and not names:
-            associated = templates_for(event.region) or {}
-            names = {name for name, attached in associated.items() if event.template in attached}
+            associated = templates_for(event.region)
+            message.kept = associated is None  # read again the next night
+            names = {name for name, attached in (associated or {}).items() if event.template in attached}
         message.keys = tuple(sorted(key for name in names if (key := (event.region, name)) in listed))
         for key in message.keys:
             changes.setdefault(key, Changes()).add(event)
@@ -3142,23 +3152,40 @@ def sweep_turn(repo: Repository, night: dt.date, days: int) -> bool:
     return int.from_bytes(digest[:8], "big") % days == night.toordinal() % days
 
 
-def last_full_checks(manifests: Iterable[tuple[dt.datetime, Any]]) -> dict[tuple[str, str, str | None], dt.datetime]:
-    """When each repository (region, name, id) was last checked in full and found safe, from the run
-    manifests (oldest first): a run before the journal checked every repository in full. A repository
-    that failed since has none: its next night checks it in full, whatever the journal says."""
-    found: dict[tuple[str, str, str | None], dt.datetime] = {}
+Confirmed = dict[tuple[str, str, str | None], tuple[dt.datetime, str]]  # (region, name, id) -> (when, key)
+
+
+def manifest_entries(manifest: Any) -> Iterator[tuple[tuple[str, str, str | None], Mapping[str, Any]]]:
+    """A run manifest's repositories, each with its (region, name, id); entries of another shape are skipped."""
+    entries = manifest.get("repositories") if isinstance(manifest, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        region, name, repository_id = entry.get("region"), entry.get("name"), entry.get("repositoryId")
+        if isinstance(region, str) and isinstance(name, str) and isinstance(repository_id, (str, type(None))):
+            yield (region, name, repository_id), entry
+
+
+def last_full_checks(manifests: Iterable[tuple[dt.datetime, Any]], now: dt.datetime, *, data: bool) -> Confirmed:
+    """When each repository was last checked in full and found safe, and the backup that check found
+    newest, from the run manifests (oldest first; a run before the journal checked all in full). None
+    counts that a later failure, or a later journal night that left the repository out (and deleted its
+    events), undoes; nor one made with the repository data on while it is off now, or the reverse."""
+    found: Confirmed = {}
     for started, manifest in manifests:
-        entries = manifest.get("repositories") if isinstance(manifest, dict) else None
-        for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, dict):
-                continue
-            key = (str(entry.get("region")), str(entry.get("name")), entry.get("repositoryId"))
-            if entry.get("status") == Outcome.FAILED:
+        if started > now + CLOCK_SKEW or not isinstance(manifest, dict):
+            continue  # a run dated in the future says nothing of the past
+        same_data = manifest.get("repository_data", True) is data
+        covered = set()
+        for key, entry in manifest_entries(manifest):
+            covered.add(key[:2])
+            full = entry.get("check", Check.FULL) == Check.FULL and isinstance(entry.get("key"), str)
+            if entry.get("status") in (Outcome.OK, Outcome.UNCHANGED) and full and same_data:
+                found[key] = (started, entry["key"])
+            elif entry.get("status") == Outcome.FAILED:
                 found.pop(key, None)
-            elif (
-                entry.get("status") in (Outcome.OK, Outcome.UNCHANGED) and entry.get("check", Check.FULL) == Check.FULL
-            ):
-                found[key] = max(started, found.get(key, started))
+        if isinstance(manifest.get("journal"), dict):
+            found = {key: value for key, value in found.items() if key[:2] in covered}
     return found
 
 
@@ -3166,60 +3193,82 @@ def plan_checks(
     repositories: Sequence[Repository],
     journal: Journal,
     changes: Mapping[tuple[str, str], Changes],
-    last_full: Mapping[tuple[str, str, str | None], dt.datetime],
-    now: dt.datetime,
-    days: int,
-) -> dict[tuple[str, str], Check]:
-    """How the night checks each repository: in full when the journal names it, when its region's
-    queue was not read to the end, on its sweep turn, or when its last full check is N nights old or
-    unknown; else not at all."""
-    checks: dict[tuple[str, str], Check] = {}
+    confirmed: Confirmed,
+    night: tuple[dt.datetime, int],
+) -> dict[tuple[str, str], str]:
+    """The repositories the night may trust, each with the backup its last full check confirmed: those
+    the journal does not name, in a region whose queue was read to the end, not on their sweep turn,
+    and checked in full less than the sweep's N nights ago. Every other one is checked in full."""
+    now, days = night
+    trusted: dict[tuple[str, str], str] = {}
     for repo in repositories:
         key = (repo.region, repo.name)
-        last = last_full.get((repo.region, repo.name, repo.repository_id))
-        due = last is None or now - last >= dt.timedelta(days=days) - SWEEP_SLACK
-        named = key in changes or repo.region not in journal.regions
-        checks[key] = Check.FULL if named or due or sweep_turn(repo, now.date(), days) else Check.JOURNAL
-    return checks
+        last = confirmed.get((repo.region, repo.name, repo.repository_id))
+        if last is None or now - last[0] >= dt.timedelta(days=days) - SWEEP_SLACK:
+            continue
+        if key not in changes and repo.region in journal.regions and not sweep_turn(repo, now.date(), days):
+            trusted[key] = last[1]
+    return trusted
 
 
 @dataclasses.dataclass(frozen=True)
 class NightPlan:
-    """What the journal tells a run: how to check each repository, and what changed in the named ones.
-    Empty without a journal: every repository is checked in full."""
+    """What the journal tells a run: the repositories it may trust (with the backup their last full
+    check confirmed), and what changed in the named ones. Empty without a journal: every repository
+    is checked in full."""
 
-    checks: Mapping[tuple[str, str], Check] = dataclasses.field(default_factory=dict)
+    trusted: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     changes: Mapping[tuple[str, str], Changes] = dataclasses.field(default_factory=dict)
 
-    def check(self, repo: Repository) -> Check:
-        return self.checks.get((repo.region, repo.name), Check.FULL)
+    def trusts(self, repo: Repository, newest: str) -> bool:
+        """Whether the repository needs no request: trusted, and its newest backup still the one its
+        last full check confirmed (a deleted or added backup since is a reason to look)."""
+        return self.trusted.get((repo.region, repo.name)) == newest
 
 
 SAFE = (Outcome.OK, Outcome.UNCHANGED, Outcome.GONE)  # a message of these repositories has done its work
 
 
-def settle_journal(sqs_for: Callable[[str], SQSClient], journal: Journal, results: Sequence[Result]) -> int:
-    """Delete each message whose repositories are all safe (or that names none of the run's); a failed
-    repository's messages come back after their visibility timeout. Returns how many were kept."""
-    outcome = {(r.repository.region, r.repository.name): r.status for r in results}
-    done = [m for m in journal.messages if all(outcome.get(key) in SAFE for key in m.keys)]
-    for queue in sorted({message.queue for message in done}):
-        receipts = [message.receipt for message in done if message.queue == queue]
-        for start in range(0, len(receipts), JOURNAL_BATCH):
-            failed = delete_messages(sqs_for(queue), queue, receipts[start : start + JOURNAL_BATCH])
-            if failed:  # such a message comes back: one more full check of its repositories, no loss
-                logger.warning("could not delete %d messages of %s: %s", failed[0], queue, failed[1])
-    return len(journal.messages) - len(done)
+def settle_journal(
+    sqs_for: Callable[[str], SQSClient], journal: Journal, results: Sequence[Result] | None
+) -> tuple[int, int]:
+    """Delete each message whose repositories are all safe (or that names none of the run's), and make
+    the others visible again at once, for the next run: a failed repository's, a template event's whose
+    repositories could not be read, and all of them for a run that ended before its results (None).
+    Returns how many were kept, and how many of those SQS refused to delete or release."""
+    outcome = {(r.repository.region, r.repository.name): r.status for r in results or []}
+
+    def done(message: Message) -> bool:
+        return results is not None and not message.kept and all(outcome.get(key) in SAFE for key in message.keys)
+
+    refused = 0
+    for queue, region in sorted({(message.queue, message.region) for message in journal.messages}):
+        for release in (False, True):
+            receipts = [m.receipt for m in journal.messages if m.queue == queue and done(m) is not release]
+            for start in range(0, len(receipts), JOURNAL_BATCH):
+                failed = on_messages(sqs_for(region), queue, receipts[start : start + JOURNAL_BATCH], release=release)
+                if failed:  # such a message comes back after its visibility timeout: one more full check, no loss
+                    what = "make visible again" if release else "delete"
+                    logger.warning("could not %s %d messages of %s: %s", what, failed[0], queue, failed[1])
+                    refused += failed[0]
+    return sum(not done(message) for message in journal.messages), refused
 
 
-def delete_messages(sqs: SQSClient, queue: str, receipts: Sequence[str]) -> tuple[int, str] | None:
-    """One DeleteMessageBatch; the count of messages not deleted and why, if any."""
+def on_messages(sqs: SQSClient, queue: str, receipts: Sequence[str], *, release: bool) -> tuple[int, str] | None:
+    """One DeleteMessageBatch, or with `release` one ChangeMessageVisibilityBatch to 0 seconds; the
+    count of messages it did not do and why, if any."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        answer = sqs.delete_message_batch(
-            QueueUrl=queue, Entries=[{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(receipts)]
-        )
+        if release:
+            answer = sqs.change_message_visibility_batch(
+                QueueUrl=queue,
+                Entries=[{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(receipts)],
+            )
+        else:
+            answer = sqs.delete_message_batch(
+                QueueUrl=queue, Entries=[{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(receipts)]
+            )
     except (BotoCoreError, ClientError) as error:
         return len(receipts), redact(str(error))
     failed = answer.get("Failed", [])
@@ -3254,6 +3303,7 @@ class JournalReport:
     messages: int
     discarded: int  # malformed, or naming none of the run's repositories
     named: int  # repositories its events named
+    kept: int  # messages made visible again for the next run: a failed repository's, say
     full_checks: int
     coverage: float  # percent of the run's repositories checked in full within the last sweep_days nights
     sweep_days: int
@@ -3262,7 +3312,8 @@ class JournalReport:
 def journal_report(
     journal: Journal,
     results: Sequence[Result],
-    last_full: Mapping[tuple[str, str, str | None], dt.datetime],
+    kept: int,
+    confirmed: Confirmed,
     now: dt.datetime,
     days: int,
 ) -> JournalReport:
@@ -3270,7 +3321,7 @@ def journal_report(
     reasons = collections.Counter(
         message.why or "naming no repository this run backs up (deleted since, or left out)"
         for message in journal.messages
-        if not message.keys
+        if not message.keys and not message.kept
     )
     if reasons:
         why = "; ".join(f"{count} {reason}" for reason, count in reasons.most_common())
@@ -3279,8 +3330,8 @@ def journal_report(
 
     def covered(result: Result) -> bool:
         repo = result.repository
-        last = last_full.get((repo.region, repo.name, repo.repository_id))
-        return result.status in (Outcome.OK, Outcome.UNCHANGED) or (last is not None and now - last < window)
+        last = confirmed.get((repo.region, repo.name, repo.repository_id))
+        return result.status in (Outcome.OK, Outcome.UNCHANGED) or (last is not None and now - last[0] < window)
 
     counted = [result for result in results if result.status != Outcome.GONE]
     return JournalReport(
@@ -3289,7 +3340,8 @@ def journal_report(
         messages=len(journal.messages),
         discarded=sum(reasons.values()),
         named=len({key for message in journal.messages for key in message.keys}),
-        full_checks=sum(result.check == Check.FULL for result in results),
+        kept=kept,
+        full_checks=sum(r.check == Check.FULL and r.reached and r.status != Outcome.GONE for r in results),
         coverage=round(100 * sum(map(covered, counted)) / len(counted), 1) if counted else 100.0,
         sweep_days=days,
     )
@@ -3811,8 +3863,6 @@ class Job:
         result = Result(repo, Outcome.FAILED)
         label = f"{repo.region}/{repo.name}"
         try:
-            self.check_stop()
-            self.check_deadline(result)
             facts = admitted(repo, self.facts.get(repo.region, RegionFacts()))
             repo = identified(repo, facts, self.clients.codecommit_for, result)
             # Only this repository's backups: a namesake deleted before it keeps its own, untouched.
@@ -3820,9 +3870,12 @@ class Job:
             newest = newest_dated(backups, self.clock())  # with --force too: its document is still reused
             if backups and newest is not backups[0]:
                 result.warnings.append(f"{backups[0].key} is dated in the future: not taken as the newest backup")
-            if newest and self.night.check(repo) == Check.JOURNAL and not self.settings.force:
+            if newest and self.night.trusts(repo, newest.key) and not self.settings.force:
+                # no request, so neither the deadline nor a stop keeps it from its answer
                 result.status, result.key, result.check = Outcome.UNCHANGED, newest.key, Check.JOURNAL
             else:
+                self.check_stop()
+                self.check_deadline(result)
                 self.full_check(repo, label, result, facts, (newest, backups))
         except RepositoryGone as error:
             result.status, result.reason = Outcome.GONE, str(error)
@@ -3956,6 +4009,7 @@ def run_manifest(
         "started": started.isoformat(),
         "finished": finished.isoformat(),
         "totals": {**totals.by_name(), "repositories": totals.repositories, "bytes": totals.uploaded},
+        "repository_data": settings.repository_data,  # a night with it off confirms no data
         "journal": dataclasses.asdict(journal) if journal else None,
         "repositories": [
             {
@@ -5324,35 +5378,36 @@ def backup_command(
     """Back up the selected repositories; exit 1 if any failed, 143/130 when stopped by a signal."""
     started, timer = clock(), time.monotonic()
     clients, store = ctx.clients, ctx.store
+    catalog = store.list_backups(clients.account_id)  # also proves the bucket and prefix are reachable
+    selection = select_repositories(settings, clients.codecommit_for, clients.account_id, clients.partition_for)
+    logger.info(
+        "backing up %d repositories of account %s in %s to %s%s",
+        len(selection.repositories),
+        clients.account_id,
+        ",".join(settings.regions),
+        store.url(store.layout.account_prefix(clients.account_id)),
+        " (dry run)" if settings.dry_run else "",
+    )
     deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
-    reads = reads_journal(settings)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal") as early:
-        # The journal and the recent run manifests are read while the bucket and the repositories are listed.
-        ahead = early.submit(read_ahead, ctx, settings, clock, deadline) if reads else None
-        catalog = store.list_backups(clients.account_id)  # also proves the bucket and prefix are reachable
-        selection = select_repositories(settings, clients.codecommit_for, clients.account_id, clients.partition_for)
-        logger.info(
-            "backing up %d repositories of account %s in %s to %s%s",
-            len(selection.repositories),
-            clients.account_id,
-            ",".join(settings.regions),
-            store.url(store.layout.account_prefix(clients.account_id)),
-            " (dry run)" if settings.dry_run else "",
-        )
-        journal, last_full = ahead.result() if ahead else (None, {})
-    plan = night_plan(ctx, selection, journal, last_full, (started, settings.sweep_days)) if journal else NightPlan()
-    checked = [repo for repo in selection.repositories if plan.check(repo) == Check.FULL]  # the others ask nothing
-    selected = dataclasses.replace(selection, repositories=checked)
-    facts = {} if settings.dry_run else read_region_facts(clients, settings, selected)
-    job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
-    with stop_on_signals(job) as received:
-        results = job.run(selection.repositories, catalog, facts, plan)
+    journal, confirmed = read_ahead(ctx, settings, clock, deadline) if reads_journal(settings) else (None, {})
+    try:
+        plan = night_plan(ctx, selection, journal, confirmed, (started, settings.sweep_days)) if journal else None
+        plan = plan or NightPlan()
+        checked = [repo for repo in selection.repositories if (repo.region, repo.name) not in plan.trusted]
+        facts = {} if settings.dry_run else read_region_facts(clients, settings, selection, checked)
+        job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
+        with stop_on_signals(job) as received:
+            results = job.run(selection.repositories, catalog, facts, plan)
+    except BaseException:
+        if journal is not None and ctx.clients.sqs_for is not None:  # every message back, for the next run
+            settle_journal(ctx.clients.sqs_for, journal, None)
+        raise
     if settings.dry_run:
         return print_plan(results, selection, store)
     results += missing_results(selection.missing)
     report = None
     if journal is not None:
-        report = close_journal(ctx, settings, journal, results, (last_full, started))
+        report = close_journal(ctx, settings, journal, results, (confirmed, started))
     reported = write_reports(ctx, settings, results, (started, clock()), report)
     failures = log_summary(results, time.monotonic() - timer)
     if settings.log_format == "json":  # CloudWatch Logs reads an EMF record from the build's log
@@ -5382,7 +5437,7 @@ def read_journal(
             journal.failures.append(f"no SQS client for {url}")
             continue
         more = lambda: deadline is None or clock() < deadline  # noqa: E731
-        messages, failure = read_queue(sqs_for(region), url, ctx.clients.account_id, visibility, more)
+        messages, failure = read_queue(sqs_for(region), url, region, ctx.clients.account_id, visibility, more)
         journal.messages += messages
         if failure is None:
             journal.regions.add(region)
@@ -5407,25 +5462,26 @@ def reads_journal(settings: Settings) -> bool:
 
 def read_ahead(
     ctx: Context, settings: Settings, clock: Callable[[], dt.datetime], deadline: dt.datetime | None
-) -> tuple[Journal, dict[tuple[str, str, str | None], dt.datetime]]:
-    """The journal, and when each repository was last checked in full, from the run manifests of the
-    last N + 1 days (unreadable: none, and every repository is checked in full)."""
+) -> tuple[Journal, Confirmed]:
+    """The run manifests of the last N + 1 days, for each repository's last full check (unreadable:
+    none, and every repository is checked in full); then the journal."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    journal = read_journal(ctx, settings, clock, deadline)
-    since = clock() - dt.timedelta(days=settings.sweep_days + 1)
+    now = clock()
     try:
-        return journal, last_full_checks(ctx.store.run_manifests(ctx.clients.account_id, since))
-    except (BotoCoreError, ClientError) as error:
+        manifests = ctx.store.run_manifests(ctx.clients.account_id, now - dt.timedelta(days=settings.sweep_days + 1))
+        confirmed = last_full_checks(manifests, now, data=settings.repository_data)
+    except (BotoCoreError, ClientError, RecursionError) as error:
         logger.warning("could not read the run manifests (%s): every repository is checked in full", error)
-        return journal, {}
+        confirmed = {}
+    return read_journal(ctx, settings, clock, deadline), confirmed
 
 
 def night_plan(
     ctx: Context,
     selection: Selection,
     journal: Journal,
-    last_full: Mapping[tuple[str, str, str | None], dt.datetime],
+    confirmed: Confirmed,
     night: tuple[dt.datetime, int],
 ) -> NightPlan:
     """How the night (its start, and the sweep's N) checks each repository, from the journal and the
@@ -5440,7 +5496,7 @@ def night_plan(
             return None
 
     changes = journal_changes(journal, selection.repositories, functools.cache(templates_for))
-    return NightPlan(plan_checks(selection.repositories, journal, changes, last_full, *night), changes)
+    return NightPlan(plan_checks(selection.repositories, journal, changes, confirmed, night), changes)
 
 
 def close_journal(
@@ -5448,17 +5504,15 @@ def close_journal(
     settings: Settings,
     journal: Journal,
     results: Sequence[Result],
-    since: tuple[Mapping[tuple[str, str, str | None], dt.datetime], dt.datetime],
+    since: tuple[Confirmed, dt.datetime],
 ) -> JournalReport:
-    """Delete the messages whose repositories are safe, and say what the journal did for the night."""
-    sqs_for = ctx.clients.sqs_for
-    kept = 0
-    if sqs_for is not None:
-        kept = settle_journal(lambda url: sqs_for(queue_region(url, settings.regions[0])), journal, results)
-    last_full, started = since
-    report = journal_report(journal, results, last_full, started, settings.sweep_days)
+    """Delete the messages whose repositories are safe, give the others back, and say what the
+    journal did for the night."""
+    kept = settle_journal(ctx.clients.sqs_for, journal, results)[0] if ctx.clients.sqs_for else len(journal.messages)
+    confirmed, started = since
+    report = journal_report(journal, results, kept, confirmed, started, settings.sweep_days)
     logger.info(
-        "change journal: %d messages, %d repositories named, %d discarded, %d kept for a failed repository; "
+        "change journal: %d messages, %d repositories named, %d discarded, %d given back for the next run; "
         "%d of %d repositories checked in full, %.1f%% within the last %d nights",
         report.messages,
         report.named,
@@ -5473,11 +5527,14 @@ def close_journal(
     return report
 
 
-def read_region_facts(clients: Clients, settings: Settings, selection: Selection) -> dict[str, RegionFacts]:
-    """What each region's repositories share: read once for a region that was listed; for the
-    repositories a run names (--repos), their metadata from the selection, and the rest per repository."""
+def read_region_facts(
+    clients: Clients, settings: Settings, selection: Selection, checked: Sequence[Repository]
+) -> dict[str, RegionFacts]:
+    """What each region's repositories share, for those the night `checked` in full: read once for a
+    region that was listed; for the repositories a run names (--repos), their metadata from the
+    selection, and the rest per repository."""
     names: dict[str, list[str]] = {}
-    for repo in selection.repositories:
+    for repo in checked:
         names.setdefault(repo.region, []).append(repo.name)
     if settings.repos:
         return {

@@ -12,14 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import time
 import zipfile
 from typing import Any
 
 import pytest
 
 import codecommit_backup
-from tests.bed import BUCKET, DAY0, Bed
+from tests.bed import BUCKET, DAY0, Bed, git
 from tests.events import ACCOUNT, event, push
 from tests.reviews import ReviewHistory, seed_review_history
 
@@ -96,7 +95,8 @@ TEMPLATE_EVENT = {"approvalRuleTemplateName": "two-reviewers", "repositories": {
     ("body", "expected"),
     [
         (push("r"), (("r",), False, None, None, None)),
-        (event("CodeCommit Comment on Pull Request", ON_PULL_REQUEST), (("r",), True, "7", COMMIT, COMMENT)),
+        # its afterCommitId is the pull request's source: the pull request's record holds its comments
+        (event("CodeCommit Comment on Pull Request", ON_PULL_REQUEST), (("r",), True, "7", None, COMMENT)),
         (
             event(
                 "CodeCommit Comment on Commit", {"repositoryName": "r", "afterCommitId": COMMIT, "commentId": COMMENT}
@@ -307,34 +307,47 @@ def test_every_repository_is_checked_in_full_within_the_sweep(bed: Bed) -> None:
     )
 
 
-def test_a_message_survives_a_failed_backup(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_message_survives_a_failed_backup(bed: Bed) -> None:
     bed.create_bucket()
     for name in ("flaky", "fine"):
         bed.make_repo(name, content="simple")
     url = make_queue(bed)
     night(bed, 0, "--changes-queue", url)
-    # A short visibility timeout stands in for a night: SQS hides a received message until it ends.
-    monkeypatch.setattr(codecommit_backup, "LONGEST_VISIBILITY", 2)
-    monkeypatch.setattr(codecommit_backup, "JOURNAL_WAIT", 0)
     send(bed, url, push("flaky"), push("fine"))
     bed.git_server.fail("flaky", 403, None)
 
     code, log = night(bed, 1, "--changes-queue", url)
 
     assert code == 1 and "FAILED us-east-1/flaky" in log
-    assert queue_depth(bed, url) == (0, 1)  # the failed repository's message is hidden, not deleted
-    bed.git_server.fail_clear()
-    for _ in range(50):  # its visibility timeout ends: it comes back
-        if queue_depth(bed, url)[0] == 1:
-            break
-        time.sleep(0.1)
+    # Its message is not deleted: it is visible again at once (without that, after its visibility
+    # timeout), for the next run; the other repository's is deleted.
     assert queue_depth(bed, url) == (1, 0)
+    bed.git_server.fail_clear()
 
     code, log = night(bed, 2, "--changes-queue", url)
 
     assert code == 0, log
     assert checks(manifests(bed)[-1])["flaky"] == "full"
     assert queue_depth(bed, url) == (0, 0)
+
+
+def test_a_run_that_dies_after_reading_the_journal_gives_every_message_back(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bed.create_bucket()
+    bed.make_repo("r", content="simple")
+    url = make_queue(bed)
+    night(bed, 0, "--changes-queue", url)
+    send(bed, url, push("r"), push("r"), "{junk")
+
+    def boom(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the build's disk is gone")
+
+    monkeypatch.setattr(codecommit_backup.Job, "run", boom)
+    with pytest.raises(RuntimeError):
+        night(bed, 1, "--changes-queue", url)
+    # Hidden until their visibility timeout (12 hours) otherwise: a rerun now would trust "r".
+    assert queue_depth(bed, url) == (3, 0)
 
 
 def test_the_journal_is_refused_where_it_cannot_serve(bed: Bed) -> None:
@@ -400,7 +413,7 @@ def test_a_template_whose_content_changed_names_the_repositories_associated_with
     changed = event("CodeCommit Approval Rule Template Change", {**TEMPLATE_EVENT, "repositories": {}})
     parsed = codecommit_backup.change_event(changed, ACCOUNT)
     assert isinstance(parsed, codecommit_backup.ChangeEvent)
-    journal = codecommit_backup.Journal([codecommit_backup.Message("q", "h", parsed)], {"us-east-1"})
+    journal = codecommit_backup.Journal([codecommit_backup.Message("q", "us-east-1", "h", parsed)], {"us-east-1"})
     asked: list[str] = []
 
     def templates_for(region: str) -> dict[str, list[str]]:
@@ -414,6 +427,72 @@ def test_a_template_whose_content_changed_names_the_repositories_associated_with
     pushed = codecommit_backup.change_event(push("b"), ACCOUNT)
     assert isinstance(pushed, codecommit_backup.ChangeEvent)
     asked.clear()
-    only_push = codecommit_backup.Journal([codecommit_backup.Message("q", "h", pushed)], {"us-east-1"})
+    only_push = codecommit_backup.Journal([codecommit_backup.Message("q", "us-east-1", "h", pushed)], {"us-east-1"})
     assert set(codecommit_backup.journal_changes(only_push, repositories, templates_for)) == {("us-east-1", "b")}
     assert asked == []  # the associations are read only for such an event
+
+
+def manifest(day: float, *entries: dict[str, Any], **extra: Any) -> tuple[dt.datetime, dict[str, Any]]:
+    return DAY0 + dt.timedelta(days=day), {"repositories": list(entries), **extra}
+
+
+def entry(name: str, status: str = "unchanged", check: str = "full", **extra: Any) -> dict[str, Any]:
+    base = {"region": "us-east-1", "name": name, "repositoryId": f"id-{name}", "status": status, "check": check}
+    return {**base, "key": f"{name}-key", **extra}
+
+
+A, B = ("us-east-1", "a", "id-a"), ("us-east-1", "b", "id-b")
+DAY1 = DAY0 + dt.timedelta(days=1)
+JOURNAL_NIGHT = {"journal": {"read": True}}
+
+
+@pytest.mark.parametrize(
+    ("manifests", "expected"),
+    [
+        ([manifest(0, entry("a"))], {A: (DAY0, "a-key")}),
+        ([manifest(0, entry("a")), manifest(1, entry("a", "failed"))], {}),  # failed since
+        (
+            [manifest(0, entry("a", "failed")), manifest(1, entry("a", "ok", key="new"))],
+            {A: (DAY1, "new")},
+        ),
+        # a journal night left it out (and deleted its events); a run without the journal did not
+        ([manifest(0, entry("a")), manifest(1, entry("b"), **JOURNAL_NIGHT)], {B: (DAY1, "b-key")}),
+        ([manifest(0, entry("a")), manifest(1, entry("b"))], {A: (DAY0, "a-key"), B: (DAY1, "b-key")}),
+        ([manifest(0, entry("a", check="journal"))], {}),  # trusted is no check
+        ([manifest(0, entry("a"), repository_data=False)], {}),  # git only, while the data is on now
+        ([manifest(5, entry("a"))], {}),  # dated in the future
+        ([(DAY0, {"repositories": [entry("a", repositoryId=["x"]), {"name": 3}, "junk"]})], {}),
+        ([(DAY0, {"repositories": "junk"}), (DAY0, [])], {}),
+    ],
+)
+def test_what_counts_as_the_last_full_check(manifests: list[Any], expected: dict[Any, Any]) -> None:
+    now = DAY0 + dt.timedelta(days=2)
+    assert codecommit_backup.last_full_checks(manifests, now, data=True) == expected
+
+
+def test_a_newest_backup_deleted_since_its_full_check_is_not_trusted(bed: Bed) -> None:
+    bed.create_bucket()
+    names = [f"r{n}" for n in range(6)]
+    for name in names:
+        bed.make_repo(name, content="simple")
+    url = make_queue(bed)
+    assert night(bed, 0, "--changes-queue", url)[0] == 0
+    ids = {entry["name"]: entry["repositoryId"] for entry in manifests(bed)[-1]["repositories"]}
+    name = next(n for n in names if not turn_of(n, ids[n], 2))
+    work = bed.work / "pusher"
+    git("clone", "-q", bed.git_server.repo_path("us-east-1", name), work)
+    git("-C", work, "commit", "-q", "--allow-empty", "-m", "pushed, and its event lost")
+    git("-C", work, "push", "-q", "origin", "HEAD")
+    assert night(bed, 1, "--changes-queue", url, "--sweep-days", "1")[0] == 0  # all in full: a new backup
+    newest = zips(bed, name)[-1]
+    bed.client("s3").delete_object(Bucket=BUCKET, Key=newest)  # the backup its full check confirmed
+
+    code, log = night(bed, 2, "--changes-queue", url)
+
+    assert code == 0, log
+    assert checks(manifests(bed)[-1])[name] == "full" and f"ok us-east-1/{name}" in log
+
+
+def turn_of(name: str, repository_id: str, day: int) -> bool:
+    repo = codecommit_backup.Repository("us-east-1", name, "", repository_id)
+    return codecommit_backup.sweep_turn(repo, (DAY0 + dt.timedelta(days=day)).date(), 7)
