@@ -3067,14 +3067,20 @@ class Journal:
 
 
 def read_queue(
-    sqs: SQSClient, url: str, region: str, account: str, visibility: int, more: Callable[[], bool]
+    sqs: SQSClient,
+    url: str,
+    region: str,
+    account: str,
+    visibility: int,
+    more: Callable[[], bool],
+    wall: Callable[[], float] = time.time,
 ) -> tuple[list[Message], str | None]:
     """Every message of one queue, JOURNAL_BATCH at a time, until an empty answer or a message sent
     after the read began (a steady stream is the next night's); and why the read stopped short (None
     when it reached the end). Each message stays hidden `visibility` seconds."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    began = int(time.time() * 1000)  # SQS's SentTimestamp: milliseconds of the epoch, on SQS's clock
+    began = int(wall() * 1000)  # SQS's SentTimestamp: milliseconds of the epoch, on SQS's clock
     messages: list[Message] = []
     try:
         while True:

@@ -496,3 +496,16 @@ def test_a_newest_backup_deleted_since_its_full_check_is_not_trusted(bed: Bed) -
 def turn_of(name: str, repository_id: str, day: int) -> bool:
     repo = codecommit_backup.Repository("us-east-1", name, "", repository_id)
     return codecommit_backup.sweep_turn(repo, (DAY0 + dt.timedelta(days=day)).date(), 7)
+
+
+def test_a_read_ends_at_the_messages_sent_after_it_began(bed: Bed) -> None:
+    url = make_queue(bed)
+    send(bed, url, *[push(f"r{n}") for n in range(25)])
+    sqs = bed.client("sqs")
+    # A steady stream of events never leaves the queue empty: a message sent after the read began
+    # (here every one, on a clock at the epoch) is the next night's, and the read ends with its batch.
+    messages, failure = codecommit_backup.read_queue(sqs, url, "us-east-1", ACCOUNT, 60, lambda: True, lambda: 0.0)
+    assert failure is None and 1 <= len(messages) <= 10
+    assert queue_depth(bed, url) == (25 - len(messages), len(messages))
+    everything, failure = codecommit_backup.read_queue(sqs, url, "us-east-1", ACCOUNT, 60, lambda: True)
+    assert failure is None and len(everything) == 25 - len(messages)
