@@ -334,8 +334,10 @@ def repository_pattern(word: str) -> str:
 # An SQS queue's URL: https://sqs.<region>.amazonaws.com/<account>/<name> (any host, for an endpoint of
 # one's own); a queue's name is at most 80 letters, digits, '-' and '_', with .fifo for a FIFO queue.
 QUEUE_URL = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(?::[0-9]{1,5})?/[0-9]{12}/[A-Za-z0-9_-]{1,80}(?:\.fifo)?")
+# The region in a queue's URL: sqs.<region>.amazonaws.com (.cn in China), sqs-fips.<region>..., the
+# dual-stack sqs.<region>.api.aws, and the legacy <region>.queue.amazonaws.com.
 QUEUE_REGION = re.compile(
-    r"https://(?:sqs\.([a-z0-9-]+)\.amazonaws\.com|([a-z0-9-]+)\.queue\.amazonaws\.com)(?:\.cn)?/"
+    r"https://(?:sqs(?:-fips)?\.([a-z0-9-]+)\.(?:amazonaws\.com(?:\.cn)?|api\.aws)|([a-z0-9-]+)\.queue\.amazonaws\.com)/"
 )
 
 
@@ -788,6 +790,9 @@ def check_journal(settings: Settings) -> None:
     read it: see backup_command.)"""
     if settings.changes_queue and settings.shard:
         raise ConfigError("--changes-queue with --shard: each shard would take the others' messages; use one run")
+    for url in settings.changes_queue:
+        if len(settings.regions) > 1 and not QUEUE_REGION.match(url):
+            raise ConfigError(f"--changes-queue {url}: no region in it; use https://sqs.<region>.amazonaws.com/...")
     regions = [queue_region(url, settings.regions[0]) for url in settings.changes_queue]
     for region in regions:
         if region not in settings.regions:

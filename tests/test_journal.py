@@ -355,6 +355,7 @@ def test_the_journal_is_refused_where_it_cannot_serve(bed: Bed) -> None:
     url = make_queue(bed)
     for args, expected in [
         (["--shard", "1/2"], "each shard would take the others' messages"),
+        (["--regions", "us-east-1,eu-west-1"], "no region in it"),
         (["--changes-queue", url], "two queues of us-east-1"),
     ]:
         code, log = night(bed, 0, "--changes-queue", url, *args)
@@ -509,3 +510,18 @@ def test_a_read_ends_at_the_messages_sent_after_it_began(bed: Bed) -> None:
     assert queue_depth(bed, url) == (25 - len(messages), len(messages))
     everything, failure = codecommit_backup.read_queue(sqs, url, "us-east-1", ACCOUNT, 60, lambda: True)
     assert failure is None and len(everything) == 25 - len(messages)
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        ("https://sqs.us-east-2.amazonaws.com/123456789012/q", "us-east-2"),
+        ("https://sqs-fips.us-gov-west-1.amazonaws.com/123456789012/q", "us-gov-west-1"),
+        ("https://sqs.eu-west-1.api.aws/123456789012/q", "eu-west-1"),  # dual-stack
+        ("https://ap-south-1.queue.amazonaws.com/123456789012/q", "ap-south-1"),  # legacy
+        ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q", "cn-north-1"),
+        ("http://127.0.0.1:5000/123456789012/q", "the run's"),  # an endpoint of one's own
+    ],
+)
+def test_a_queue_url_names_its_region(url: str, region: str) -> None:
+    assert codecommit_backup.queue_region(url, "the run's") == region
