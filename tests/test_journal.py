@@ -431,6 +431,9 @@ def test_a_template_whose_content_changed_names_the_repositories_associated_with
     only_push = codecommit_backup.Journal([codecommit_backup.Message("q", "us-east-1", "h", pushed)], {"us-east-1"})
     assert set(codecommit_backup.journal_changes(only_push, repositories, templates_for)) == {("us-east-1", "b")}
     assert asked == []  # the associations are read only for such an event
+    unread = codecommit_backup.Journal([codecommit_backup.Message("q", "us-east-1", "h", parsed)], {"us-east-1"})
+    assert codecommit_backup.journal_changes(unread, repositories, lambda _region: None) == {}
+    assert unread.messages[0].kept  # its repositories could not be read: given back, not discarded
 
 
 def manifest(day: float, *entries: dict[str, Any], **extra: Any) -> tuple[dt.datetime, dict[str, Any]]:
