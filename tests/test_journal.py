@@ -30,6 +30,20 @@ def make_queue(bed: Bed, name: str = QUEUE) -> str:
     return url
 
 
+def bucket_repositories_and_queue(bed: Bed, *names: str) -> str:
+    """The bucket, a small repository of each name, and the journal's queue (its URL)."""
+    bed.create_bucket()
+    for name in names:
+        bed.make_repo(name, content="simple")
+    return make_queue(bed)
+
+
+def status_output(bed: Bed, day: float) -> str:
+    bed.capsys.readouterr()
+    assert codecommit_backup.main(["status", "--bucket", BUCKET], clock=lambda: DAY0 + dt.timedelta(days=day)) == 0
+    return bed.capsys.readouterr().out
+
+
 def send(bed: Bed, url: str, *bodies: str) -> None:
     for body in bodies:
         bed.client("sqs").send_message(QueueUrl=url, MessageBody=body)
@@ -239,9 +253,7 @@ def test_a_comment_on_an_old_commit_reaches_the_backup_with_its_event(bed: Bed, 
 
 
 def test_junk_and_unknown_repositories_fail_nothing_and_are_deleted(bed: Bed) -> None:
-    bed.create_bucket()
-    bed.make_repo("kept", content="simple")
-    url = make_queue(bed)
+    url = bucket_repositories_and_queue(bed, "kept")
     night(bed, 0, "--changes-queue", url)
     junk = ["{not json", json.dumps({"source": "aws.s3"}), push("kept").replace(ACCOUNT, "210987654321"), push("gone")]
     send(bed, url, *junk, push("kept"))
@@ -259,10 +271,7 @@ def test_junk_and_unknown_repositories_fail_nothing_and_are_deleted(bed: Bed) ->
 
 
 def test_a_missing_queue_falls_back_to_the_full_check(bed: Bed) -> None:
-    bed.create_bucket()
-    for name in ("one", "two", "three"):
-        bed.make_repo(name, content="simple")
-    url = make_queue(bed)
+    url = bucket_repositories_and_queue(bed, *("one", "two", "three"))
     night(bed, 0, "--changes-queue", url)
     missing = url.replace(QUEUE, "deleted-queue")
 
@@ -275,10 +284,8 @@ def test_a_missing_queue_falls_back_to_the_full_check(bed: Bed) -> None:
     assert newest["journal"]["read"] is False and "deleted-queue" in newest["journal"]["reason"]
     (metrics,) = [json.loads(line) for line in log.splitlines() if '"event": "metrics"' in line]
     assert metrics["JournalRead"] == 0 and metrics["FullChecks"] == 3
-    bed.capsys.readouterr()
-    assert codecommit_backup.main(["status", "--bucket", BUCKET], clock=lambda: DAY0 + dt.timedelta(days=1.1)) == 0
     assert "change journal: not read to its end; the newest run checked every repository in full" in (
-        bed.capsys.readouterr().out
+        status_output(bed, 1.1)
     )
 
 
@@ -300,18 +307,13 @@ def test_every_repository_is_checked_in_full_within_the_sweep(bed: Bed) -> None:
                 assert last is not None and day - last < 3, (name, day, last)
     trusted = sum(check == "journal" for m in manifests(bed)[1:] for check in checks(m).values())
     assert trusted >= len(names) * 3  # the sweep checks a share, not everything
-    bed.capsys.readouterr()
-    assert codecommit_backup.main(["status", "--bucket", BUCKET], clock=lambda: DAY0 + dt.timedelta(days=8.1)) == 0
     assert "change journal: last read 2h ago; 100.0% of the repositories checked in full within the last 3 nights" in (
-        bed.capsys.readouterr().out
+        status_output(bed, 8.1)
     )
 
 
 def test_a_message_survives_a_failed_backup(bed: Bed) -> None:
-    bed.create_bucket()
-    for name in ("flaky", "fine"):
-        bed.make_repo(name, content="simple")
-    url = make_queue(bed)
+    url = bucket_repositories_and_queue(bed, *("flaky", "fine"))
     night(bed, 0, "--changes-queue", url)
     send(bed, url, push("flaky"), push("fine"))
     bed.git_server.fail("flaky", 403, None)
@@ -334,9 +336,7 @@ def test_a_message_survives_a_failed_backup(bed: Bed) -> None:
 def test_a_run_that_dies_after_reading_the_journal_gives_every_message_back(
     bed: Bed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bed.create_bucket()
-    bed.make_repo("r", content="simple")
-    url = make_queue(bed)
+    url = bucket_repositories_and_queue(bed, "r")
     night(bed, 0, "--changes-queue", url)
     send(bed, url, push("r"), push("r"), "{junk")
 
@@ -365,10 +365,7 @@ def test_the_journal_is_refused_where_it_cannot_serve(bed: Bed) -> None:
 
 
 def test_a_backup_on_push_leaves_the_journal_to_the_night(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
-    bed.create_bucket()
-    for name in ("pushed", "other"):
-        bed.make_repo(name, content="simple")
-    url = make_queue(bed)
+    url = bucket_repositories_and_queue(bed, *("pushed", "other"))
     send(bed, url, push("pushed"), push("other"))
     # The push rule's build runs the nightly project with --repos, and so inherits its variables.
     monkeypatch.setenv("CODECOMMIT_BACKUP_CHANGES_QUEUE", url)
@@ -384,20 +381,20 @@ def test_a_backup_on_push_leaves_the_journal_to_the_night(bed: Bed, monkeypatch:
     assert queue_depth(bed, url) == (0, 0)
 
 
-def test_a_repository_that_failed_is_checked_in_full_the_next_night(bed: Bed) -> None:
-    bed.create_bucket()
+def off_turn(bed: Bed, day: int) -> tuple[str, str]:
+    """The queue, after a first night that checked six repositories in full; and one of them whose
+    sweep turn (of 7 nights) `day` is not, so that only another rule can check it in full then."""
     names = [f"r{n}" for n in range(6)]
-    for name in names:
-        bed.make_repo(name, content="simple")
-    url = make_queue(bed)
+    url = bucket_repositories_and_queue(bed, *names)
     assert night(bed, 0, "--changes-queue", url)[0] == 0
     ids = {entry["name"]: entry["repositoryId"] for entry in manifests(bed)[-1]["repositories"]}
+    night_of = (DAY0 + dt.timedelta(days=day)).date()
+    repositories = [codecommit_backup.Repository("us-east-1", name, "", ids[name]) for name in names]
+    return url, next(r.name for r in repositories if not codecommit_backup.sweep_turn(r, night_of, 7))
 
-    def turn(name: str, day: int) -> bool:
-        repo = codecommit_backup.Repository("us-east-1", name, "", ids[name])
-        return codecommit_backup.sweep_turn(repo, (DAY0 + dt.timedelta(days=day)).date(), 7)
 
-    failing = next(name for name in names if not turn(name, 2))  # not on its sweep turn the night after
+def test_a_repository_that_failed_is_checked_in_full_the_next_night(bed: Bed) -> None:
+    url, failing = off_turn(bed, 2)
     bed.git_server.fail(failing, 403, None)
     code, log = night(bed, 1, "--changes-queue", url, "--sweep-days", "1")  # every repository in full
     assert code == 1 and f"FAILED us-east-1/{failing}" in log
@@ -475,14 +472,7 @@ def test_what_counts_as_the_last_full_check(manifests: list[Any], expected: dict
 
 
 def test_a_newest_backup_deleted_since_its_full_check_is_not_trusted(bed: Bed) -> None:
-    bed.create_bucket()
-    names = [f"r{n}" for n in range(6)]
-    for name in names:
-        bed.make_repo(name, content="simple")
-    url = make_queue(bed)
-    assert night(bed, 0, "--changes-queue", url)[0] == 0
-    ids = {entry["name"]: entry["repositoryId"] for entry in manifests(bed)[-1]["repositories"]}
-    name = next(n for n in names if not turn_of(n, ids[n], 2))
+    url, name = off_turn(bed, 2)
     work = bed.work / "pusher"
     git("clone", "-q", bed.git_server.repo_path("us-east-1", name), work)
     git("-C", work, "commit", "-q", "--allow-empty", "-m", "pushed, and its event lost")
@@ -495,11 +485,6 @@ def test_a_newest_backup_deleted_since_its_full_check_is_not_trusted(bed: Bed) -
 
     assert code == 0, log
     assert checks(manifests(bed)[-1])[name] == "full" and f"ok us-east-1/{name}" in log
-
-
-def turn_of(name: str, repository_id: str, day: int) -> bool:
-    repo = codecommit_backup.Repository("us-east-1", name, "", repository_id)
-    return codecommit_backup.sweep_turn(repo, (DAY0 + dt.timedelta(days=day)).date(), 7)
 
 
 def test_a_read_ends_at_the_messages_sent_after_it_began(bed: Bed) -> None:
