@@ -11,9 +11,10 @@ or from a mirror) -> mirror (clone, every request signed in this process) -> dat
 comments and settings: CodeCommit's data beside git, and the document's checks) -> archive (zip into
 a stream, hashing as it goes) -> store (the key layout, and S3's input and output) -> retention (a
 pure plan) -> journal (CodeCommit's events say what changed; a sweep checks the rest) -> run (one
-repository at a time, in parallel) -> report -> restore, verify, show (an archive is untrusted
-input) -> commands (each a function of clients, a typed request and the clock) -> cli (argparse and
-the environment from the declarations, logging, exit codes).
+repository at a time, in parallel) -> report (a run's summary, manifest and metrics; show's text;
+status) -> restore, verify (an archive is untrusted input) -> commands (each a function of
+clients, a typed request and the clock) -> cli (argparse and the environment from the
+declarations, logging, exit codes).
 
 Only the CLI reads the environment and creates clients; everything below it gets
 its settings, clients and clock passed in.
@@ -3103,8 +3104,10 @@ def read_queue(
             received = [item for item in answer.get("Messages", []) if item.get("ReceiptHandle")]
             for item in received:
                 event = change_event(item.get("Body", ""), account)
+                if isinstance(event, ChangeEvent) and event.region != region:
+                    event = "an event of another region than its queue's"
                 parsed, why = (event, None) if isinstance(event, ChangeEvent) else (None, event)
-                messages.append(Message(url, region, item.get("ReceiptHandle", ""), parsed, why))
+                messages.append(Message(url, region, item["ReceiptHandle"], parsed, why))
             sent = [item.get("Attributes", {}).get("SentTimestamp", "") for item in received]
             if not received or any(stamp.isdigit() and int(stamp) >= began for stamp in sent):
                 return messages, None
@@ -3141,9 +3144,7 @@ def journal_changes(
     changes: dict[tuple[str, str], Changes] = {}
     for message in journal.messages:
         event = message.event
-        if event is not None and event.region != message.region:
-            message.event, message.why = None, "an event of another region than its queue's"
-        if event is None or message.event is None:
+        if event is None:
             continue
         names = set(event.names)
         if event.template and not names:
@@ -3200,7 +3201,7 @@ def last_full_checks(manifests: Iterable[tuple[dt.datetime, Any]], now: dt.datet
     return found
 
 
-def plan_checks(
+def trusted_repositories(
     repositories: Sequence[Repository],
     journal: Journal,
     changes: Mapping[tuple[str, str], Changes],
@@ -3240,19 +3241,16 @@ class NightPlan:
 SAFE = (Outcome.OK, Outcome.UNCHANGED, Outcome.GONE)  # a message of these repositories has done its work
 
 
-def settle_journal(
-    sqs_for: Callable[[str], SQSClient], journal: Journal, results: Sequence[Result] | None
-) -> tuple[int, int]:
+def settle_journal(sqs_for: Callable[[str], SQSClient], journal: Journal, results: Sequence[Result] | None) -> int:
     """Delete each message whose repositories are all safe (or that names none of the run's), and make
     the others visible again at once, for the next run: a failed repository's, a template event's whose
     repositories could not be read, and all of them for a run that ended before its results (None).
-    Returns how many were kept, and how many of those SQS refused to delete or release."""
+    Returns how many it kept."""
     outcome = {(r.repository.region, r.repository.name): r.status for r in results or []}
 
     def done(message: Message) -> bool:
         return results is not None and not message.kept and all(outcome.get(key) in SAFE for key in message.keys)
 
-    refused = 0
     for queue, region in sorted({(message.queue, message.region) for message in journal.messages}):
         for release in (False, True):
             receipts = [m.receipt for m in journal.messages if m.queue == queue and done(m) is not release]
@@ -3261,8 +3259,7 @@ def settle_journal(
                 if failed:  # such a message comes back after its visibility timeout: one more full check, no loss
                     what = "make visible again" if release else "delete"
                     logger.warning("could not %s %d messages of %s: %s", what, failed[0], queue, failed[1])
-                    refused += failed[0]
-    return sum(not done(message) for message in journal.messages), refused
+    return sum(not done(message) for message in journal.messages)
 
 
 def on_messages(sqs: SQSClient, queue: str, receipts: Sequence[str], *, release: bool) -> tuple[int, str] | None:
@@ -4418,7 +4415,7 @@ def hours(span: dt.timedelta) -> str:
     return f"{span.total_seconds() / 3600:g}h"
 
 
-# --------------------------------------------------------------- restore, verify, show
+# ---------------------------------------------------------------------- restore, verify
 #
 # The trust model: the bucket is written by the source accounts, and a backup must survive exactly
 # the case where one of them is compromised. So an archive is untrusted input, even when its SHA-256
@@ -5400,10 +5397,12 @@ def backup_command(
         " (dry run)" if settings.dry_run else "",
     )
     deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
-    journal, confirmed = read_ahead(ctx, settings, clock, deadline) if reads_journal(settings) else (None, {})
+    journal, confirmed = (
+        read_journal_and_checks(ctx, settings, clock, deadline) if reads_journal(settings) else (None, {})
+    )
     try:
-        plan = night_plan(ctx, selection, journal, confirmed, (started, settings.sweep_days)) if journal else None
-        plan = plan or NightPlan()
+        night = (started, settings.sweep_days)
+        plan = night_plan(ctx, selection, journal, confirmed, night) if journal else NightPlan()
         checked = [repo for repo in selection.repositories if (repo.region, repo.name) not in plan.trusted]
         facts = {} if settings.dry_run else read_region_facts(clients, settings, selection, checked)
         job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
@@ -5436,7 +5435,8 @@ def read_journal(
     ctx: Context, settings: Settings, clock: Callable[[], dt.datetime], deadline: dt.datetime | None
 ) -> Journal:
     """Every message of each region's queue. Each stays hidden for the run (to its deadline, or SQS's
-    longest visibility timeout): a message left undeleted comes back after it, for the next night."""
+    longest visibility timeout); the run deletes it or gives it back, and if the run dies unawares
+    (killed), it comes back after that timeout."""
     sqs_for, started = ctx.clients.sqs_for, clock()
     visibility = LONGEST_VISIBILITY
     if deadline is not None:
@@ -5471,7 +5471,7 @@ def reads_journal(settings: Settings) -> bool:
     return bool(settings.changes_queue) and not (settings.dry_run or settings.repos)
 
 
-def read_ahead(
+def read_journal_and_checks(
     ctx: Context, settings: Settings, clock: Callable[[], dt.datetime], deadline: dt.datetime | None
 ) -> tuple[Journal, Confirmed]:
     """The run manifests of the last N + 1 days, for each repository's last full check (unreadable:
@@ -5507,7 +5507,7 @@ def night_plan(
             return None
 
     changes = journal_changes(journal, selection.repositories, functools.cache(templates_for))
-    return NightPlan(plan_checks(selection.repositories, journal, changes, confirmed, night), changes)
+    return NightPlan(trusted_repositories(selection.repositories, journal, changes, confirmed, night), changes)
 
 
 def close_journal(
@@ -5519,7 +5519,7 @@ def close_journal(
 ) -> JournalReport:
     """Delete the messages whose repositories are safe, give the others back, and say what the
     journal did for the night."""
-    kept = settle_journal(ctx.clients.sqs_for, journal, results)[0] if ctx.clients.sqs_for else len(journal.messages)
+    kept = settle_journal(ctx.clients.sqs_for, journal, results) if ctx.clients.sqs_for else len(journal.messages)
     confirmed, started = since
     report = journal_report(journal, results, kept, confirmed, started, settings.sweep_days)
     logger.info(

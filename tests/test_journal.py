@@ -262,7 +262,11 @@ def test_a_comment_on_an_old_commit_reaches_the_backup_with_its_event(bed: Bed, 
 def test_junk_and_unknown_repositories_fail_nothing_and_are_deleted(bed: Bed) -> None:
     url = bucket_repositories_and_queue(bed, "kept")
     night(bed, 0, "--changes-queue", url)
-    junk = ["{not json", json.dumps({"source": "aws.s3"}), push("kept").replace(ACCOUNT, "210987654321"), push("gone")]
+    other_account, other_region = (
+        push("kept").replace(ACCOUNT, "210987654321"),
+        push("kept").replace("us-east-1", "eu-west-1"),
+    )
+    junk = ["{not json", json.dumps({"source": "aws.s3"}), other_account, other_region, push("gone")]
     send(bed, url, *junk, push("kept"))
 
     code, log = night(bed, 1, "--changes-queue", url, "--log-format", "json")
@@ -270,10 +274,11 @@ def test_junk_and_unknown_repositories_fail_nothing_and_are_deleted(bed: Bed) ->
     assert code == 0, log
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     (discarded,) = [line for line in lines if "messages discarded:" in line.get("message", "")]
-    assert "4 messages discarded" in discarded["message"] and "another account" in discarded["message"]
+    assert "5 messages discarded" in discarded["message"] and "another account" in discarded["message"]
+    assert "another region than its queue's" in discarded["message"]
     assert queue_depth(bed, url) == (0, 0)
     (metrics,) = [line for line in lines if line.get("event") == "metrics"]
-    assert (metrics["JournalRead"], metrics["JournalMessages"], metrics["JournalDiscarded"]) == (1, 5, 4)
+    assert (metrics["JournalRead"], metrics["JournalMessages"], metrics["JournalDiscarded"]) == (1, 6, 5)
     assert checks(manifests(bed)[-1]) == {"kept": "full"}  # named by its event
 
 
