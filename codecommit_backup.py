@@ -312,11 +312,24 @@ def backup_time(word: str) -> str:
     return word
 
 
-def version_id(word: str) -> str:
-    """An S3 version id: printable ASCII without spaces, at most 1,024 characters."""
-    if not re.fullmatch(r"[!-~]{1,1024}", word):
-        raise ValueError("use a version id as `list --versions` prints it")
-    return word
+def matching(pattern: str | re.Pattern[str], advice: str) -> Callable[[str], str]:
+    """A converter that takes a word the pattern matches whole, or says what to use instead."""
+    compiled = re.compile(pattern)
+
+    def convert(word: str) -> str:
+        if not compiled.fullmatch(word):
+            raise ValueError(advice)
+        return word
+
+    return convert
+
+
+# A repository's id (repositoryId): a UUID. The letters' case is kept; the API reference's examples
+# end in letters such as 650c0EXAMPLE, so any letter is taken.
+REPOSITORY_ID = re.compile(r"[0-9A-Za-z]{8}(?:-[0-9A-Za-z]{4}){3}-[0-9A-Za-z]{12}")
+S3_VERSION_ID = r"[!-~]{1,1024}"  # printable ASCII without spaces, at most 1,024 characters
+ACCOUNT_ID = re.compile(r"[0-9]{12}")  # an AWS account id
+ROLE_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"
 
 
 def repository_name(word: str) -> str:
@@ -342,36 +355,10 @@ QUEUE_REGION = re.compile(
 )
 
 
-def queue_url(word: str) -> str:
-    if not QUEUE_URL.fullmatch(word):
-        raise ValueError(
-            "use the queue's URL, like https://sqs.us-east-1.amazonaws.com/123456789012/codecommit-changes"
-        )
-    return word
-
-
 def queue_region(url: str, default: str) -> str:
     """The region a queue's URL names, or `default` for an endpoint of one's own."""
     match = QUEUE_REGION.match(url)
     return (match[1] or match[2]) if match else default
-
-
-def account_id(word: str) -> str:
-    if not re.fullmatch(r"[0-9]{12}", word):
-        raise ValueError("use an AWS account id: 12 digits")
-    return word
-
-
-def role_arn(word: str) -> str:
-    if not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}", word):
-        raise ValueError("use an IAM role ARN, like arn:aws:iam::210987654321:role/codecommit-restore")
-    return word
-
-
-def repository_id(word: str) -> str:
-    if not REPOSITORY_ID.fullmatch(word):
-        raise ValueError("use a repository id as `list` shows it, like 6f1d2c3b-8a4e-4f5a-9b6c-7d8e9f0a1b2c")
-    return word
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,7 +434,7 @@ OPTIONS = (
         "the change journal's SQS queue (one per region): check in full only the repositories its events "
         "name, and the sweep's (default: every repository, every night)",
         ("backup",),
-        queue_url,
+        matching(QUEUE_URL, "use the queue's URL, like https://sqs.us-east-1.amazonaws.com/123456789012/changes"),
         form="list",
         metavar="URL",
     ),
@@ -536,7 +523,12 @@ OPTIONS = (
     Option("--keep-weekly", "... of each of N ISO weeks", POLICY_COMMANDS, whole(0), POLICY.keep_weekly, metavar="N"),
     Option("--keep-monthly", "... of each of N months", POLICY_COMMANDS, whole(0), POLICY.keep_monthly, metavar="N"),
     Option("--at", "latest, YYYY-MM-DD-HH-MM-SS, or a full key", ("restore", "verify", "show"), backup_time, "latest"),
-    Option("--version-id", "this version of the backup's key, any key", ("restore", "verify", "show"), version_id),
+    Option(
+        "--version-id",
+        "this version of the backup's key, any key",
+        ("restore", "verify", "show"),
+        matching(S3_VERSION_ID, "use a version id as `list --versions` prints it"),
+    ),
     Option(
         "--versions", "every version of every key, delete markers too", ("list",), boolean, default=False, form="flag"
     ),
@@ -544,7 +536,7 @@ OPTIONS = (
         "--repository-id",
         "the backups of this repository id, as `list` shows it (default: the live repository's)",
         ("restore", "verify", "show"),
-        repository_id,
+        matching(REPOSITORY_ID, "use a repository id as `list` shows it, like 6f1d2c3b-8a4e-4f5a-9b6c-7d8e9f0a1b2c"),
         metavar="ID",
     ),
     Option("--to", "write the mirror (or a working copy) here", ("restore",), metavar="DIR"),
@@ -597,14 +589,14 @@ OPTIONS = (
         "--source-account",
         "whose prefix to read (default: the caller's account)",
         ("list", "show", "verify", "restore"),
-        account_id,
+        matching(ACCOUNT_ID, "use an AWS account id: 12 digits"),
         metavar="ACCOUNT_ID",
     ),
     Option(
         "--target-role-arn",
         "restore into this role's account: CodeCommit and git with its credentials, S3 with the caller's",
         ("restore",),
-        role_arn,
+        matching(ROLE_ARN, "use an IAM role ARN, like arn:aws:iam::210987654321:role/codecommit-restore"),
         metavar="ARN",
     ),
     Option("--target-external-id", "the external id --target-role-arn's trust policy asks for", ("restore",)),
@@ -755,9 +747,6 @@ BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # CodeCommit repository names: letters, digits, '.', '_' and '-', at most 100 characters.
 REPOSITORY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
-# A repository's id (repositoryId): a UUID. The letters' case is kept; the API reference's examples
-# end in letters such as 650c0EXAMPLE, so any letter is taken.
-REPOSITORY_ID = re.compile(r"[0-9A-Za-z]{8}(?:-[0-9A-Za-z]{4}){3}-[0-9A-Za-z]{12}")
 
 
 def check_settings(settings: Settings, known_regions: Iterable[str]) -> None:
@@ -2509,7 +2498,6 @@ class NoOverwrite(TypedDict):
 
 
 NO_OVERWRITE: NoOverwrite = {"IfNoneMatch": "*"}
-ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
 class BucketListing:
