@@ -3846,9 +3846,22 @@ class Job:
         decisions = plan_retention(backups, self.settings.policy, self.clock(), protect={result.key or ""})
         doomed = [decision.backup.key for decision in decisions if not decision.keep]
         result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
-        refused = self.store.delete(doomed)
+        refused = self.store.delete(doomed, self.versions_of(result) if doomed else None)
         result.deleted = [key for key in doomed if key not in refused]
         result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
+
+    def versions_of(self, result: Result) -> dict[str, list[Version]] | None:
+        """The versions of the repository's keys, for a prune that deletes each by its id (as the backup
+        account's does); None, with a warning, where they cannot be listed: then a versioned bucket keeps
+        a delete marker for each key deleted."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        repo = result.repository
+        try:
+            return self.store.versions(self.clients.account_id, repo.region, repo.name)
+        except (BotoCoreError, ClientError) as error:
+            result.warnings.append(f"could not list the versions of its backups, so each is deleted by key: {error}")
+            return None
 
     def backup(self, repo: Repository) -> Result:
         """Mirror, archive and upload one repository with its data, unless its newest backup already

@@ -104,6 +104,21 @@ def test_backup_with_prune_prunes_by_the_default_policy(bed: Bed, in_tmp: Path) 
     assert "pruned 1 old" in err
 
 
+def test_backup_with_prune_leaves_no_delete_marker_in_a_versioned_bucket(bed: Bed, in_tmp: Path) -> None:
+    bed.create_bucket()
+    bed.client("s3").put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    bed.make_repo("aging", content="simple")
+    for day in (0, 10, 20, 40):
+        code, _, err = run_at(bed, day, "--bucket", BUCKET, "--force", "--prune")
+        assert code == 0, err
+    # A delete by key would leave a delete marker, which `status` and the prune report as an altered
+    # backup; each pruned version is deleted by its id instead (S3 user guide, "Deleting object versions").
+    listing = bed.client("s3").list_object_versions(Bucket=BUCKET)
+    assert listing.get("DeleteMarkers", []) == []
+    zips = [version["Key"] for version in listing["Versions"] if version["Key"].endswith(".zip")]
+    assert sorted(zips) == backups_of(bed, "aging") and len(zips) == 3
+
+
 def test_a_run_after_one_with_a_fast_clock_keeps_its_own_upload(bed: Bed, in_tmp: Path) -> None:
     bed.create_bucket()
     source = bed.make_repo("skewed", content="simple")
