@@ -2500,6 +2500,15 @@ class NoOverwrite(TypedDict):
 NO_OVERWRITE: NoOverwrite = {"IfNoneMatch": "*"}
 
 
+def already_exists(error: BaseException | None) -> bool:
+    """Whether S3 refused a conditional write because the key exists (412 PreconditionFailed)."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = response.get("Error", {}).get("Code", "")
+    return bool(code == "PreconditionFailed" or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412)
+
+
 class BucketListing:
     """What the backup bucket holds, read only: the backups of an account (by repository), their
     versions, the account prefixes and the run manifests. The prune, the drill and every command
@@ -2759,7 +2768,7 @@ class S3Store(BucketListing):
             self.put_json(key, document, tags)
             return key
         except ClientError as error:
-            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 412:
+            if not already_exists(error):
                 raise
         beside = f"{key.removesuffix('.json')}-{os.urandom(4).hex()}.json"
         self.put_json(beside, document, tags)
@@ -3443,7 +3452,7 @@ def upload_failure(error: Exception, url: str = "") -> RepositoryError:
         return RepositoryError(f"upload failed: no space left: {text}")
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
-        if code == "PreconditionFailed" or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412:
+        if already_exists(error):
             return RepositoryError(
                 f"upload refused: an object already exists at {url or 'this backup key'} (412 PreconditionFailed);"
                 " a backup is never overwritten: find out who wrote it"
@@ -3592,6 +3601,37 @@ def previous_document(store: S3Store, capture: Capture) -> DataDocument | None:
         return None
 
 
+def landed(store: S3Store, key: str, error: Exception, measured: tuple[str, int]) -> bool:
+    """Whether an upload S3 refused as existing (412) had in fact landed: a retry of a write whose
+    answer was lost. Then the object at this run's key records this archive's SHA-256 and size."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not already_exists(error.__cause__ if isinstance(error, ValueError) else error):
+        return False
+    try:
+        recorded = store.recorded(key)
+    except (BotoCoreError, ClientError):
+        return False
+    if (recorded.sha256, recorded.size) != (measured[0], str(measured[1])):
+        return False
+    logger.info("%s: already written by an earlier try of this upload", store.url(key))
+    return True
+
+
+def versions_of(store: S3Store, account_id: str, result: Result) -> dict[str, list[Version]] | None:
+    """The versions of the repository's keys, for a prune that deletes each by its id (as the backup
+    account's does); None, with a warning, where they cannot be listed: then a versioned bucket keeps
+    a delete marker for each key deleted."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    repo = result.repository
+    try:
+        return store.versions(account_id, repo.region, repo.name)
+    except (BotoCoreError, ClientError) as error:
+        result.warnings.append(f"could not list the versions of its backups, so each is deleted by key: {error}")
+        return None
+
+
 class Archiver:
     """The I/O steps of one repository's backup, for its job: the clone, the data document, and the
     zip streamed into S3."""
@@ -3670,6 +3710,7 @@ class Archiver:
         compression = self.job.settings.compression
         data = (data_member(repo.name), encode_data(document)) if document is not None else None
         self.job.check_stop()
+        sha256, size = "", 0
         try:
             sha256, size, offset = measure_zip(mirror, top, compression, data)
             encoded = (document, data[1]) if document is not None and data is not None else None
@@ -3684,6 +3725,8 @@ class Archiver:
             self.job.unfinished_uploads.append(key)
             raise
         except Exception as error:  # noqa: BLE001  # any upload failure is this repository's, in one line
+            if landed(self.job.store, key, error, (sha256, size)):
+                return sha256, size
             self.job.unfinished_uploads.append(key)
             raise upload_failure(error, self.job.store.url(key)) from None
         return sha256, size
@@ -3846,22 +3889,11 @@ class Job:
         decisions = plan_retention(backups, self.settings.policy, self.clock(), protect={result.key or ""})
         doomed = [decision.backup.key for decision in decisions if not decision.keep]
         result.warnings += [f"{d.backup.key} is {d.reason}" for d in decisions if d.future]
-        refused = self.store.delete(doomed, self.versions_of(result) if doomed else None)
+        refused = self.store.delete(
+            doomed, versions_of(self.store, self.clients.account_id, result) if doomed else None
+        )
         result.deleted = [key for key in doomed if key not in refused]
         result.warnings += [f"could not delete {key}: {reason}" for key, reason in refused.items()]
-
-    def versions_of(self, result: Result) -> dict[str, list[Version]] | None:
-        """The versions of the repository's keys, for a prune that deletes each by its id (as the backup
-        account's does); None, with a warning, where they cannot be listed: then a versioned bucket keeps
-        a delete marker for each key deleted."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        repo = result.repository
-        try:
-            return self.store.versions(self.clients.account_id, repo.region, repo.name)
-        except (BotoCoreError, ClientError) as error:
-            result.warnings.append(f"could not list the versions of its backups, so each is deleted by key: {error}")
-            return None
 
     def backup(self, repo: Repository) -> Result:
         """Mirror, archive and upload one repository with its data, unless its newest backup already
@@ -5398,12 +5430,9 @@ def backup_command(
         " (dry run)" if settings.dry_run else "",
     )
     deadline = started + dt.timedelta(minutes=settings.deadline) if settings.deadline else None
-    journal, confirmed = (
-        read_journal_and_checks(ctx, settings, clock, deadline) if reads_journal(settings) else (None, {})
-    )
+    journal, confirmed = read_journal_and_checks(ctx, settings, clock, deadline)
     try:
-        night = (started, settings.sweep_days)
-        plan = night_plan(ctx, selection, journal, confirmed, night) if journal else NightPlan()
+        plan = night_plan(ctx, selection, journal, confirmed, (started, settings.sweep_days))
         checked = [repo for repo in selection.repositories if (repo.region, repo.name) not in plan.trusted]
         facts = {} if settings.dry_run else read_region_facts(clients, settings, selection, checked)
         job = Job(settings, clients, store, clock=clock, env=env, sleep=sleep, deadline=deadline)
@@ -5474,11 +5503,14 @@ def reads_journal(settings: Settings) -> bool:
 
 def read_journal_and_checks(
     ctx: Context, settings: Settings, clock: Callable[[], dt.datetime], deadline: dt.datetime | None
-) -> tuple[Journal, Confirmed]:
+) -> tuple[Journal | None, Confirmed]:
     """The run manifests of the last N + 1 days, for each repository's last full check (unreadable:
-    none, and every repository is checked in full); then the journal."""
+    none, and every repository is checked in full); then the journal. (None, {}) for a run that does
+    not read it."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if not reads_journal(settings):
+        return None, {}
     now = clock()
     try:
         manifests = ctx.store.run_manifests(ctx.clients.account_id, now - dt.timedelta(days=settings.sweep_days + 1))
@@ -5492,13 +5524,16 @@ def read_journal_and_checks(
 def night_plan(
     ctx: Context,
     selection: Selection,
-    journal: Journal,
+    journal: Journal | None,
     confirmed: Confirmed,
     night: tuple[dt.datetime, int],
 ) -> NightPlan:
     """How the night (its start, and the sweep's N) checks each repository, from the journal and the
-    last full checks."""
+    last full checks; without a journal, every repository in full."""
     from botocore.exceptions import BotoCoreError, ClientError
+
+    if journal is None:
+        return NightPlan()
 
     def templates_for(region: str) -> Mapping[str, Sequence[str]] | None:
         try:

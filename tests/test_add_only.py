@@ -310,6 +310,32 @@ def test_two_runs_in_the_same_second_keep_both_manifests(bed: Bed, in_tmp: Path)
     assert {layout.manifest_time(ACCOUNT_ID, key) for key in manifests} == {DAY0, later}
 
 
+def test_an_upload_whose_answer_was_lost_is_found_landed_on_its_retry(
+    bed: Bed, in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PutObject that reached S3 but whose answer was lost is tried again; the retry's If-None-Match
+    then meets the object the first try wrote (412). It records this archive's SHA-256 and size, so
+    the backup is done, not a failure that sends the operator hunting for a foreign writer."""
+    from botocore.exceptions import ConnectionClosedError
+
+    bed.create_bucket()
+    bed.make_repo("alpha", content="simple")
+    lost: list[str] = []
+
+    def lose_the_answer(**_kwargs: Any) -> None:
+        if not lost:
+            lost.append("once")
+            raise ConnectionClosedError(endpoint_url="https://s3.amazonaws.com")
+
+    bed.on_s3_call(monkeypatch, "after-call.s3.PutObject", lose_the_answer)
+
+    code, _, err = run_at(bed, DAY0, "--bucket", BUCKET)  # the retry waits 2 s (Settings.retry_delay)
+
+    assert code == 0, err
+    assert lost and "already written by an earlier try of this upload" in err
+    assert len([key for key in bed.object_keys() if key.endswith(".zip")]) == 1
+
+
 def write_history(s3: Any, account: str, name: str, days: list[int], manifest_day: int | None) -> list[str]:
     """Backups of `name` below `account`'s prefix (dated DAY0 + days), and optionally a run manifest
     of that day naming it, as a source account's nightly runs leave them."""
