@@ -31,6 +31,7 @@ import enum
 import fnmatch
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -3602,8 +3603,9 @@ def previous_document(store: S3Store, capture: Capture) -> DataDocument | None:
 
 
 def landed(store: S3Store, key: str, error: Exception, measured: tuple[str, int]) -> bool:
-    """Whether an upload S3 refused as existing (412) had in fact landed: a retry of a write whose
-    answer was lost. Then the object at this run's key records this archive's SHA-256 and size."""
+    """Whether a retried upload that S3 refused as existing (412) had in fact landed on an earlier try
+    whose answer was lost: the object at this run's key records this archive's SHA-256 and size. A
+    first try's 412 is never this: an object it did not write is there."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if not already_exists(error.__cause__ if isinstance(error, ValueError) else error):
@@ -3632,6 +3634,23 @@ def versions_of(store: S3Store, account_id: str, result: Result) -> dict[str, li
         return None
 
 
+def fresh_credentials(clients: Clients) -> Any:
+    """The session's credentials now: botocore refreshes them here when they near their end."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return clients.credentials()
+    except (BotoCoreError, ClientError) as error:
+        raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
+
+
+def retry_args(job: Job, label: str, region: str | None = None) -> tuple[Any, ...]:
+    """with_retries' arguments after the action, for a job: --tries, the delay, the label, the sleep,
+    and the region's pace for the throttles of git requests."""
+    pace = job.clients.pace_for(region) if region else None
+    return job.settings.tries, job.settings.retry_delay, label, job.sleep, pace
+
+
 class Archiver:
     """The I/O steps of one repository's backup, for its job: the clone, the data document, and the
     zip streamed into S3."""
@@ -3655,7 +3674,9 @@ class Archiver:
                 shutil.rmtree(mirror, ignore_errors=True)  # a failed try may leave a partial clone
                 turn = pace.acquire(CLONE_REQUESTS)
                 now = dt.datetime.now(dt.timezone.utc)
-                _, env = codecommit_git_env(self.job.git_env, repo, self.fresh_credentials(), now, alias=name)
+                _, env = codecommit_git_env(
+                    self.job.git_env, repo, fresh_credentials(self.job.clients), now, alias=name
+                )
                 try:
                     clone_mirror(name, mirror, env)
                 except Throttled as error:
@@ -3675,8 +3696,9 @@ class Archiver:
             key = self.job.store.layout.key_for(
                 self.job.clients.account_id, repo.region, repo.name, when, repo.repository_id
             )
-            upload = lambda: self.upload(repo, mirror, key, state, document)  # noqa: E731  # retried whole
-            result.sha256, result.size = with_retries(upload, *self.retries(label))
+            tries = itertools.count()  # a try after the first may find what an earlier one wrote
+            upload = lambda: self.upload(repo, mirror, key, state, document, again=next(tries) > 0)  # noqa: E731
+            result.sha256, result.size = with_retries(upload, *retry_args(self.job, label))
             result.key = key
             return failure
 
@@ -3694,7 +3716,7 @@ class Archiver:
             commits = new_commits(mirror, (previous or {}).get("refs", {}), self.job.git_env)
             named = named_records(capture.changes, previous)
             read = lambda: capture_data(capture.reader, capture.probe, previous, commits, state, when, named)  # noqa: E731
-            document, failure = read_data(capture.reader, lambda: with_retries(read, *self.retries(label)))
+            document, failure = read_data(capture.reader, lambda: with_retries(read, *retry_args(self.job, label)))
             if failure is None:
                 return document, None
         failure = failure or RepositoryError("its data was not read")  # without a probe, a read failed
@@ -3704,8 +3726,16 @@ class Archiver:
         return carried, RepositoryError(f"{failure}; the data document is carried forward from {capture.newest.key}")
 
     def upload(
-        self, repo: Repository, mirror: Path, key: str, state: RefState, document: DataDocument | None
+        self,
+        repo: Repository,
+        mirror: Path,
+        key: str,
+        state: RefState,
+        document: DataDocument | None,
+        *,
+        again: bool = False,
     ) -> tuple[str, int]:
+        """Zip and stream the mirror to `key`, once or, with `again`, as a retry (retried whole)."""
         top = f"{repo.name}.git"
         compression = self.job.settings.compression
         data = (data_member(repo.name), encode_data(document)) if document is not None else None
@@ -3725,7 +3755,7 @@ class Archiver:
             self.job.unfinished_uploads.append(key)
             raise
         except Exception as error:  # noqa: BLE001  # any upload failure is this repository's, in one line
-            if landed(self.job.store, key, error, (sha256, size)):
+            if again and landed(self.job.store, key, error, (sha256, size)):
                 return sha256, size
             self.job.unfinished_uploads.append(key)
             raise upload_failure(error, self.job.store.url(key)) from None
@@ -3739,7 +3769,7 @@ class Archiver:
         if not self.job.settings.repository_data:
             return reader, None, None
         probe, failure = read_data(
-            reader, lambda: with_retries(lambda: probe_data(reader, facts), *self.retries(label))
+            reader, lambda: with_retries(lambda: probe_data(reader, facts), *retry_args(self.job, label))
         )
         return reader, probe, failure
 
@@ -3749,31 +3779,18 @@ class Archiver:
 
         def listing() -> RefState:
             self.job.check_stop()
-            return self.job.ref_listing.read(repo, self.fresh_credentials(), dt.datetime.now(dt.timezone.utc), pace)
+            return self.job.ref_listing.read(
+                repo, fresh_credentials(self.job.clients), dt.datetime.now(dt.timezone.utc), pace
+            )
 
         state: RefState = self.git(repo, label, listing)
         return state
-
-    def retries(self, label: str, region: str | None = None) -> tuple[Any, ...]:
-        """with_retries' arguments after the action: --tries, the delay, the label, the sleep, and
-        the region's pace for the throttles of git requests."""
-        pace = self.job.clients.pace_for(region) if region else None
-        return self.job.settings.tries, self.job.settings.retry_delay, label, self.job.sleep, pace
-
-    def fresh_credentials(self) -> Any:
-        """The session's credentials now: botocore refreshes them here when they near their end."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self.job.clients.credentials()
-        except (BotoCoreError, ClientError) as error:
-            raise RepositoryError(f"could not refresh the AWS credentials: {redact(str(error))}") from None
 
     def git(self, repo: Repository, label: str, action: Callable[[], Any]) -> Any:
         """Run a git action with retries (throttles at the region's pace); a repository that vanished
         since the listing is `gone`."""
         try:
-            return with_retries(action, *self.retries(label, repo.region))
+            return with_retries(action, *retry_args(self.job, label, repo.region))
         except RepositoryError:
             if self.job.stopping.is_set():
                 raise
